@@ -1,0 +1,194 @@
+"""Canonical msgpack encoding and domain-separated signing bytes (DESIGN.md §3).
+
+Every structure is an **array in a fixed field order**; values are ``None``, ``bool``, integers in
+the msgpack range (-2**63 .. 2**64-1), ``bytes`` (bin type), ``str`` (UTF-8) and arrays of values.
+There are no floats and no maps anywhere in signed data or state. Records with named fields are
+encoded as arrays of ``[name, value]`` pairs in strictly ascending name order (see
+:func:`pairs_from_dict`), so they stay self-describing without being maps.
+
+Decoding is strict: input larger than ``max_size``, trailing bytes, floats, maps, extension types,
+nesting deeper than ``MAX_DEPTH`` and non-canonical encodings (an integer in a wider format than
+needed, say) all raise :class:`~chain.errors.DecodeError`. Because every value has exactly one
+encoding, ``sha256(encode(x))`` is a sound identifier.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+import msgpack
+
+from chain.errors import DecodeError, EncodeError
+
+MAX_DEPTH = 32
+MAX_DECODE_SIZE = 16 * 1024 * 1024
+INT_MIN = -(2**63)
+INT_MAX = 2**64 - 1
+
+Value = Any  # None | bool | int | bytes | str | list/tuple of Value
+
+
+def _check(value: Value, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise EncodeError(f"nesting deeper than {MAX_DEPTH}")
+    if value is None or isinstance(value, bool | bytes | str):
+        return
+    if isinstance(value, int):
+        if not INT_MIN <= value <= INT_MAX:
+            raise EncodeError(f"integer out of range: {value}")
+        return
+    if isinstance(value, list | tuple):
+        for item in value:
+            _check(item, depth + 1)
+        return
+    if isinstance(value, float):
+        raise EncodeError("floats have no canonical encoding")
+    if isinstance(value, Mapping):
+        raise EncodeError("maps are not allowed in canonical data; use pairs_from_dict")
+    raise EncodeError(f"type {type(value).__name__} has no canonical encoding")
+
+
+def encode(value: Value) -> bytes:
+    """Canonical bytes of ``value``; raises :class:`EncodeError` for anything non-canonical."""
+    _check(value, 0)
+    return msgpack.packb(value, use_bin_type=True)
+
+
+def _reject_ext(code: int, data: bytes) -> Any:
+    raise DecodeError(f"msgpack extension type {code} is not allowed")
+
+
+def _walk(value: Any) -> None:
+    """Iterative check that the decoded tree holds only canonical types within MAX_DEPTH."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise DecodeError(f"nesting deeper than {MAX_DEPTH}")
+        if isinstance(item, tuple):
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, float):
+            raise DecodeError("floats are not allowed")
+        elif isinstance(item, dict):
+            raise DecodeError("maps are not allowed in canonical data")
+        elif not (item is None or isinstance(item, bool | int | bytes | str)):
+            raise DecodeError(f"unexpected type {type(item).__name__}")
+
+
+def decode(data: bytes, *, max_size: int = MAX_DECODE_SIZE) -> Value:
+    """Decode canonical bytes into tuples/ints/bytes/str; raise :class:`DecodeError` on anything else."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise DecodeError(f"expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) > max_size:
+        raise DecodeError(f"input of {len(data)} bytes exceeds the limit of {max_size}")
+    if not data:
+        raise DecodeError("empty input")
+    try:
+        value = msgpack.unpackb(
+            data,
+            raw=False,
+            use_list=False,
+            strict_map_key=True,
+            ext_hook=_reject_ext,
+        )
+    except DecodeError:
+        raise
+    except msgpack.ExtraData as exc:
+        raise DecodeError("trailing bytes after the value") from exc
+    except UnicodeDecodeError as exc:
+        raise DecodeError("string is not valid UTF-8") from exc
+    except Exception as exc:  # msgpack raises several unrelated types on garbage
+        raise DecodeError(f"malformed msgpack: {type(exc).__name__}: {exc}") from exc
+    _walk(value)
+    if msgpack.packb(value, use_bin_type=True) != data:
+        raise DecodeError("non-canonical encoding")
+    return value
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def digest(value: Value) -> bytes:
+    """SHA-256 of the canonical encoding."""
+    return sha256(encode(value))
+
+
+# --- domain separation -------------------------------------------------------------------------
+
+DOMAIN_TX = b"silkport/tx/v1"
+DOMAIN_PREPREPARE = b"silkport/preprepare/v1"
+DOMAIN_PREPARE = b"silkport/prepare/v1"
+DOMAIN_COMMIT = b"silkport/commit/v1"
+DOMAIN_CHECKPOINT = b"silkport/checkpoint/v1"
+DOMAIN_VIEW_CHANGE = b"silkport/viewchange/v1"
+DOMAIN_NEW_VIEW = b"silkport/newview/v1"
+DOMAIN_HANDSHAKE = b"silkport/handshake/v1"
+DOMAIN_CATCHUP = b"silkport/catchup/v1"
+
+DOMAINS = frozenset(
+    {
+        DOMAIN_TX,
+        DOMAIN_PREPREPARE,
+        DOMAIN_PREPARE,
+        DOMAIN_COMMIT,
+        DOMAIN_CHECKPOINT,
+        DOMAIN_VIEW_CHANGE,
+        DOMAIN_NEW_VIEW,
+        DOMAIN_HANDSHAKE,
+        DOMAIN_CATCHUP,
+    }
+)
+
+
+def signing_bytes(domain: bytes, chain_id: str, body: Value) -> bytes:
+    """``domain || canonical(chain_id) || canonical(body)`` (DESIGN.md §3).
+
+    The chain id is written in its canonical (length-prefixed) form so the boundary between it and
+    the body is unambiguous; every domain tag is ``silkport/<kind>/v1`` and none is a prefix of
+    another, so no signature can be replayed across chains or message kinds.
+    """
+    if domain not in DOMAINS:
+        raise EncodeError(f"unknown signing domain {domain!r}")
+    return domain + encode(chain_id) + encode(body)
+
+
+# --- records as sorted pairs ---------------------------------------------------------------------
+
+
+def pairs_from_dict(record: Mapping[str, Value]) -> tuple[tuple[str, Value], ...]:
+    """Encode a named record as ``((name, value), ...)`` sorted by name (nested dicts too)."""
+    out = []
+    for name in sorted(record):
+        if not isinstance(name, str):
+            raise EncodeError("record field names must be strings")
+        out.append((name, _to_canonical(record[name])))
+    return tuple(out)
+
+
+def _to_canonical(value: Value) -> Value:
+    if isinstance(value, Mapping):
+        return pairs_from_dict(value)
+    if isinstance(value, list | tuple):
+        return tuple(_to_canonical(v) for v in value)
+    return value
+
+
+def dict_from_pairs(pairs: Value) -> dict[str, Value]:
+    """Inverse of :func:`pairs_from_dict` for one level; checks strict ascending, unique names."""
+    if not isinstance(pairs, list | tuple):
+        raise DecodeError("a record must be an array of [name, value] pairs")
+    out: dict[str, Value] = {}
+    previous: str | None = None
+    for pair in pairs:
+        if not isinstance(pair, list | tuple) or len(pair) != 2 or not isinstance(pair[0], str):
+            raise DecodeError("a record field must be a [name, value] pair with a string name")
+        name = pair[0]
+        if previous is not None and name <= previous:
+            raise DecodeError(f"record fields must be unique and sorted: {name!r} after {previous!r}")
+        out[name] = pair[1]
+        previous = name
+    return out
