@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chain import codec
-from chain.consensus.quorum import quorum
 from chain.crypto import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair, is_valid_signature, verify
 from chain.errors import ChainIdError, DecodeError, ProofError, SignatureError, ValidationError
 
@@ -118,7 +117,7 @@ class TxBody:
             chain_id=_str(chain_id, "chain_id", max_len=64),
             contract=_str(contract, "contract", NAME_PATTERN),
             method=_str(method, "method", NAME_PATTERN),
-            args=tuple(tuple(pair) for pair in args),  # type: ignore[misc]
+            args=tuple(tuple(pair) for pair in args),
             signer_pubkeys=keys,
             nonce=_int(nonce, "nonce", minimum=1),
             valid_until_height=_int(valid_until, "valid_until_height"),
@@ -267,7 +266,7 @@ class Event:
             name=_str(name, "event name", NAME_PATTERN),
             subject=_str(subject, "event subject"),
             prev=None if prev is None else EventRef.from_wire(prev),
-            data=tuple(tuple(pair) for pair in data),  # type: ignore[misc]
+            data=tuple(tuple(pair) for pair in data),
         )
 
     def data_dict(self) -> dict[str, Any]:
@@ -458,6 +457,8 @@ class CommitCertificate:
 
     def verify(self, chain_id: str, validators: Sequence[bytes], block_hash: bytes | None = None) -> None:
         """Raise :class:`ProofError` unless a quorum of distinct validators signed this COMMIT."""
+        from chain.consensus.quorum import quorum  # chain.consensus imports this module: import late
+
         if block_hash is not None and block_hash != self.block_hash:
             raise ProofError(f"certificate at height {self.height} is for another block")
         n = len(validators)

@@ -1,0 +1,137 @@
+"""RFC 9457 problem details: the one middleware that turns errors into ``application/problem+json``.
+
+``type`` is ``https://silkport.dev/problems/<code>`` where ``code`` is the stable code of the
+:mod:`chain.errors` class (or of the HTTP condition); the same ``code`` is repeated as an extension
+member so scripts need not parse the URI. Status mapping (most specific class first):
+
+====================================================  ======  =====================================
+error                                                 status  why
+====================================================  ======  =====================================
+OversizeError                                         413     body or transaction over the limit
+SignatureError, ChainIdError, NonceError, ...         400     the request itself is invalid. Not 401:
+(every ValidationError, DecodeError, EncodeError)             a transaction carries its own
+                                                              authentication; there is no HTTP
+                                                              credential to retry with
+                                                              (RFC 9110 §15.5.2 needs WWW-Authenticate)
+ContractError, ProofError                             400
+NotFoundError                                         404
+DuplicateTxError                                      409     already pending or committed
+MempoolFullError                                      503     retry later (``Retry-After: 1``)
+rate limit                                            429     ``Retry-After`` seconds
+aiohttp HTTPException (404, 405, 413, ...)            same    code from the status (``not_found``,
+                                                              ``method_not_allowed``, ``oversize``)
+anything else                                         500     ``internal``; logged, never leaked
+====================================================  ======  =====================================
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+
+from chain.errors import (
+    ConfigError,
+    ContractError,
+    DecodeError,
+    DuplicateTxError,
+    EncodeError,
+    MempoolFullError,
+    NotFoundError,
+    OversizeError,
+    ProofError,
+    SilkportError,
+    StorageError,
+    ValidationError,
+)
+
+PROBLEM_BASE = "https://silkport.dev/problems/"
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+LOG = logging.getLogger("silkport.api")
+
+STATUS_BY_ERROR: tuple[tuple[type[SilkportError], int], ...] = (
+    (OversizeError, 413),
+    (ValidationError, 400),
+    (DecodeError, 400),
+    (EncodeError, 400),
+    (ContractError, 400),
+    (ProofError, 400),
+    (NotFoundError, 404),
+    (DuplicateTxError, 409),
+    (MempoolFullError, 503),
+    (StorageError, 500),
+    (ConfigError, 500),
+)
+
+CODE_BY_STATUS = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "oversize",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def status_for(error: SilkportError) -> int:
+    """The HTTP status of an error: the first matching class in :data:`STATUS_BY_ERROR`."""
+    for klass, status in STATUS_BY_ERROR:
+        if isinstance(error, klass):
+            return status
+    return 500
+
+
+def problem(
+    status: int, code: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> web.Response:
+    """One ``application/problem+json`` response."""
+    document = {
+        "type": PROBLEM_BASE + code,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
+    return web.Response(
+        status=status,
+        body=json.dumps(document).encode(),
+        content_type=PROBLEM_CONTENT_TYPE,
+        headers=headers,
+    )
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map every error raised below it to problem+json (the only place that does)."""
+    try:
+        return await handler(request)
+    except SilkportError as error:
+        status = status_for(error)
+        if status == 500:
+            LOG.error("%s %s failed: %s", request.method, request.path, error, exc_info=error)
+            return problem(status, error.code, "the node could not complete the request")
+        headers = {"Retry-After": "1"} if status == 503 else None
+        return problem(status, error.code, error.message, headers=headers)
+    except web.HTTPException as http:
+        if http.status < 400:
+            raise
+        code = CODE_BY_STATUS.get(http.status, f"http_{http.status}")
+        detail = http.text if http.text and not http.text.startswith(f"{http.status}:") else http.reason
+        if http.status == 405:
+            detail = f"{request.method} is not allowed on {request.path}"
+        elif http.status == 404:
+            detail = f"no route for {request.path}"
+        headers = {k: v for k, v in http.headers.items() if k in ("Allow", "Retry-After")}
+        return problem(http.status, code, detail, headers=headers or None)
+    except Exception:  # never leak a traceback
+        LOG.exception("%s %s failed unexpectedly", request.method, request.path)
+        return problem(500, "internal", "internal error; see the node log")

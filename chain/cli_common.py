@@ -1,0 +1,60 @@
+"""Shared pieces of the ``silkport`` subcommands: node/--json options and output for people or scripts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from chain.client import Client
+
+DEFAULT_NODE = "http://127.0.0.1:26657"
+NODE_ENV = "SILKPORT_NODE"
+
+
+def add_output_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def add_node_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--node",
+        default=None,
+        metavar="URL",
+        help=f"node API URL (default: ${NODE_ENV} or {DEFAULT_NODE})",
+    )
+    add_output_option(parser)
+
+
+def node_url(args: argparse.Namespace) -> str:
+    return str(args.node or os.environ.get(NODE_ENV) or DEFAULT_NODE)
+
+
+def client_for(args: argparse.Namespace) -> Client:
+    return Client(node_url(args))
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True))
+
+
+def print_fields(rows: Iterable[tuple[str, Any]], *, title: str | None = None) -> None:
+    """Aligned ``name  value`` lines for people (values never interpreted as markup)."""
+    console = Console(highlight=False, soft_wrap=True)
+    rows = list(rows)
+    if title:
+        console.print(Text(title, style="bold"))
+    width = max((len(name) for name, _ in rows), default=0)
+    for name, value in rows:
+        shown = "-" if value is None else value if isinstance(value, str) else json.dumps(value)
+        console.print(Text.assemble((f"{name:<{width}}  ", "bold"), shown))
+
+
+def fail(message: str) -> None:
+    print(f"silkport: error: {message}", file=sys.stderr)
