@@ -180,7 +180,7 @@ class SignedTx:
         if self.body.chain_id != chain_id:
             raise ChainIdError(f"transaction is for chain {self.body.chain_id!r}, not {chain_id!r}")
         message = self.signing_bytes()
-        for index, (public_key, signature) in enumerate(zip(self.body.signer_pubkeys, self.signatures)):
+        for index, (public_key, signature) in enumerate(zip(self.body.signer_pubkeys, self.signatures, strict=True)):
             try:
                 verify(public_key, message, signature)
             except SignatureError as exc:
