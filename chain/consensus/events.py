@@ -1,0 +1,178 @@
+"""Inputs and outputs of the pure replica: events in, actions out (STYLE.md habits 1–3).
+
+The runtime applies the actions of one ``step`` **in list order**: a :class:`PersistVote` always
+precedes the :class:`Broadcast`/:class:`Send` of the vote it stores, so applying in order is
+"persist before send". ``SetTimer`` with a name that is already armed re-arms it (one timer per name);
+a timer comes back as :class:`TimerFired` with the runtime's clock reading.
+
+Timer names: ``"view"`` (view-change timer, exponential back-off), ``"request"`` (oldest pending
+request), ``"proposal"`` (primary: empty-block interval), ``"status"`` (periodic STATUS and checkpoint
+retransmission), ``"catchup"`` (retry a catch-up that got no usable answer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chain.consensus.messages import BlockHandle
+from chain.types import Block, CommitCertificate
+
+# --- events ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Arms the timers after construction or restart; re-sends the persisted votes of the current round."""
+
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    """Raw envelope bytes from a peer; the core decodes and verifies them. ``from_index`` is the
+    authenticated transport peer (None if unknown); the envelope's own signature is what counts."""
+
+    message_bytes: bytes
+    from_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    name: str
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalReady:
+    """Answer to :class:`RequestProposal`: a block built and executed on the head by the runtime.
+    ``block_bytes`` (optional) is its canonical encoding if the runtime already has it."""
+
+    block: Block
+    block_bytes: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class BlockExecuted:
+    """Answer to :class:`ExecuteBlock`: prev_hash/height/timestamp/tx signatures/nonces checked and
+    re-execution gave the header's tx_root and state_root (``valid``), or ``reason`` why not."""
+
+    block_hash: bytes
+    valid: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestReceived:
+    """A client transaction reached this validator's mempool at ``now_ms`` (request timer, §4.5.2)."""
+
+    tx_hash: bytes
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestsDone:
+    """These transactions were committed or dropped from the mempool (no longer pending)."""
+
+    tx_hashes: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUpReceived:
+    """Answer to :class:`RequestCatchUp`: ``(block, certificate)`` pairs from peer ``from_index``."""
+
+    blocks_and_certificates: list[tuple[Block, CommitCertificate]]
+    from_index: int | None = None
+
+
+Event = Start | MessageReceived | TimerFired | ProposalReady | BlockExecuted | RequestReceived | RequestsDone | CatchUpReceived
+
+# --- actions -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    """Send to every other validator."""
+
+    message_bytes: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    to_index: int
+    message_bytes: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PersistVote:
+    """Durably store ``value`` under ``key`` (overwriting) before applying the next action. There are at
+    most five keys (``pbft/vote/<kind>``); on restart pass all stored values to ``new_replica``."""
+
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SetTimer:
+    name: str
+    delay_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestProposal:
+    """Primary: build a block at ``height`` on ``prev_hash`` for ``view``, execute it, answer ProposalReady."""
+
+    height: int
+    view: int
+    prev_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ExecuteBlock:
+    """Check and execute the block on the current head; answer :class:`BlockExecuted`.
+    ``handle.block`` decodes the transactions (lazily: the core itself never needs them)."""
+
+    handle: BlockHandle
+
+    @property
+    def block(self) -> Block:
+        return self.handle.block
+
+    @property
+    def block_hash(self) -> bytes:
+        return self.handle.block_hash
+
+
+@dataclass(frozen=True, slots=True)
+class CommitBlock:
+    """Write block + certificate in one synced batch; the core has moved to the next height."""
+
+    handle: BlockHandle
+    certificate: CommitCertificate
+
+    @property
+    def block(self) -> Block:
+        return self.handle.block
+
+    @property
+    def block_hash(self) -> bytes:
+        return self.handle.block_hash
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCatchUp:
+    """Fetch blocks ``from_height..to_height`` with their certificates from ``peers`` (in order of
+    preference); answer :class:`CatchUpReceived`."""
+
+    from_height: int
+    to_height: int
+    peers: tuple[int, ...]
+
+
+Action = (
+    Broadcast | Send | PersistVote | SetTimer | CancelTimer | RequestProposal | ExecuteBlock | CommitBlock | RequestCatchUp
+)
