@@ -1,0 +1,196 @@
+"""The block execution pipeline (DESIGN.md §4–5, §7): transactions in, receipts and roots out.
+
+For each transaction, in block order:
+
+1. *Block validity* — chain id, every signer's signature, no duplicate within the block or with a
+   committed transaction, ``valid_until_height`` not passed, nonce strictly above the sender's last
+   committed nonce. Any failure makes the **whole block invalid** (:class:`BlockInvalidError`): an
+   honest primary never proposes such a block, so backups refuse to prepare it.
+2. *Nonce* — the sender's nonce is recorded whatever the contract does.
+3. *Contract* — dispatch through the :class:`~chain.contracts.base.ContractRegistry`; the handler
+   runs on its own overlay. A :class:`~chain.errors.ContractError` discards that overlay and gives a
+   failure receipt with the stable error code; success merges it.
+
+Then ``tx_root`` is the RFC 6962 root over ``canonical([signed_tx, receipt])`` leaves and
+``state_root`` is the state tree's root after applying the block's changes at version ``height``.
+Execution is deterministic: the same block on two stores gives byte-identical roots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chain import codec, merkle, statekeys
+from chain.contracts.base import Context, ContractRegistry, Overlay
+from chain.errors import (
+    ContractError,
+    DecodeError,
+    DuplicateTxError,
+    NonceError,
+    SilkportError,
+    TxExpiredError,
+    ValidationError,
+)
+from chain.statetree import StateTree
+from chain.storage.kv import WriteBatch
+from chain.types import STATUS_FAILED, STATUS_OK, Receipt, SignedTx, tx_leaf_data
+
+
+class BlockInvalidError(ValidationError):
+    """A block that no honest replica may prepare (bad signature, replayed nonce, duplicate...)."""
+
+    code = "invalid_block"
+
+    def __init__(self, message: str, *, tx_index: int | None = None) -> None:
+        super().__init__(message)
+        self.tx_index = tx_index
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    """Everything execution derives from a block; ``state_batch`` is written with the block."""
+
+    height: int
+    receipts: tuple[Receipt, ...]
+    tx_root: bytes
+    state_root: bytes
+    changes: dict[bytes, bytes | None]
+    state_batch: WriteBatch
+
+
+def read_nonce(get: Callable[[bytes], bytes | None], sender: bytes) -> int:
+    raw = get(statekeys.nonce_key(sender))
+    return 0 if raw is None else int(codec.decode(raw))
+
+
+def apply_pending_validators(state: Overlay) -> None:
+    """At a checkpoint boundary the governance-approved validator set takes effect (DESIGN.md §5).
+
+    Block ``h`` with ``h % checkpoint_interval == 0`` moves ``gov/validators/pending`` into
+    ``gov/validators``; so block ``h + 1`` is the first whose header names (``validators_hash``)
+    and is certified by the new set — an epoch change a verifier can follow from the state proof.
+    """
+    pending = state.get(statekeys.PENDING_VALIDATORS)
+    if pending is not None:
+        state.writes[statekeys.VALIDATORS] = pending
+        state.writes[statekeys.PENDING_VALIDATORS] = None
+
+
+class SignatureCache:
+    """Transactions whose signatures this node already verified (mempool admission), bounded FIFO."""
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self.capacity = capacity
+        self._seen: dict[bytes, None] = {}
+
+    @staticmethod
+    def _key(tx: SignedTx) -> bytes:
+        return codec.sha256(tx.tx_hash + b"".join(tx.signatures))
+
+    def check(self, tx: SignedTx, chain_id: str) -> None:
+        key = self._key(tx)
+        if key in self._seen:
+            return
+        tx.verify_signatures(chain_id)
+        self._seen[key] = None
+        if len(self._seen) > self.capacity:
+            self._seen.pop(next(iter(self._seen)))
+
+
+class Executor:
+    """Executes blocks against the committed state tree (reads only; writes go in the result batch)."""
+
+    def __init__(
+        self,
+        chain_id: str,
+        registry: ContractRegistry,
+        tree: StateTree,
+        is_committed: Callable[[bytes], bool],
+        *,
+        signatures: SignatureCache | None = None,
+        max_block_txs: int = 5000,
+        checkpoint_interval: int = 16,
+    ) -> None:
+        self.chain_id = chain_id
+        self.registry = registry
+        self.tree = tree
+        self.is_committed = is_committed
+        self.signatures = signatures or SignatureCache()
+        self.max_block_txs = max_block_txs
+        self.checkpoint_interval = checkpoint_interval
+
+    def check_admissible(self, tx: SignedTx, get: Callable[[bytes], bytes | None], height: int) -> None:
+        """The block-validity checks of one transaction (also the mempool's admission test)."""
+        self.signatures.check(tx, self.chain_id)
+        if tx.body.valid_until_height and tx.body.valid_until_height < height:
+            raise TxExpiredError(f"transaction {tx.tx_id[:16]} expired at height {tx.body.valid_until_height}")
+        if self.is_committed(tx.tx_hash):
+            raise DuplicateTxError(f"transaction {tx.tx_id[:16]} is already committed")
+        last = read_nonce(get, tx.sender)
+        if tx.body.nonce <= last:
+            raise NonceError(f"nonce {tx.body.nonce} is not above the sender's last nonce {last}")
+
+    def execute(self, height: int, timestamp_ms: int, txs: Sequence[SignedTx]) -> BlockResult:
+        """Execute ``txs`` as block ``height`` on top of the state at ``height - 1``."""
+        if len(txs) > self.max_block_txs:
+            raise BlockInvalidError(f"{len(txs)} transactions exceed the block limit of {self.max_block_txs}")
+        base_version = height - 1 if height > 0 else None
+
+        def read_committed(key: bytes) -> bytes | None:
+            return None if base_version is None else self.tree.get(key, base_version)
+
+        block_state = Overlay(read_committed)
+        receipts: list[Receipt] = []
+        seen: set[bytes] = set()
+        for index, tx in enumerate(txs):
+            if tx.tx_hash in seen:
+                raise BlockInvalidError(f"transaction {index} appears twice in the block", tx_index=index)
+            seen.add(tx.tx_hash)
+            try:
+                self.check_admissible(tx, block_state.get, height)
+            except SilkportError as exc:
+                raise BlockInvalidError(f"transaction {index}: {exc.message}", tx_index=index) from exc
+            tx_state = block_state.child()
+            tx_state.writes[statekeys.nonce_key(tx.sender)] = codec.encode(tx.body.nonce)
+            receipts.append(self._run_contract(tx, index, height, timestamp_ms, tx_state))
+            block_state.merge(tx_state)
+        if height % self.checkpoint_interval == 0:
+            apply_pending_validators(block_state)
+        leaves = [merkle.leaf_hash(tx_leaf_data(tx, r)) for tx, r in zip(txs, receipts, strict=True)]
+        update = self.tree.update(base_version, height, block_state.writes)
+        return BlockResult(
+            height=height,
+            receipts=tuple(receipts),
+            tx_root=merkle.root(leaves),
+            state_root=update.root,
+            changes=dict(block_state.writes),
+            state_batch=update.batch,
+        )
+
+    def _run_contract(self, tx: SignedTx, index: int, height: int, timestamp_ms: int, tx_state: Overlay) -> Receipt:
+        method = self.registry.lookup(tx.body.contract, tx.body.method)
+        if method is None:
+            return Receipt(STATUS_FAILED, "unknown_method")
+        contract_state = tx_state.child()
+        ctx = Context(
+            chain_id=self.chain_id,
+            height=height,
+            timestamp_ms=timestamp_ms,
+            tx_index=index,
+            tx_hash=tx.tx_hash,
+            signers=tx.body.signer_pubkeys,
+            state=contract_state,
+        )
+        try:
+            args: dict[str, Any] = method.schema.validate(tx.body.args_dict())
+            method.handler(ctx, args)
+        except ContractError as exc:
+            return Receipt(STATUS_FAILED, exc.code)
+        except DecodeError:
+            return Receipt(STATUS_FAILED, "corrupt_state")
+        except Exception:  # a handler bug must fail the tx the same way on every replica, not halt the chain
+            return Receipt(STATUS_FAILED, "internal_error")
+        tx_state.merge(contract_state)
+        return Receipt(STATUS_OK, "", tuple(ctx.events))
