@@ -1,4 +1,4 @@
-"""Benchmark of the cross-border rule engine (``python -m chain.bench rules`` calls :func:`bench_rules`).
+"""Benchmark of the cross-border rule engine (``python -m chain.bench rules``).
 
 NOT part of the pure core: this module reads files and the performance counter
 (``time.perf_counter_ns``) on purpose; ``chain/crossborder`` itself never does. A benchmark
@@ -21,7 +21,7 @@ from chain.crossborder.scenarios import default_policy, load_scenarios
 from chain.errors import ValidationError
 
 BUDGET_US = 50.0
-DEFAULT_SCENARIOS = Path(__file__).resolve().parent.parent / "tests" / "data" / "crossborder" / "scenarios.json"
+DEFAULT_SCENARIOS = Path(__file__).resolve().parents[2] / "tests" / "data" / "crossborder" / "scenarios.json"
 
 
 def bench_rules(iterations: int = 2000, rounds: int = 5, scenario_file: str | Path | None = None) -> dict[str, Any]:
@@ -72,3 +72,10 @@ if __name__ == "__main__":
     result = bench_rules()
     result.pop("per_scenario_us")
     print(json.dumps(result))
+
+
+def run() -> dict[str, Any]:
+    """Entry point for ``python -m chain.bench rules``."""
+    result = bench_rules()
+    result.pop("per_scenario_us", None)
+    return result

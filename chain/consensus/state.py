@@ -6,7 +6,7 @@ its input completely before it changes anything, so a dropped input changes only
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from chain.consensus.messages import BlockHandle, Message, PreparedCertificate, ViewChange
 from chain.consensus.quorum import max_faulty, quorum, weak_quorum
@@ -199,6 +199,17 @@ def initial_state(config: ReplicaConfig, head_height: int, head_hash: bytes) -> 
     state.stable_checkpoint = head_height - head_height % config.checkpoint_interval
     state.instance = Instance(0, head_height + 1)
     return state
+
+
+def reconfigure(state: ReplicaState, validators: tuple[bytes, ...], my_index: int) -> None:
+    """Install a new validator set after the checkpoint block that enacted it (DESIGN.md §5 epochs).
+
+    Called by the host right after committing that block, so every message and certificate for the
+    next height is judged against the new set; quorum sizes follow ``n``.
+    """
+    state.config = replace(state.config, validators=validators, my_index=my_index)
+    state.n = len(validators)
+    state.f, state.q = max_faulty(state.n), quorum(state.n)
 
 
 def drop(state: ReplicaState, reason: str) -> None:

@@ -108,7 +108,7 @@ def test_receipt_and_event_round_trip() -> None:
 
 def certificate(signers: list[KeyPair], indices: list[int], block_hash: bytes = b"\x09" * 32) -> CommitCertificate:
     message = commit_signing_bytes(CHAIN, 5, 1, block_hash)
-    return CommitCertificate(5, 1, block_hash, tuple((i, k.sign(message)) for i, k in zip(indices, signers)))
+    return CommitCertificate(5, 1, block_hash, tuple((i, k.sign(message)) for i, k in zip(indices, signers, strict=True)))
 
 
 VALIDATORS = [KeyPair.from_seed(bytes([i + 10]) * 32) for i in range(4)]

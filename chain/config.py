@@ -1,0 +1,55 @@
+"""A node's configuration file, ``HOME/config.json`` (pydantic at the edge, ``extra="forbid"``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chain.errors import ConfigError
+
+CONFIG_FORMAT = "silkport-node/1"
+
+
+class ConsensusTimeouts(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    view_timeout_ms: int = Field(default=4000, ge=100)
+    request_timeout_ms: int = Field(default=8000, ge=100)
+    empty_block_interval_ms: int = Field(default=1000, ge=10)
+
+
+class NodeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: str = Field(default=CONFIG_FORMAT, pattern=f"^{CONFIG_FORMAT}$")
+    index: int = Field(ge=0)
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(ge=0, le=65535)
+    genesis_file: str = "genesis.json"
+    key_file: str = "validator.key"
+    data_dir: str = "data"
+    peers: dict[int, str] = Field(default_factory=dict)
+    log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    timeouts: ConsensusTimeouts = ConsensusTimeouts()
+
+    def path(self, home: Path, name: str) -> Path:
+        candidate = Path(name)
+        return candidate if candidate.is_absolute() else home / candidate
+
+
+def load_config(home: Path) -> NodeConfig:
+    path = home / "config.json"
+    try:
+        return NodeConfig.model_validate(json.loads(path.read_text()))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"{path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
+
+
+def save_config(home: Path, config: NodeConfig) -> None:
+    (home / "config.json").write_text(config.model_dump_json(indent=1) + "\n")

@@ -1,0 +1,251 @@
+"""A node's synchronous ledger: store, state tree, executor and mempool behind one object.
+
+The asyncio runtime (:mod:`chain.runtime`) turns consensus actions into calls on the ledger:
+``build_block`` for ``RequestProposal``, ``validate_block`` for ``ExecuteBlock`` and ``commit``
+for ``CommitBlock``. Keeping this part free of asyncio lets tests drive a whole node's
+execution path on a :class:`~chain.storage.kv.MemoryKV` (STYLE.md habit 9).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from chain import codec, merkle, statekeys
+from chain.consensus.mempool import Mempool
+from chain.contracts import default_registry
+from chain.contracts.base import ContractRegistry
+from chain.errors import OversizeError, SilkportError, StorageError, ValidationError
+from chain.execution import BlockInvalidError, BlockResult, Executor, SignatureCache
+from chain.genesis import GenesisDoc, Params, genesis_header, genesis_state
+from chain.statetree import StateTree
+from chain.storage import schema
+from chain.storage.blockstore import BlockStore
+from chain.storage.kv import KV, WriteBatch
+from chain.types import Block, CommitCertificate, Header, SignedTx, validators_hash
+
+log = logging.getLogger("silkport.ledger")
+STATE_PREFIX = b"T"
+
+
+@dataclass(frozen=True)
+class Validator:
+    public_key: bytes
+    name: str
+    organisation: str
+    jurisdiction: str
+
+
+class Ledger:
+    """Committed chain + state + the speculative execution results awaiting commit."""
+
+    def __init__(self, kv: KV, genesis: GenesisDoc, *, registry: ContractRegistry | None = None) -> None:
+        self.kv = kv
+        self.genesis = genesis
+        self.chain_id = genesis.chain_id
+        self.store = BlockStore(kv)
+        self.tree = StateTree(kv, prefix=STATE_PREFIX)
+        self.registry = registry or default_registry()
+        self.params: Params = genesis.params
+        self.signatures = SignatureCache()
+        self.executor = Executor(
+            self.chain_id,
+            self.registry,
+            self.tree,
+            self.store.has_tx,
+            signatures=self.signatures,
+            max_block_txs=self.params.max_block_txs,
+            checkpoint_interval=self.params.checkpoint_interval,
+        )
+        self.mempool = Mempool(max_txs=50_000, max_bytes=256 * 1024 * 1024)
+        self._results: dict[bytes, BlockResult] = {}
+        self._check_genesis()
+        head = self.store.head()
+        assert head is not None
+        self.height, self.head_hash = head
+        self.head_header = self._header(self.height)
+        self.history = merkle.MerkleAccumulator()
+        for block_hash in self.store.block_hashes(self.height + 1):  # blocks 0..head
+            self.history.append(merkle.leaf_hash(block_hash))
+        self.validators = self._load_validators()
+
+    # --- bootstrap -------------------------------------------------------------------------------
+
+    def _check_genesis(self) -> None:
+        state = dict(genesis_state(self.genesis))
+        stored = self.kv.get(schema.meta_key("chain_id"))
+        if stored is not None and stored.decode() != self.chain_id:
+            raise StorageError(f"database belongs to chain {stored.decode()!r}, not {self.chain_id!r}")
+        if self.store.head() is not None:
+            genesis = self.store.header(0)
+            update = self.tree.update(None, 0, state)
+            if genesis is None or genesis.block_hash != genesis_header(self.genesis, update.root).block_hash:
+                raise StorageError("the database's genesis block does not match the genesis file")
+            return
+        update = self.tree.update(None, 0, state)
+        header = genesis_header(self.genesis, update.root)
+        extra = WriteBatch()
+        extra.update(update.batch)
+        extra.put(schema.meta_key("chain_id"), self.chain_id.encode())
+        self.store.commit(Block(header, ()), None, (), extra=extra)
+        log.info("event=genesis_committed chain_id=%s hash=%s", self.chain_id, header.hash_hex)
+
+    def _header(self, height: int) -> Header:
+        header = self.store.header(height)
+        if header is None:
+            raise StorageError(f"header {height} missing")
+        return header
+
+    def _load_validators(self) -> tuple[Validator, ...]:
+        raw = self.tree.get(statekeys.VALIDATORS, self.height)
+        if raw is None:
+            raise StorageError("validator set missing from state")
+        return tuple(Validator(*entry) for entry in codec.decode(raw))
+
+    # --- state reads -----------------------------------------------------------------------------
+
+    def state_get(self, key: bytes, version: int | None = None) -> bytes | None:
+        return self.tree.get(key, self.height if version is None else version)
+
+    @property
+    def validator_keys(self) -> tuple[bytes, ...]:
+        return tuple(v.public_key for v in self.validators)
+
+    def policy_version(self) -> int:
+        raw = self.state_get(statekeys.POLICY_CURRENT)
+        return 1 if raw is None else int(codec.decode(raw))
+
+    # --- admission -------------------------------------------------------------------------------
+
+    def admit(self, tx: SignedTx, size: int) -> None:
+        """Mempool admission: size, known method, signatures, not committed, nonce above committed."""
+        if size > self.params.max_tx_bytes:
+            raise OversizeError(f"transaction of {size} bytes exceeds {self.params.max_tx_bytes}")
+        method = self.registry.lookup(tx.body.contract, tx.body.method)
+        if method is None:
+            raise ValidationError(
+                f"unknown contract method {tx.body.contract}.{tx.body.method}", code="unknown_method"
+            )
+        self.executor.check_admissible(tx, self.state_get, self.height + 1)
+        self.mempool.add(tx, committed_nonce=_nonce(self.state_get(statekeys.nonce_key(tx.sender))))
+
+    # --- proposals and validation ----------------------------------------------------------------
+
+    def _expected_header(self, view: int, timestamp_ms: int, proposer: int, result: BlockResult) -> Header:
+        return Header(
+            chain_id=self.chain_id,
+            height=self.height + 1,
+            view=view,
+            timestamp_ms=timestamp_ms,
+            prev_hash=self.head_hash,
+            tx_root=result.tx_root,
+            state_root=result.state_root,
+            history_root=self.history.root(),
+            validators_hash=validators_hash(self.validator_keys),
+            policy_version=self.policy_version(),
+            proposer=proposer,
+        )
+
+    def build_block(self, view: int, now_ms: int, proposer: int) -> Block:
+        """Select mempool transactions, drop any that became invalid, execute, and build the header."""
+        timestamp = max(now_ms, self.head_header.timestamp_ms + 1)
+        candidates = list(self.mempool.select(self.params.max_block_txs, self.params.max_block_bytes))
+        for _attempt in range(20):
+            try:
+                result = self.executor.execute(self.height + 1, timestamp, candidates)
+            except BlockInvalidError as exc:
+                bad = exc.tx_index
+                if bad is None:
+                    raise
+                log.info("event=proposal_drops_tx tx=%s reason=%s", candidates[bad].tx_id[:16], exc.message)
+                self.mempool.discard(candidates[bad].tx_hash)
+                del candidates[bad]
+                continue
+            block = Block(self._expected_header(view, timestamp, proposer, result), tuple(candidates))
+            self._results[block.block_hash] = result
+            return block
+        raise BlockInvalidError("could not assemble a valid block from the mempool")
+
+    def validate_block(self, block: Block, now_ms: int) -> str:
+        """Block validity as a backup checks it before PREPARE (DESIGN.md §5); returns '' if valid."""
+        header = block.header
+        try:
+            if header.chain_id != self.chain_id:
+                return "wrong chain id"
+            if header.height != self.height + 1:
+                return f"height {header.height} does not follow head {self.height}"
+            if header.prev_hash != self.head_hash:
+                return "prev_hash is not the head's hash"
+            if header.timestamp_ms <= self.head_header.timestamp_ms:
+                return "timestamp not after the parent's"
+            if header.timestamp_ms > now_ms + self.params.block_time_drift_ms:
+                return "timestamp too far in the future"
+            if header.proposer != header.view % len(self.validators):
+                return "proposer is not the primary of the header's view"
+            result = self._results.get(block.block_hash)
+            if result is None:
+                result = self.executor.execute(header.height, header.timestamp_ms, block.txs)
+            expected = self._expected_header(header.view, header.timestamp_ms, header.proposer, result)
+            if expected.block_hash != header.block_hash:
+                return _header_mismatch(expected, header)
+        except SilkportError as exc:
+            return exc.message
+        self._results[block.block_hash] = result
+        return ""
+
+    # --- commit ----------------------------------------------------------------------------------
+
+    def commit(self, block: Block, certificate: CommitCertificate) -> BlockResult:
+        """Write the block, its certificate, receipts and state in one synced batch; advance the head."""
+        result = self._results.pop(block.block_hash, None)
+        if result is None:
+            reason = self.validate_block(block, now_ms=2**62)
+            if reason:
+                raise BlockInvalidError(f"cannot commit block {block.height}: {reason}")
+            result = self._results.pop(block.block_hash)
+        self.store.commit(block, certificate, result.receipts, extra=result.state_batch)
+        self.height, self.head_hash, self.head_header = block.height, block.block_hash, block.header
+        self.history.append(merkle.leaf_hash(block.block_hash))
+        self._results = {h: r for h, r in self._results.items() if r.height > self.height}
+        self.mempool.remove_committed(block.txs)
+        self.validators = self._load_validators()
+        return result
+
+    # --- queries ---------------------------------------------------------------------------------
+
+    def raw_blocks(self, from_height: int, to_height: int, max_bytes: int) -> list[bytes]:
+        out: list[bytes] = []
+        total = 0
+        for height in range(max(1, from_height), min(to_height, self.height) + 1):
+            block = self.store.block(height)
+            certificate = self.store.certificate(height)
+            if block is None or certificate is None:
+                break
+            data = codec.encode((block.to_wire(), certificate.to_wire()))
+            if out and total + len(data) > max_bytes:
+                break
+            out.append(data)
+            total += len(data)
+        return out
+
+    def close(self) -> None:
+        self.kv.close()
+
+
+def _nonce(raw: bytes | None) -> int:
+    return 0 if raw is None else int(codec.decode(raw))
+
+
+def _header_mismatch(expected: Header, got: Header) -> str:
+    names = ("tx_root", "state_root", "history_root", "validators_hash", "policy_version")
+    for name in names:
+        if getattr(expected, name) != getattr(got, name):
+            return f"{name} does not match re-execution"
+    return "header does not match re-execution"
+
+
+def decode_raw_block(data: bytes) -> tuple[Block, CommitCertificate]:
+    block_wire, certificate_wire = codec.decode(data)
+    return Block.from_wire(block_wire), CommitCertificate.from_wire(certificate_wire)
+
+

@@ -1,0 +1,338 @@
+"""The asyncio host of one node: feeds events to the pure consensus core and performs its actions.
+
+One task consumes an event queue (messages from peers, timers, transactions, catch-up answers) and
+calls :func:`chain.consensus.step`; the actions come back in the order the core fixed and are
+performed in that order — **persist, then send**, then timers, then commit (etcd raft's ``Ready``
+loop; DESIGN.md §5–6). Block building, validation and commit go to the :class:`~chain.ledger.Ledger`.
+The same object implements :class:`chain.api.facade.NodeFacade` for the REST API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from chain import codec, consensus
+from chain.api import make_app
+from chain.api.jsonwire import block_to_json, tx_record_to_json
+from chain.config import NodeConfig
+from chain.consensus import events as ev
+from chain.consensus.state import reconfigure
+from chain.crypto import Signer, load_key_file
+from chain.errors import NotFoundError, SilkportError, ValidationError
+from chain.genesis import load_genesis
+from chain.ledger import Ledger, decode_raw_block
+from chain.metrics import NodeMetrics
+from chain.net import PeerNetwork
+from chain.storage.blockstore import VoteLog
+from chain.storage.leveldb import LevelDBKV
+from chain.types import Block, CommitCertificate, SignedTx
+
+log = logging.getLogger("silkport.runtime")
+CHANNEL_CONSENSUS = 0
+CHANNEL_TXS = 1
+CATCHUP_MAX_BYTES = 8 * 1024 * 1024
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class NodeRuntime:
+    """A validator process: ledger + replica + peer network + REST API."""
+
+    def __init__(self, home: Path, config: NodeConfig) -> None:
+        self.home = home
+        self.config = config
+        genesis = load_genesis(config.path(home, config.genesis_file))
+        self.keypair = load_key_file(config.path(home, config.key_file))
+        self.kv = LevelDBKV(config.path(home, config.data_dir))
+        self.ledger = Ledger(self.kv, genesis)
+        self.chain_id = genesis.chain_id
+        self.index = config.index
+        if self.ledger.validator_keys[self.index] != self.keypair.public_key:
+            raise ValidationError(f"key file does not hold validator {self.index}'s key")
+        self.votes = VoteLog(self.kv)
+        self.metrics = NodeMetrics()
+        self.replica_config = consensus.ReplicaConfig(
+            chain_id=self.chain_id,
+            validators=self.ledger.validator_keys,
+            my_index=self.index,
+            signer=Signer(self.keypair),
+            checkpoint_interval=genesis.params.checkpoint_interval,
+            view_timeout_ms=config.timeouts.view_timeout_ms,
+            request_timeout_ms=config.timeouts.request_timeout_ms,
+            empty_block_interval_ms=config.timeouts.empty_block_interval_ms,
+        )
+        persisted = [value for _key, value in self.votes.load_all()]
+        head_certificate = self.ledger.store.certificate(self.ledger.height) if self.ledger.height else None
+        self.replica = consensus.new_replica(
+            self.replica_config,
+            self.ledger.height,
+            self.ledger.head_hash,
+            persisted,
+            head_header=self.ledger.head_header if self.ledger.height else None,
+            head_certificate=head_certificate,
+        )
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.waiters: dict[bytes, list[asyncio.Future[None]]] = {}
+        self.catchup_task: asyncio.Task[None] | None = None
+        self.net = PeerNetwork(
+            self.chain_id,
+            self.index,
+            self.keypair,
+            self.ledger.validator_keys,
+            {int(i): url for i, url in config.peers.items()},
+            self._on_frame,
+            log=logging.getLogger("silkport.net"),
+        )
+        self.app = make_app(self, max_body_bytes=config.max_body_bytes, rate_per_second=genesis.params.api_rate_per_second)
+        self.net.register(self.app)
+        self.started_ms = now_ms()
+        self._stopping = asyncio.Event()
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        runner = web.AppRunner(self.app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.config.listen_host, self.config.listen_port)
+        await site.start()
+        log.info(
+            "event=node_started index=%d height=%d port=%d", self.index, self.ledger.height, self.config.listen_port
+        )
+        await self.net.start()
+        self.queue.put_nowait(ev.Start(now_ms()))
+        consumer = asyncio.create_task(self._consume())
+        await self._stopping.wait()
+        consumer.cancel()
+        for handle in self.timers.values():
+            handle.cancel()
+        await self.net.stop()
+        await runner.cleanup()
+        self.ledger.close()
+        log.info("event=node_stopped index=%d height=%d", self.index, self.ledger.height)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def _consume(self) -> None:
+        while True:
+            event = await self.queue.get()
+            try:
+                self._step(event)
+            except Exception:  # a bug must not kill the node silently: log it with context
+                log.exception("event=step_failed kind=%s", type(event).__name__)
+
+    def _step(self, event: Any) -> None:
+        self.replica, actions = consensus.step(self.replica, event)
+        for action in actions:
+            self._perform(action)
+        self.metrics.observe_replica(self.replica)
+
+    # --- actions ---------------------------------------------------------------------------------
+
+    def _perform(self, action: Any) -> None:
+        if isinstance(action, consensus.PersistVote):
+            self.votes.save(action.key, action.value)
+        elif isinstance(action, consensus.Broadcast):
+            self.net.broadcast(CHANNEL_CONSENSUS, action.message_bytes)
+        elif isinstance(action, consensus.Send):
+            self.net.send(action.to_index, CHANNEL_CONSENSUS, action.message_bytes)
+        elif isinstance(action, consensus.SetTimer):
+            self._set_timer(action.name, action.delay_ms)
+        elif isinstance(action, consensus.CancelTimer):
+            handle = self.timers.pop(action.name, None)
+            if handle is not None:
+                handle.cancel()
+        elif isinstance(action, consensus.RequestProposal):
+            self._propose(action)
+        elif isinstance(action, consensus.ExecuteBlock):
+            reason = self.ledger.validate_block(action.block, now_ms())
+            if reason:
+                log.warning("event=block_rejected height=%d reason=%s", action.block.height, reason)
+            self.queue.put_nowait(ev.BlockExecuted(action.block.block_hash, not reason, reason))
+        elif isinstance(action, consensus.CommitBlock):
+            self._commit(action.block, action.certificate)
+        elif isinstance(action, consensus.RequestCatchUp):
+            self._start_catchup(action.from_height, action.to_height, tuple(action.peers))
+        else:
+            log.error("event=unknown_action kind=%s", type(action).__name__)
+
+    def _set_timer(self, name: str, delay_ms: int) -> None:
+        old = self.timers.pop(name, None)
+        if old is not None:
+            old.cancel()
+
+        def fire() -> None:
+            self.timers.pop(name, None)
+            self.queue.put_nowait(ev.TimerFired(name, now_ms()))
+
+        self.timers[name] = asyncio.get_running_loop().call_later(delay_ms / 1000, fire)
+
+    def _propose(self, action: Any) -> None:
+        if action.height != self.ledger.height + 1 or action.prev_hash != self.ledger.head_hash:
+            log.info("event=proposal_skipped height=%d head=%d", action.height, self.ledger.height)
+            return
+        started = time.perf_counter()
+        block = self.ledger.build_block(action.view, now_ms(), self.index)
+        self.metrics.block_build_seconds.observe(time.perf_counter() - started)
+        log.debug("event=proposal_built height=%d txs=%d", block.height, len(block.txs))
+        self.queue.put_nowait(ev.ProposalReady(block))
+
+    def _commit(self, block: Block, certificate: CommitCertificate) -> None:
+        started = time.perf_counter()
+        self.ledger.commit(block, certificate)
+        self.metrics.block_commit_seconds.observe(time.perf_counter() - started)
+        self.metrics.committed(block)
+        if self.ledger.validator_keys != self.replica.config.validators:
+            self._install_validators()
+        hashes = [tx.tx_hash for tx in block.txs]
+        for tx_hash in hashes:
+            for future in self.waiters.pop(tx_hash, []):
+                if not future.done():
+                    future.set_result(None)
+        if hashes:
+            self.queue.put_nowait(ev.RequestsDone(tuple(hashes)))
+        log.info(
+            "event=block_committed height=%d view=%d txs=%d hash=%s",
+            block.height,
+            block.header.view,
+            len(block.txs),
+            block.block_hash.hex()[:16],
+        )
+
+    def _install_validators(self) -> None:
+        """A governance validator-set change took effect at this checkpoint block."""
+        keys = self.ledger.validator_keys
+        if self.keypair.public_key not in keys:
+            log.error("event=removed_from_validator_set height=%d: stopping", self.ledger.height)
+            self.stop()
+            return
+        self.index = keys.index(self.keypair.public_key)
+        reconfigure(self.replica, keys, self.index)
+        self.net.set_validators(keys)
+        log.info("event=validator_set_changed height=%d validators=%d index=%d", self.ledger.height, len(keys), self.index)
+
+    # --- catch-up --------------------------------------------------------------------------------
+
+    def _start_catchup(self, from_height: int, to_height: int, peers: tuple[int, ...]) -> None:
+        if self.catchup_task is not None and not self.catchup_task.done():
+            return
+        self.catchup_task = asyncio.create_task(self._catchup(from_height, to_height, peers))
+
+    async def _catchup(self, from_height: int, to_height: int, peers: tuple[int, ...]) -> None:
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            for peer in peers or tuple(self.config.peers):
+                url = self.config.peers.get(peer)
+                if url is None:
+                    continue
+                try:
+                    async with session.get(
+                        f"{url}/v1/sync/blocks", params={"from": str(from_height), "to": str(to_height)}
+                    ) as response:
+                        if response.status != 200:
+                            continue
+                        payload = await response.read()
+                    items = codec.decode(payload, max_size=CATCHUP_MAX_BYTES * 2)
+                    pairs = [decode_raw_block(item) for item in items]
+                except (TimeoutError, aiohttp.ClientError, SilkportError, ValueError, TypeError) as exc:
+                    log.info("event=catchup_peer_failed peer=%d error=%s", peer, exc)
+                    continue
+                if pairs:
+                    log.info("event=catchup_received peer=%d blocks=%d", peer, len(pairs))
+                    self.queue.put_nowait(ev.CatchUpReceived(pairs, peer))
+                    return
+
+    # --- peer frames -----------------------------------------------------------------------------
+
+    def _on_frame(self, from_index: int, channel: int, payload: bytes) -> None:
+        if channel == CHANNEL_CONSENSUS:
+            self.queue.put_nowait(ev.MessageReceived(payload, from_index))
+        elif channel == CHANNEL_TXS:
+            try:
+                tx = SignedTx.decode(payload, max_size=self.ledger.params.max_tx_bytes)
+                self._admit(tx, len(payload), forward=False)
+            except SilkportError as exc:
+                self.metrics.txs_rejected.labels(reason=exc.code).inc()
+
+    def _admit(self, tx: SignedTx, size: int, *, forward: bool) -> None:
+        self.ledger.admit(tx, size)
+        self.metrics.txs_admitted.inc()
+        if forward:
+            self.net.broadcast(CHANNEL_TXS, tx.encode())
+        self.queue.put_nowait(ev.RequestReceived(tx.tx_hash, now_ms()))
+
+    # --- NodeFacade (REST API) -------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        view = int(getattr(self.replica, "view", 0))
+        validators = self.ledger.validators
+        return {
+            "chain_id": self.chain_id,
+            "node_id": self.keypair.public_hex,
+            "index": self.index,
+            "height": self.ledger.height,
+            "view": view,
+            "primary": view % len(validators),
+            "last_block_hash": self.ledger.head_hash.hex(),
+            "last_block_time_ms": self.ledger.head_header.timestamp_ms,
+            "peers_connected": len(self.net.connected()),
+            "peers": sorted(self.net.connected()),
+            "mempool_size": len(self.ledger.mempool),
+            "validators": len(validators),
+            "uptime_s": (now_ms() - self.started_ms) // 1000,
+        }
+
+    def submit_tx(self, tx: SignedTx) -> str:
+        self._admit(tx, len(tx.encode()), forward=True)
+        return tx.tx_id
+
+    def get_tx(self, tx_id: bytes) -> dict[str, Any] | None:
+        try:
+            tx, receipt, height, index = self.ledger.store.tx(tx_id)
+        except NotFoundError:
+            pending = self.ledger.mempool.get(tx_id)
+            return None if pending is None else tx_record_to_json(pending, None, None, None)
+        return tx_record_to_json(tx, receipt, height, index)
+
+    async def wait_tx(self, tx_id: bytes, timeout_s: float) -> dict[str, Any] | None:
+        current = self.get_tx(tx_id)
+        if current is None or current["status"] == "committed":
+            return current
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters.setdefault(tx_id, []).append(future)
+        try:
+            await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            pass
+        finally:
+            waiting = self.waiters.get(tx_id)
+            if waiting and future in waiting:
+                waiting.remove(future)
+                if not waiting:
+                    del self.waiters[tx_id]
+        return self.get_tx(tx_id)
+
+    def get_block(self, height: int | None) -> dict[str, Any] | None:
+        height = self.ledger.height if height is None else height
+        block = self.ledger.store.block(height)
+        if block is None:
+            return None
+        return block_to_json(block, self.ledger.store.certificate(height))
+
+    def raw_blocks(self, from_height: int, to_height: int, max_bytes: int) -> list[bytes]:
+        return self.ledger.raw_blocks(from_height, to_height, min(max_bytes, CATCHUP_MAX_BYTES))
+
+    def metrics_text(self) -> bytes:
+        self.metrics.observe_status(self.status(), self.net.stats.flat())
+        self.metrics.observe_dropped(getattr(self.replica, "dropped", {}))
+        return self.metrics.render()
