@@ -1,0 +1,275 @@
+"""``python -m devnet``: run a local Silkport devnet, watch it, break it, benchmark it (DESIGN.md §10).
+
+Commands (all take ``--dir D``, default ``./.devnet``)::
+
+    up [--nodes N] [--detach] [--base-port P] [--fresh]   create (or reuse) and start; live table
+    status [--json]                                       print the table once
+    down                                                  stop all nodes (SIGTERM, then SIGKILL)
+    kill N                                                SIGKILL node N
+    start N                                               restart node N (same home, same port)
+    logs N [-f] [-n LINES]                                print or follow node N's log
+    bench [--nodes N] [--txs K] [--rate R] [--clients C] [--workload W] [--json]
+    chaos [--duration S] [--interval S] [--seed N]        kill -9 / restart nodes, at most f down
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+
+from chain.errors import SilkportError
+from devnet import layout, procs
+from devnet.table import WIDE_COLUMNS, Sampler, caption_for, render
+from devnet.workloads import WORKLOADS
+
+REFRESH_S = 0.5
+
+
+def _title(manifest: layout.Manifest) -> str:
+    return f"silkport devnet · {manifest.chain_id} · {manifest.directory}"
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    directory = Path(args.dir).resolve()
+    if layout.has_devnet(directory) and args.fresh:
+        procs.stop_nodes(layout.load_manifest(directory))
+        shutil.rmtree(directory)
+        print(f"removed the old devnet in {directory}")
+    if layout.has_devnet(directory):
+        manifest = layout.load_manifest(directory)
+        if args.nodes is not None and args.nodes != len(manifest.nodes):
+            print(
+                f"note: the devnet in {directory} has {len(manifest.nodes)} nodes; --nodes {args.nodes} ignored "
+                "(use --fresh to recreate it)"
+            )
+        started = procs.start_nodes(manifest)
+        what = f"started node(s) {', '.join(map(str, started))}" if started else "all nodes already running"
+        print(f"reusing the devnet in {directory}: {what}")
+    else:
+        manifest = layout.create_layout(directory, args.nodes or 4, base_port=args.base_port)
+        try:
+            procs.init_nodes(manifest, args.log_level)
+        except SilkportError:
+            shutil.rmtree(directory, ignore_errors=True)  # ours, just created: leave nothing half-made
+            raise
+        manifest.save()
+        procs.start_nodes(manifest)
+        print(f"created a {len(manifest.nodes)}-node devnet in {directory} (genesis: {manifest.genesis})")
+    if args.detach:
+        try:
+            procs.wait_ready(manifest, timeout=args.ready_timeout)
+        except SilkportError:
+            procs.stop_nodes(manifest)
+            raise
+        for entry in manifest.nodes:
+            print(
+                f"  node{entry.index}  {entry.api}  pid {entry.pid}  {entry.organisation} ({entry.jurisdiction})"
+            )
+        print(f"manifest: {directory / layout.MANIFEST}; stop with: python -m devnet down --dir {args.dir}")
+        return 0
+    return _watch(manifest)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _watch(manifest: layout.Manifest) -> int:
+    """The live table until Ctrl-C, which stops every node."""
+    console = Console()
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)  # a supervisor's stop or a closed terminal: stop the nodes too
+    sampler = Sampler(manifest)
+    hint = f"logs: python -m devnet logs N --dir {manifest.directory} · Ctrl-C stops all nodes"
+    try:
+        with Live(console=console, refresh_per_second=4, transient=False) as live:
+            while True:
+                rows = sampler.sample()
+                wide = console.width >= WIDE_COLUMNS
+                live.update(render(rows, _title(manifest), f"{caption_for(rows)}\n{hint}", wide=wide))
+                time.sleep(REFRESH_S)
+    except KeyboardInterrupt:
+        console.print("stopping all nodes …")
+    finally:
+        sampler.close()
+    killed = procs.stop_nodes(manifest)
+    console.print(f"stopped ({'SIGKILL needed for ' + str(killed) if killed else 'clean'})")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    manifest = layout.load_manifest(Path(args.dir))
+    sampler = Sampler(manifest)
+    try:
+        sampler.sample()
+        time.sleep(1.0)  # a second sample gives tx/s
+        rows = sampler.sample()
+    finally:
+        sampler.close()
+    if args.json:
+        print(json.dumps({"chain_id": manifest.chain_id, "nodes": [r.to_json() for r in rows]}, indent=2))
+    else:
+        console = Console()
+        console.print(render(rows, _title(manifest), caption_for(rows), wide=console.width >= WIDE_COLUMNS))
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    manifest = layout.load_manifest(Path(args.dir))
+    killed = procs.stop_nodes(manifest, timeout=args.timeout)
+    print(f"devnet in {manifest.directory} stopped" + (f" (SIGKILL needed for {killed})" if killed else ""))
+    return 0
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    manifest = layout.load_manifest(Path(args.dir))
+    was_running = procs.kill_node(manifest, args.node)
+    print(f"node {args.node} killed (SIGKILL)" if was_running else f"node {args.node} was not running")
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    manifest = layout.load_manifest(Path(args.dir))
+    manifest.node(args.node)  # a clear error for a bad index
+    started = procs.start_nodes(manifest, [args.node])
+    if not started:
+        print(f"node {args.node} is already running (pid {manifest.node(args.node).pid})")
+        return 0
+    if not args.no_wait:
+        procs.wait_ready(manifest, [args.node], timeout=args.ready_timeout)
+    print(f"node {args.node} started (pid {manifest.node(args.node).pid})")
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    manifest = layout.load_manifest(Path(args.dir))
+    path = manifest.node(args.node).log_file
+    if not path.exists():
+        print(f"no log yet at {path}", file=sys.stderr)
+        return 1
+    with open(path, "rb") as handle:
+        lines = handle.read().splitlines(keepends=True)
+        sys.stdout.buffer.write(b"".join(lines[-args.lines :] if args.lines else lines))
+        sys.stdout.flush()
+        if not args.follow:
+            return 0
+        try:
+            while True:
+                chunk = handle.read()
+                if chunk:
+                    sys.stdout.buffer.write(chunk)
+                    sys.stdout.flush()
+                else:
+                    if path.stat().st_size < handle.tell():  # truncated or replaced: start over
+                        handle.seek(0)
+                    time.sleep(0.2)
+        except KeyboardInterrupt:
+            return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from devnet import bench  # imports aiohttp; keep the other commands light
+
+    return bench.main(args)
+
+
+def cmd_chaos(args: argparse.Namespace) -> int:
+    from devnet import chaos
+
+    return chaos.main(args)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m devnet", description="Run a local Silkport devnet.")
+    commands = top.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument(
+            "--dir",
+            default=None if name == "bench" else str(layout.DEFAULT_DIR),
+            help="devnet directory (default ./.devnet)"
+            + ("; default: start one in a temp dir" if name == "bench" else ""),
+        )
+        return sub
+
+    up = command("up", "create (or reuse) a devnet and start it")
+    up.add_argument("--nodes", type=int, default=None, help="number of validators (default 4)")
+    up.add_argument("--detach", action="store_true", help="return once every node answers /v1/status")
+    up.add_argument("--base-port", type=int, default=None, help="node i listens on base-port + i")
+    up.add_argument("--fresh", action="store_true", help="stop and delete an existing devnet first")
+    up.add_argument("--log-level", default="info")
+    up.add_argument("--ready-timeout", type=float, default=procs.READY_TIMEOUT_S)
+    up.set_defaults(run=cmd_up)
+
+    status = command("status", "print the status table once")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(run=cmd_status)
+
+    down = command("down", "stop all nodes (SIGTERM, then SIGKILL)")
+    down.add_argument("--timeout", type=float, default=procs.STOP_TIMEOUT_S, help="seconds before SIGKILL")
+    down.set_defaults(run=cmd_down)
+
+    kill = command("kill", "SIGKILL one node")
+    kill.add_argument("node", type=int)
+    kill.set_defaults(run=cmd_kill)
+
+    start = command("start", "restart one node (same home, same port)")
+    start.add_argument("node", type=int)
+    start.add_argument("--no-wait", action="store_true", help="do not wait for /v1/status")
+    start.add_argument("--ready-timeout", type=float, default=procs.READY_TIMEOUT_S)
+    start.set_defaults(run=cmd_start)
+
+    logs = command("logs", "print or follow one node's log")
+    logs.add_argument("node", type=int)
+    logs.add_argument("-f", "--follow", action="store_true")
+    logs.add_argument("-n", "--lines", type=int, default=0, help="only the last LINES lines")
+    logs.set_defaults(run=cmd_logs)
+
+    bench = command("bench", "drive signed transactions through a devnet and measure it")
+    bench.add_argument(
+        "--nodes", type=int, default=4, help="size of the devnet started when --dir is not given"
+    )
+    bench.add_argument("--txs", type=int, default=2000)
+    bench.add_argument(
+        "--rate", type=float, default=0.0, help="offered tx/s in total (0: as fast as possible)"
+    )
+    bench.add_argument("--clients", type=int, default=2, help="client processes")
+    bench.add_argument("--concurrency", type=int, default=64, help="in-flight requests per client")
+    bench.add_argument("--workload", default="noop", choices=sorted(WORKLOADS))
+    bench.add_argument(
+        "--drain-timeout", type=float, default=60.0, help="seconds to wait for the last commits"
+    )
+    bench.add_argument("--keep", action="store_true", help="keep the temp devnet (without --dir)")
+    bench.add_argument("--log-level", default="info")
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(run=cmd_bench)
+
+    chaos = command("chaos", "kill -9 and restart nodes at random, at most f at a time")
+    chaos.add_argument("--duration", type=float, default=60.0, help="seconds")
+    chaos.add_argument("--interval", type=float, default=5.0, help="seconds between faults")
+    chaos.add_argument("--seed", type=int, default=None, help="replay a run (printed at the start)")
+    chaos.set_defaults(run=cmd_chaos)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (SilkportError, FileExistsError, KeyError) as exc:
+        message = exc.message if isinstance(exc, SilkportError) else str(exc).strip("'\"")
+        print(f"devnet {args.command}: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""Node processes of a devnet: init, start, stop (SIGTERM, then SIGKILL), kill -9, readiness.
+
+Each node runs as ``sys.executable node.py run --home D/node{i}`` in its own session (so its process
+group id is its pid and a terminal's Ctrl-C reaches only the launcher, which then stops the nodes),
+with stdout and stderr appended to ``D/node{i}/node.log``. The pid goes into ``devnet.json``; before
+signalling a recorded pid we check that ``/proc/<pid>/cmdline`` still names that node's home, so a
+stale manifest never makes us signal an unrelated process that reused the pid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from chain.errors import ConfigError
+from devnet.layout import Manifest, NodeEntry, init_command, locked
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STOP_TIMEOUT_S = 10.0
+READY_TIMEOUT_S = 60.0
+
+
+def node_script() -> str:
+    """``node.py`` at the repository root, or ``$SILKPORT_NODE_SCRIPT`` when set."""
+    return os.environ.get("SILKPORT_NODE_SCRIPT") or str(REPO_ROOT / "node.py")
+
+
+# --- process state -------------------------------------------------------------------------------
+
+
+def _proc_state(pid: int) -> str | None:
+    """The one-letter state from ``/proc/<pid>/stat`` (``Z`` = zombie), or None if there is no such pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2]
+
+
+def _reap(pid: int) -> bool:
+    """Reap ``pid`` if it is our exited child; True if it was reaped."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return done == pid
+
+
+def is_running(entry: NodeEntry) -> bool:
+    """True if ``entry.pid`` is a live (non-zombie) process running this node's home."""
+    pid = entry.pid
+    if not pid:
+        return False
+    if _reap(pid):
+        return False
+    state = _proc_state(pid)
+    if state is None or state in "ZX":
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return entry.home.encode() in cmdline
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """utime + stime of ``pid`` in seconds (``/proc/<pid>/stat`` fields 14 and 15), None if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        os.kill(pid, signum)
+
+
+# --- lifecycle -----------------------------------------------------------------------------------
+
+
+def init_nodes(manifest: Manifest, log_level: str = "info") -> None:
+    """Run ``node.py init`` for every node (writes each home's config.json, copies genesis and key)."""
+    script = node_script()
+    for entry in manifest.nodes:
+        command = init_command(sys.executable, script, manifest, entry, log_level)
+        result = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT)
+        if result.returncode != 0:
+            raise ConfigError(
+                f"node.py init failed for node {entry.index} (exit {result.returncode}):\n"
+                f"$ {' '.join(command)}\n{result.stdout}{result.stderr}"
+            )
+
+
+def start_node(entry: NodeEntry) -> int:
+    """Start ``entry``'s node in the background (own session); record and return its pid."""
+    log = open(entry.log_file, "ab")  # handed to the child, closed below
+    try:
+        log.write(
+            f"\n--- devnet: starting node {entry.index} at {time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode()
+        )
+        log.flush()
+        process = subprocess.Popen(
+            [sys.executable, node_script(), "run", "--home", entry.home],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+            start_new_session=True,
+        )
+    finally:
+        log.close()
+    entry.pid = process.pid
+    return process.pid
+
+
+def start_nodes(manifest: Manifest, indices: Iterable[int] | None = None) -> list[int]:
+    """Start the listed nodes (default: all) that are not running; save the manifest; return those started."""
+    started = []
+    with locked(manifest.directory):
+        for entry in manifest.nodes:
+            if (indices is None or entry.index in indices) and not is_running(entry):
+                start_node(entry)
+                started.append(entry.index)
+        manifest.save()
+    return started
+
+
+def kill_node(manifest: Manifest, index: int) -> bool:
+    """SIGKILL node ``index`` (its whole process group); True if it was running."""
+    with locked(manifest.directory):
+        entry = manifest.node(index)
+        running = is_running(entry)
+        if running and entry.pid:
+            _signal_group(entry.pid, signal.SIGKILL)
+            _wait_gone([entry], 5.0)
+        entry.pid = None
+        manifest.save()
+    return running
+
+
+def stop_nodes(
+    manifest: Manifest, indices: Iterable[int] | None = None, timeout: float = STOP_TIMEOUT_S
+) -> list[int]:
+    """SIGTERM the listed nodes (default: all), wait up to ``timeout``, SIGKILL the rest; save the manifest.
+
+    Returns the indices that had to be killed.
+    """
+    with locked(manifest.directory):
+        targets = [e for e in manifest.nodes if (indices is None or e.index in indices) and is_running(e)]
+        for entry in targets:
+            if entry.pid:
+                _signal_group(entry.pid, signal.SIGTERM)
+        stubborn = _wait_gone(targets, timeout)
+        for entry in stubborn:
+            if entry.pid:
+                _signal_group(entry.pid, signal.SIGKILL)
+        _wait_gone(stubborn, 5.0)
+        for entry in manifest.nodes:
+            if indices is None or entry.index in indices:
+                entry.pid = None
+        manifest.save()
+    return [e.index for e in stubborn]
+
+
+def _wait_gone(entries: list[NodeEntry], timeout: float) -> list[NodeEntry]:
+    deadline = time.monotonic() + timeout
+    alive = [e for e in entries if is_running(e)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [e for e in alive if is_running(e)]
+    return alive
+
+
+# --- the API -------------------------------------------------------------------------------------
+
+
+def fetch_json(url: str, timeout: float = 1.0) -> Any | None:
+    """GET ``url`` and decode JSON; None on any connection or HTTP error."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return json.loads(response.read())
+    except (OSError, urllib.error.URLError, ValueError):
+        return None
+
+
+def fetch_status(entry: NodeEntry, timeout: float = 1.0) -> dict[str, Any] | None:
+    status = fetch_json(f"{entry.api}/v1/status", timeout)
+    return status if isinstance(status, dict) else None
+
+
+def log_tail(entry: NodeEntry, lines: int = 20) -> str:
+    try:
+        text = entry.log_file.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def wait_ready(
+    manifest: Manifest, indices: Iterable[int] | None = None, timeout: float = READY_TIMEOUT_S
+) -> None:
+    """Wait until the listed nodes (default: all) answer ``/v1/status``; raise if one dies or time runs out."""
+    pending = [e for e in manifest.nodes if indices is None or e.index in indices]
+    deadline = time.monotonic() + timeout
+    while pending:
+        for entry in list(pending):
+            if fetch_status(entry, timeout=0.5) is not None:
+                pending.remove(entry)
+            elif not is_running(entry):
+                raise ConfigError(
+                    f"node {entry.index} exited during start-up; last log lines:\n{log_tail(entry)}"
+                )
+        if pending and time.monotonic() > deadline:
+            names = ", ".join(str(e.index) for e in pending)
+            raise ConfigError(f"nodes {names} did not answer /v1/status within {timeout:.0f} s")
+        if pending:
+            time.sleep(0.2)
