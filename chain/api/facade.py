@@ -7,15 +7,20 @@ to problem+json by one middleware (:mod:`chain.api.problems`).
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chain.types import SignedTx
+
+if TYPE_CHECKING:
+    from chain.ledger import Ledger
 
 
 class NodeFacade(Protocol):
     """The node as the API sees it."""
 
     chain_id: str
+    ledger: Ledger
+    """Committed chain and state: query routes (assets, transfers, proofs) read through it."""
 
     def status(self) -> dict[str, Any]:
         """At least ``chain_id, node_id, height, view, primary, last_block_hash, peers_connected,

@@ -1,0 +1,41 @@
+"""LocalNode: a real ledger producing certified blocks without a network."""
+
+from __future__ import annotations
+
+from chain.crypto import KeyPair
+from chain.genesis import GENESIS_FORMAT, default_policy, parse_genesis
+from chain.localnode import LocalNode
+from chain.types import make_tx
+
+KEYS = [KeyPair.from_seed(bytes([i + 1]) * 32) for i in range(4)]
+AUTHORITY = KeyPair.from_seed(b"\x09" * 32)
+
+
+def genesis():  # type: ignore[no-untyped-def]
+    return parse_genesis(
+        {
+            "format": GENESIS_FORMAT,
+            "chain_id": "silkport-local",
+            "genesis_time_ms": 1_767_225_600_000,
+            "validators": [
+                {"public_key": k.public_hex, "name": f"v{i}", "organisation": "daxing-port", "jurisdiction": "CN"}
+                for i, k in enumerate(KEYS)
+            ],
+            "authorities": {"public_keys": [AUTHORITY.public_hex], "threshold": 1},
+            "policy": default_policy(),
+        }
+    )
+
+
+def test_blocks_are_certified_and_chained() -> None:
+    node = LocalNode(genesis(), KEYS)
+    user = KeyPair.from_seed(b"\x05" * 32)
+    tx_id = node.submit_tx(make_tx("silkport-local", "noop", "ping", {"note": "x"}, [user], 1))
+    block = node.produce_block()
+    assert [t.tx_id for t in block.txs] == [tx_id]
+    certificate = node.ledger.store.certificate(1)
+    assert certificate is not None
+    certificate.verify("silkport-local", node.ledger.validator_keys, block.block_hash)
+    second = node.produce_block()
+    assert second.header.prev_hash == block.block_hash and second.header.timestamp_ms > block.header.timestamp_ms
+    assert node.get_tx(bytes.fromhex(tx_id))["status"] == "committed"  # type: ignore[index]
