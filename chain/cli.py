@@ -15,7 +15,14 @@ from collections.abc import Sequence
 from chain.cli_common import fail
 from chain.errors import SilkportError
 
-GROUPS = ("chain.cli_keys", "chain.cli_chain", "chain.cli_rules")
+GROUPS = (
+    "chain.cli_keys",
+    "chain.cli_chain",
+    "chain.cli_rules",
+    "chain.cli_assets",
+    "chain.cli_transfer",
+    "chain.cli_proofs",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -107,3 +107,11 @@ def noop_put(ctx: WorkloadContext) -> Plan:
             for i in range(ctx.count)
         ]
     )
+
+
+def _load_plugins() -> None:
+    """Workloads of later contracts live in their own modules and register themselves on import."""
+    from devnet import workloads_anchors, workloads_assets, workloads_transfers  # noqa: F401
+
+
+_load_plugins()

@@ -10,13 +10,22 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from chain.api import openapi, routes_blocks, routes_status, routes_txs
+from chain.api import (
+    explorer,
+    openapi,
+    routes_assets,
+    routes_blocks,
+    routes_proofs,
+    routes_status,
+    routes_transfers,
+    routes_txs,
+)
 from chain.api.facade import NodeFacade
 from chain.api.keys import LIMITS, NODE, TX_RATE, ApiLimits
 from chain.api.problems import problem_middleware
 from chain.api.ratelimit import RateLimit, TokenBuckets
 
-ROUTE_MODULES = (routes_status, routes_txs, routes_blocks, openapi)
+ROUTE_MODULES = (routes_status, routes_txs, routes_blocks, routes_assets, routes_transfers, routes_proofs, explorer, openapi)
 DEFAULT_RATE_LIMIT = RateLimit()
 
 

@@ -262,8 +262,19 @@ def document() -> dict[str, Any]:
     }
 
 
+def merged_document(route_modules: tuple[Any, ...] = ()) -> dict[str, Any]:
+    """:func:`document` plus the ``OPENAPI_PATHS`` and ``OPENAPI_SCHEMAS`` each routes module declares."""
+    doc = document()
+    for module in route_modules:
+        doc["paths"].update(getattr(module, "OPENAPI_PATHS", {}))
+        doc["components"]["schemas"].update(getattr(module, "OPENAPI_SCHEMAS", {}))
+    return doc
+
+
 async def get_openapi(request: web.Request) -> web.Response:
-    return web.json_response(document())
+    from chain.api.app import ROUTE_MODULES
+
+    return web.json_response(merged_document(ROUTE_MODULES))
 
 
 def register(app: web.Application) -> None:

@@ -1,0 +1,14 @@
+"""The explorer page ``GET /``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+OPENAPI_PATHS: dict[str, Any] = {}
+OPENAPI_SCHEMAS: dict[str, Any] = {}
+
+
+def register(app: web.Application) -> None:
+    """Add this module's routes to ``app``."""

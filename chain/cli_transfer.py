@@ -1,0 +1,9 @@
+"""``silkport transfer ...``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def register(commands: Any) -> None:
+    """Add this group's subcommands."""
