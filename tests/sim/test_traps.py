@@ -105,3 +105,15 @@ def test_old_primary_restarted_after_a_view_change_joins_the_new_view() -> None:
     views = [node.state.view for node in sim.nodes]
     assert views[1] >= 1 and views[0] == max(views[1:]), views
     assert sim.nodes[0].state.active
+
+
+def test_censoring_primary_is_replaced_and_the_requests_commit() -> None:
+    # primary 0 keeps proposing blocks but never includes a request: the backups' request timers
+    # fire (§4.5.2), they change view, and the new primary commits every request.
+    schedule = Schedule(n=4, seed=2, byzantine={0: "censor"}, heal_ms=300, txs=5, extra_blocks=40)
+    sim = run_schedule(schedule)
+    honest = sim.nodes[1:]
+    assert all(node.state.view >= 1 for node in honest)
+    committed = {tx.tx_hash for block, _ in honest[0].chain for tx in block.txs}
+    assert {tx.tx_hash for tx in sim.txs} <= committed
+    assert all(block.header.proposer != 0 for block, _ in honest[0].chain[1:] if block.txs)
