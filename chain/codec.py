@@ -30,24 +30,33 @@ INT_MAX = 2**64 - 1
 Value = Any  # None | bool | int | bytes | str | list/tuple of Value
 
 
+_SCALARS = frozenset({type(None), bool, bytes, str})
+_ARRAYS = frozenset({tuple, list})
+
+
 def _check(value: Value, depth: int) -> None:
-    if depth > MAX_DEPTH:
-        raise EncodeError(f"nesting deeper than {MAX_DEPTH}")
-    if value is None or isinstance(value, bool | bytes | str):
+    """Reject what has no canonical encoding (type() dispatch: this runs on every state write)."""
+    kind = type(value)
+    if kind in _SCALARS:
         return
-    if isinstance(value, int):
+    if kind is int:
         if not INT_MIN <= value <= INT_MAX:
             raise EncodeError(f"integer out of range: {value}")
         return
-    if isinstance(value, list | tuple):
+    if kind in _ARRAYS:
+        if depth >= MAX_DEPTH:
+            raise EncodeError(f"nesting deeper than {MAX_DEPTH}")
         for item in value:
-            _check(item, depth + 1)
+            if type(item) not in _SCALARS:
+                _check(item, depth + 1)
         return
     if isinstance(value, float):
         raise EncodeError("floats have no canonical encoding")
     if isinstance(value, Mapping):
         raise EncodeError("maps are not allowed in canonical data; use pairs_from_dict")
-    raise EncodeError(f"type {type(value).__name__} has no canonical encoding")
+    if isinstance(value, bool | bytes | str | int | list | tuple):  # subclasses: encode as the base type
+        raise EncodeError(f"subclass {kind.__name__} of a canonical type is not allowed")
+    raise EncodeError(f"type {kind.__name__} has no canonical encoding")
 
 
 def encode(value: Value) -> bytes:
@@ -60,21 +69,23 @@ def _reject_ext(code: int, data: bytes) -> Any:
     raise DecodeError(f"msgpack extension type {code} is not allowed")
 
 
-def _walk(value: Any) -> None:
-    """Iterative check that the decoded tree holds only canonical types within MAX_DEPTH."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise DecodeError(f"nesting deeper than {MAX_DEPTH}")
-        if isinstance(item, tuple):
-            stack.extend((child, depth + 1) for child in item)
-        elif isinstance(item, float):
+def _walk(value: Any, depth: int = 0) -> None:
+    """Check the decoded tree holds only canonical types within MAX_DEPTH (msgpack's own stack limit
+    is far below Python's recursion limit, so recursion here is bounded)."""
+    if depth > MAX_DEPTH:
+        raise DecodeError(f"nesting deeper than {MAX_DEPTH}")
+    for item in value:
+        kind = type(item)
+        if kind in _SCALARS or kind is int:
+            continue
+        if kind is tuple:
+            _walk(item, depth + 1)
+        elif kind is float:
             raise DecodeError("floats are not allowed")
-        elif isinstance(item, dict):
+        elif kind is dict:
             raise DecodeError("maps are not allowed in canonical data")
-        elif not (item is None or isinstance(item, bool | int | bytes | str)):
-            raise DecodeError(f"unexpected type {type(item).__name__}")
+        else:
+            raise DecodeError(f"unexpected type {kind.__name__}")
 
 
 def decode(data: bytes, *, max_size: int = MAX_DECODE_SIZE) -> Value:
@@ -102,7 +113,7 @@ def decode(data: bytes, *, max_size: int = MAX_DECODE_SIZE) -> Value:
         raise DecodeError("string is not valid UTF-8") from exc
     except Exception as exc:  # msgpack raises several unrelated types on garbage
         raise DecodeError(f"malformed msgpack: {type(exc).__name__}: {exc}") from exc
-    _walk(value)
+    _walk((value,))
     if msgpack.packb(value, use_bin_type=True) != data:
         raise DecodeError("non-canonical encoding")
     return value
@@ -170,6 +181,8 @@ def pairs_from_dict(record: Mapping[str, Value]) -> tuple[tuple[str, Value], ...
 
 
 def _to_canonical(value: Value) -> Value:
+    if type(value) in _SCALARS or type(value) is int:
+        return value
     if isinstance(value, Mapping):
         return pairs_from_dict(value)
     if isinstance(value, list | tuple):
@@ -179,12 +192,12 @@ def _to_canonical(value: Value) -> Value:
 
 def dict_from_pairs(pairs: Value) -> dict[str, Value]:
     """Inverse of :func:`pairs_from_dict` for one level; checks strict ascending, unique names."""
-    if not isinstance(pairs, list | tuple):
+    if type(pairs) not in _ARRAYS:
         raise DecodeError("a record must be an array of [name, value] pairs")
     out: dict[str, Value] = {}
     previous: str | None = None
     for pair in pairs:
-        if not isinstance(pair, list | tuple) or len(pair) != 2 or not isinstance(pair[0], str):
+        if type(pair) not in _ARRAYS or len(pair) != 2 or type(pair[0]) is not str:
             raise DecodeError("a record field must be a [name, value] pair with a string name")
         name = pair[0]
         if previous is not None and name <= previous:
