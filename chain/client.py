@@ -65,6 +65,16 @@ def _block_path(height: int | None) -> str:
     return f"/v1/blocks/{'latest' if height is None else height}"
 
 
+def _assets_path(page: int, per_page: int, **filters: Any) -> str:
+    query: dict[str, Any] = {"page": page, "per_page": per_page}
+    query.update({k: v for k, v in filters.items() if v is not None})
+    return "/v1/assets?" + urlencode(query)
+
+
+def _asset_path(asset_id: str, what: str = "") -> str:
+    return f"/v1/assets/{asset_id}" + (f"/{what}" if what else "")
+
+
 class Client:
     """Blocking client (plain ``urllib.request``; no event loop needed)."""
 
@@ -123,6 +133,59 @@ class Client:
         """Canonical ``[block, certificate]`` bytes for catch-up (verify them before use)."""
         data = self._request("GET", "/v1/sync/blocks?" + urlencode({"from": from_height, "to": to_height}))
         return list(codec.decode(data))
+
+    # --- data assets (GET /v1/assets..., /v1/organisations, /v1/valuations) ---
+
+    def submit_and_wait(self, tx: SignedTx, timeout: float = 10.0) -> dict[str, Any]:
+        """Submit ``tx`` and wait for its commit; the ``GET /v1/txs/{id}`` answer (check ``status``)."""
+        return self.tx(self.submit(tx), wait=True, timeout=timeout)
+
+    def assets(self, page: int = 1, per_page: int = 20, **filters: Any) -> dict[str, Any]:
+        """A page of assets; filters: ``owner`` (hex key), ``owner_org``, ``status``, ``grade``, ``cursor``, ``order``."""
+        result: dict[str, Any] = self._json("GET", _assets_path(page, per_page, **filters))
+        return result
+
+    def asset(self, asset_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", _asset_path(asset_id))
+        return result
+
+    def asset_history(self, asset_id: str) -> dict[str, Any]:
+        """Every event on the asset back to its registration, and its lineage (parents, children)."""
+        result: dict[str, Any] = self._json("GET", _asset_path(asset_id, "history"))
+        return result
+
+    def valuations(self, asset_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", f"/v1/valuations/{asset_id}")
+        return result
+
+    def organisations(self, page: int = 1, per_page: int = 20) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", "/v1/organisations?" + urlencode({"page": page, "per_page": per_page}))
+        return result
+
+    def organisation(self, org_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", f"/v1/organisations/{org_id}")
+        return result
+
+    # --- cross-border transfers (chain.crossborder; GET /v1/transfers, /v1/policy) ---
+
+    def transfers(self, *, asset: str | None = None, exporter: str | None = None, state: str | None = None,
+                  offset: int = 0, limit: int = 50, order: str = "newest") -> dict[str, Any]:
+        """A page of transfers ``{"total", "offset", "limit", "items", "next_offset"}``."""
+        query = {k: v for k, v in {"asset": asset, "exporter": exporter, "state": state, "offset": offset,
+                                   "limit": limit, "order": order}.items() if v is not None}
+        result: dict[str, Any] = self._json("GET", "/v1/transfers?" + urlencode(query))
+        return result
+
+    def transfer(self, transfer_id: str) -> dict[str, Any]:
+        """A transfer with its latest decision (rules, policy version) and its steps."""
+        result: dict[str, Any] = self._json("GET", f"/v1/transfers/{transfer_id}")
+        return result
+
+    def policy(self, version: int | None = None) -> dict[str, Any]:
+        """The cross-border policy in force, or version ``version``."""
+        path = "/v1/policy" if version is None else "/v1/policy?" + urlencode({"version": version})
+        result: dict[str, Any] = self._json("GET", path)
+        return result
 
 
 class AsyncClient:
@@ -196,3 +259,39 @@ class AsyncClient:
             "GET", "/v1/sync/blocks?" + urlencode({"from": from_height, "to": to_height})
         )
         return list(codec.decode(data))
+
+    async def submit_and_wait(self, tx: SignedTx, timeout: float = 10.0) -> dict[str, Any]:
+        return await self.tx(await self.submit(tx), wait=True, timeout=timeout)
+
+    async def assets(self, page: int = 1, per_page: int = 20, **filters: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self._json("GET", _assets_path(page, per_page, **filters))
+        return result
+
+    async def asset(self, asset_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._json("GET", _asset_path(asset_id))
+        return result
+
+    async def asset_history(self, asset_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._json("GET", _asset_path(asset_id, "history"))
+        return result
+
+    # --- cross-border transfers (chain.crossborder; GET /v1/transfers, /v1/policy) ---
+
+    async def transfers(self, *, asset: str | None = None, exporter: str | None = None, state: str | None = None,
+                  offset: int = 0, limit: int = 50, order: str = "newest") -> dict[str, Any]:
+        """A page of transfers ``{"total", "offset", "limit", "items", "next_offset"}``."""
+        query = {k: v for k, v in {"asset": asset, "exporter": exporter, "state": state, "offset": offset,
+                                   "limit": limit, "order": order}.items() if v is not None}
+        result: dict[str, Any] = await self._json("GET", "/v1/transfers?" + urlencode(query))
+        return result
+
+    async def transfer(self, transfer_id: str) -> dict[str, Any]:
+        """A transfer with its latest decision (rules, policy version) and its steps."""
+        result: dict[str, Any] = await self._json("GET", f"/v1/transfers/{transfer_id}")
+        return result
+
+    async def policy(self, version: int | None = None) -> dict[str, Any]:
+        """The cross-border policy in force, or version ``version``."""
+        path = "/v1/policy" if version is None else "/v1/policy?" + urlencode({"version": version})
+        result: dict[str, Any] = await self._json("GET", path)
+        return result

@@ -10,6 +10,7 @@ Commands (all take ``--dir D``, default ``./.devnet``)::
     logs N [-f] [-n LINES]                                print or follow node N's log
     bench [--nodes N] [--txs K] [--rate R] [--clients C] [--workload W] [--json]
     chaos [--duration S] [--interval S] [--seed N]        kill -9 / restart nodes, at most f down
+    demo                                                  narrated data-asset scenario on a running devnet
 """
 
 from __future__ import annotations
@@ -187,6 +188,12 @@ def cmd_chaos(args: argparse.Namespace) -> int:
     return chaos.main(args)
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from devnet import demo
+
+    return demo.main(args)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m devnet", description="Run a local Silkport devnet.")
     commands = top.add_subparsers(dest="command", required=True)
@@ -258,6 +265,9 @@ def parser() -> argparse.ArgumentParser:
     chaos.add_argument("--interval", type=float, default=5.0, help="seconds between faults")
     chaos.add_argument("--seed", type=int, default=None, help="replay a run (printed at the start)")
     chaos.set_defaults(run=cmd_chaos)
+
+    demo = command("demo", "narrated data-asset scenario against a running devnet")
+    demo.set_defaults(run=cmd_demo)
     return top
 
 
