@@ -87,3 +87,44 @@ def valuation_key(asset_id: str, n: int) -> bytes:
 
 def licence_key(asset_id: str, n: int) -> bytes:
     return LICENCE + asset_id.encode() + b"/" + n.to_bytes(4, "big")
+
+# --- cross-border transfers (chain.crossborder.contract) ----------------------------------------------
+TRANSFER = b"xfer/rec/"  # + transfer id (64 hex chars, ascii) -> transfer record (sorted pairs)
+TRANSFER_COUNT = b"xfer/count"  # -> number of transfers ever requested (int)
+TRANSFER_SEQ = b"xfer/seq/"  # + big-endian u64 sequence (0-based, request order) -> transfer id (str)
+TRANSFER_STEP = b"xfer/step/"  # + transfer id + "/" + big-endian u32 n -> step record (who, what, decision)
+TRANSFER_BY_ASSET = b"xfer/asset/"  # + asset id + "/" + big-endian u32 n -> transfer id; + asset id -> count
+TRANSFER_BY_EXPORTER = b"xfer/exporter/"  # + org id + "/" + big-endian u32 n -> transfer id; + org id -> count
+TRANSFER_YTD = b"xfer/ytd/"  # + exporter org id -> (year, subjects, sensitive_subjects), Asia/Shanghai year
+
+
+def transfer_key(transfer_id: str) -> bytes:
+    return TRANSFER + transfer_id.encode()
+
+
+def transfer_seq_key(n: int) -> bytes:
+    return TRANSFER_SEQ + n.to_bytes(8, "big")
+
+
+def transfer_step_key(transfer_id: str, n: int) -> bytes:
+    return TRANSFER_STEP + transfer_id.encode() + b"/" + n.to_bytes(4, "big")
+
+
+def transfer_by_asset_count_key(asset_id: str) -> bytes:
+    return TRANSFER_BY_ASSET + asset_id.encode()
+
+
+def transfer_by_asset_key(asset_id: str, n: int) -> bytes:
+    return TRANSFER_BY_ASSET + asset_id.encode() + b"/" + n.to_bytes(4, "big")
+
+
+def transfer_by_exporter_count_key(org_id: str) -> bytes:
+    return TRANSFER_BY_EXPORTER + org_id.encode()
+
+
+def transfer_by_exporter_key(org_id: str, n: int) -> bytes:
+    return TRANSFER_BY_EXPORTER + org_id.encode() + b"/" + n.to_bytes(4, "big")
+
+
+def transfer_ytd_key(org_id: str) -> bytes:
+    return TRANSFER_YTD + org_id.encode()
