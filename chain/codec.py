@@ -171,23 +171,46 @@ def signing_bytes(domain: bytes, chain_id: str, body: Value) -> bytes:
 
 
 def pairs_from_dict(record: Mapping[str, Value]) -> tuple[tuple[str, Value], ...]:
-    """Encode a named record as ``((name, value), ...)`` sorted by name (nested dicts too)."""
+    """Encode a named record as ``((name, value), ...)`` sorted by name (nested dicts too).
+
+    Every value is checked on the way (the same rules as :func:`encode`), so the result can be
+    packed without a second walk (:func:`encode_record`).
+    """
+    return _pairs(record, 0)
+
+
+def _pairs(record: Mapping[str, Value], depth: int) -> tuple[tuple[str, Value], ...]:
+    if depth >= MAX_DEPTH:
+        raise EncodeError(f"nesting deeper than {MAX_DEPTH}")
     out = []
     for name in sorted(record):
-        if not isinstance(name, str):
+        if type(name) is not str:
             raise EncodeError("record field names must be strings")
-        out.append((name, _to_canonical(record[name])))
+        out.append((name, _to_canonical(record[name], depth + 1)))
     return tuple(out)
 
 
-def _to_canonical(value: Value) -> Value:
-    if type(value) in _SCALARS or type(value) is int:
+def _to_canonical(value: Value, depth: int) -> Value:
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is int:
+        if not INT_MIN <= value <= INT_MAX:
+            raise EncodeError(f"integer out of range: {value}")
         return value
     if isinstance(value, Mapping):
-        return pairs_from_dict(value)
-    if isinstance(value, list | tuple):
-        return tuple(_to_canonical(v) for v in value)
+        return _pairs(value, depth)
+    if kind in _ARRAYS:
+        if depth >= MAX_DEPTH:
+            raise EncodeError(f"nesting deeper than {MAX_DEPTH}")
+        return tuple(_to_canonical(v, depth + 1) for v in value)
+    _check(value, depth)  # raises the precise error
     return value
+
+
+def encode_record(record: Mapping[str, Value]) -> bytes:
+    """``encode(pairs_from_dict(record))`` with one walk instead of two (records are written often)."""
+    return msgpack.packb(_pairs(record, 0), use_bin_type=True)
 
 
 def dict_from_pairs(pairs: Value) -> dict[str, Value]:

@@ -13,11 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgpack
+
 from chain import codec
 from chain.crypto import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair, is_valid_signature, verify
 from chain.errors import ChainIdError, DecodeError, ProofError, SignatureError, ValidationError
 
 HASH_SIZE = 32
+_FIXARRAY_2 = b"\x92"  # msgpack header of a 2-element array
 ZERO_HASH = b"\x00" * HASH_SIZE
 MAX_SIGNERS = 8
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -166,7 +169,9 @@ class SignedTx:
         return cls(body=body, signatures=tuple(_bytes(s, "signature", SIGNATURE_SIZE) for s in sigs))
 
     def encode(self) -> bytes:
-        return codec.encode(self.to_wire())
+        """``canonical([body, signatures])`` without re-walking the body: a msgpack array is its
+        header followed by its elements' encodings, and ``body_bytes`` is already canonical."""
+        return _FIXARRAY_2 + self.body_bytes + msgpack.packb(self.signatures, use_bin_type=True)
 
     @classmethod
     def decode(cls, data: bytes, *, max_size: int = codec.MAX_DECODE_SIZE) -> SignedTx:
@@ -301,8 +306,12 @@ class Receipt:
 
 
 def tx_leaf_data(tx: SignedTx, receipt: Receipt) -> bytes:
-    """The tx_root leaf pre-image: ``canonical([signed_tx, receipt])`` (DESIGN.md §4)."""
-    return codec.encode((tx.to_wire(), receipt.to_wire()))
+    """The tx_root leaf pre-image and stored body entry: ``canonical([signed_tx, receipt])`` (DESIGN.md §4).
+
+    Built from the transaction's cached canonical bytes; equal to ``codec.encode((tx.to_wire(),
+    receipt.to_wire()))`` (tested), which would re-walk the whole body on every leaf.
+    """
+    return _FIXARRAY_2 + tx.encode() + codec.encode(receipt.to_wire())
 
 
 # --- headers and blocks ------------------------------------------------------------------------------

@@ -273,7 +273,7 @@ class Context:
         return None if raw is None else codec.dict_from_pairs(codec.decode(raw))
 
     def put_record(self, key: bytes, record: Mapping[str, Any]) -> None:
-        self.put(key, codec.encode(codec.pairs_from_dict(record)))
+        self.put(key, codec.encode_record(record))
 
     def roles_of(self, public_key: bytes) -> tuple[str, ...]:
         value = self.get_value(statekeys.roles_key(public_key))

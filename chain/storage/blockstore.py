@@ -20,64 +20,15 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-import msgpack
-
 from chain import codec
-from chain.errors import DecodeError, EncodeError, NotFoundError, StorageError, ValidationError
+from chain.errors import DecodeError, NotFoundError, StorageError, ValidationError
 from chain.storage import schema
 from chain.storage.kv import KV, WriteBatch
-from chain.types import Block, CommitCertificate, Header, Receipt, SignedTx
+from chain.types import Block, CommitCertificate, Header, Receipt, SignedTx, tx_leaf_data
 
 T = TypeVar("T")
 
 _U32 = struct.Struct(">I")
-_FIXARRAY_2 = b"\x92"  # msgpack header of a 2-element array
-
-
-def encode_signed_tx(tx: SignedTx) -> bytes:
-    """``canonical([body, signatures])`` without re-walking the body.
-
-    A msgpack array is its header followed by its elements' encodings, and ``tx.body_bytes`` is
-    already the canonical body, so this equals ``tx.encode()`` at a fraction of the cost
-    (``tests/unit/test_blockstore.py`` checks the equality).
-    """
-    return _FIXARRAY_2 + tx.body_bytes + msgpack.packb(tx.signatures, use_bin_type=True)
-
-
-_SCALAR_TYPES = frozenset({str, bytes, int, bool, type(None)})
-
-
-def encode_receipt(receipt: Receipt) -> bytes:
-    """``canonical(receipt)``, equal to ``codec.encode(receipt.to_wire())`` but ~4x faster.
-
-    The only free-form part of a receipt is its events' ``data`` pairs: a pair holding a scalar of
-    an exact canonical type passes a type test, anything else goes through the full
-    :func:`chain.codec.encode` check (floats and maps raise :class:`~chain.errors.EncodeError`);
-    msgpack itself rejects unknown types and out-of-range integers. The typed fields (status,
-    error_code, names, refs) are trusted to their annotations.
-    """
-    for event in receipt.events:
-        for pair in event.data:
-            if not (
-                type(pair) is tuple
-                and len(pair) == 2
-                and type(pair[0]) is str
-                and type(pair[1]) in _SCALAR_TYPES
-            ):
-                codec.encode(pair)
-    try:
-        data: bytes = msgpack.packb(receipt.to_wire(), use_bin_type=True)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise EncodeError(f"receipt has no canonical encoding: {exc}") from exc
-    return data
-
-
-def encode_tx_leaf(tx: SignedTx, receipt: Receipt) -> bytes:
-    """``canonical([signed_tx, receipt])``: the stored body entry and ``tx_root`` leaf pre-image.
-
-    Equal to :func:`chain.types.tx_leaf_data` (checked in ``tests/unit/test_blockstore.py``).
-    """
-    return _FIXARRAY_2 + encode_signed_tx(tx) + encode_receipt(receipt)
 
 
 def _decode(what: str, data: bytes, decoder: Callable[[bytes], T]) -> T:
@@ -166,7 +117,7 @@ class BlockStore:
         pack_index = _U32.pack
         for index, (tx, receipt) in enumerate(zip(block.txs, receipts, strict=True)):
             suffix = pack_index(index)
-            ops[body_base + suffix] = encode_tx_leaf(tx, receipt)
+            ops[body_base + suffix] = tx_leaf_data(tx, receipt)
             ops[location_prefix + tx.tx_hash] = height_bytes + suffix
         ops[schema.HEADER_PREFIX + height_bytes] = header.encode()
         ops[schema.BLOCK_HASH_PREFIX + height_bytes] = block_hash

@@ -106,3 +106,15 @@ def test_records_as_sorted_pairs() -> None:
     for bad in [(("b", 1), ("a", 2)), (("a", 1), ("a", 2)), ((1, 2),), (("a",),), "x"]:
         with pytest.raises(DecodeError):
             codec.dict_from_pairs(bad)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), values, max_size=6))
+def test_encode_record_equals_encoding_the_pairs(record: dict[str, object]) -> None:
+    assert codec.encode_record(record) == codec.encode(codec.pairs_from_dict(record))
+
+
+@pytest.mark.parametrize("value", [1.5, 2**64, {1: 2}, [1, {"x": 0.1}], object()])
+def test_encode_record_rejects_what_encode_rejects(value: object) -> None:
+    with pytest.raises(EncodeError):
+        codec.encode_record({"field": value})
