@@ -47,8 +47,10 @@ def _check(value: Value, depth: int) -> None:
         if depth >= MAX_DEPTH:
             raise EncodeError(f"nesting deeper than {MAX_DEPTH}")
         for item in value:
-            if type(item) not in _SCALARS:
-                _check(item, depth + 1)
+            item_kind = type(item)
+            if item_kind in _SCALARS or (item_kind is int and INT_MIN <= item <= INT_MAX):
+                continue
+            _check(item, depth + 1)
         return
     if isinstance(value, float):
         raise EncodeError("floats have no canonical encoding")

@@ -138,8 +138,12 @@ class Executor:
             raise BlockInvalidError(f"{len(txs)} transactions exceed the block limit of {self.max_block_txs}")
         base_version = height - 1 if height > 0 else None
 
+        committed: dict[bytes, bytes | None] = {}  # many txs of a block read the same keys (roles, orgs)
+
         def read_committed(key: bytes) -> bytes | None:
-            return None if base_version is None else self.tree.get(key, base_version)
+            if key not in committed:
+                committed[key] = None if base_version is None else self.tree.get(key, base_version)
+            return committed[key]
 
         block_state = Overlay(read_committed)
         receipts: list[Receipt] = []
