@@ -121,6 +121,17 @@ def decode(data: bytes, *, max_size: int = MAX_DECODE_SIZE) -> Value:
     return value
 
 
+def decode_stored(data: bytes) -> Value:
+    """Decode bytes this node wrote itself from canonical values (committed state), without the
+    strict checks :func:`decode` applies to untrusted input; a corrupt store still raises DecodeError."""
+    try:
+        return msgpack.unpackb(data, raw=False, use_list=False, strict_map_key=True, ext_hook=_reject_ext)
+    except DecodeError:
+        raise
+    except Exception as exc:
+        raise DecodeError(f"stored value does not decode: {type(exc).__name__}") from exc
+
+
 def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 

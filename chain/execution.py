@@ -62,7 +62,7 @@ class BlockResult:
 
 def read_nonce(get: Callable[[bytes], bytes | None], sender: bytes) -> int:
     raw = get(statekeys.nonce_key(sender))
-    return 0 if raw is None else int(codec.decode(raw))
+    return 0 if raw is None else int(codec.decode_stored(raw))
 
 
 def apply_pending_validators(state: Overlay) -> None:

@@ -247,7 +247,7 @@ class Context:
 
     def get_value(self, key: bytes) -> Any:
         raw = self.state.get(key)
-        return None if raw is None else codec.decode(raw)
+        return None if raw is None else codec.decode_stored(raw)
 
     def put_value(self, key: bytes, value: Any) -> None:
         self.put(key, codec.encode(value))
@@ -270,7 +270,7 @@ class Context:
     def get_record(self, key: bytes) -> dict[str, Any] | None:
         """A record stored as sorted pairs, as a dict (one level; nested records stay pairs)."""
         raw = self.state.get(key)
-        return None if raw is None else codec.dict_from_pairs(codec.decode(raw))
+        return None if raw is None else codec.dict_from_pairs(codec.decode_stored(raw))
 
     def put_record(self, key: bytes, record: Mapping[str, Any]) -> None:
         self.put(key, codec.encode_record(record))

@@ -116,7 +116,7 @@ def cached_value(ctx: Context, key: bytes) -> Any:
         return None
     value = _DECODED.get(raw)
     if value is None:
-        value = codec.decode(raw)
+        value = codec.decode_stored(raw)
         if len(_DECODED) >= _DECODED_SIZE:
             _DECODED.pop(next(iter(_DECODED)))
         _DECODED[raw] = value
