@@ -187,6 +187,24 @@ class Client:
         result: dict[str, Any] = self._json("GET", path)
         return result
 
+    # --- proofs (chain.proofs, ADR 0008; GET /v1/anchors/{hash}/receipt, /v1/assets/{id}/proof) ---
+
+    def anchor_receipt_text(self, digest: str | bytes, since: int | None = None) -> str:
+        """The canonical JSON text of a hash's anchor receipt (save it unmodified; ``silkport verify``)."""
+        query = "" if since is None else "?" + urlencode({"since": since})
+        return self._request("GET", f"/v1/anchors/{_tx_id_hex(digest)}/receipt{query}").decode()
+
+    def asset_proof_text(self, asset_id: str, since: int | None = None) -> str:
+        """The canonical JSON text of an asset's provenance bundle."""
+        query = "" if since is None else "?" + urlencode({"since": since})
+        return self._request("GET", f"/v1/assets/{asset_id}/proof{query}").decode()
+
+    def history_consistency(self, from_height: int, to_height: int) -> dict[str, Any]:
+        """RFC 6962 consistency proof between the history roots of two headers."""
+        query = urlencode({"from": from_height, "to": to_height})
+        result: dict[str, Any] = self._json("GET", f"/v1/history/consistency?{query}")
+        return result
+
 
 class AsyncClient:
     """aiohttp client; use as ``async with AsyncClient(url) as client: ...`` (or call ``close()``)."""
@@ -295,3 +313,15 @@ class AsyncClient:
         path = "/v1/policy" if version is None else "/v1/policy?" + urlencode({"version": version})
         result: dict[str, Any] = await self._json("GET", path)
         return result
+
+    # --- proofs (chain.proofs, ADR 0008) ---
+
+    async def anchor_receipt_text(self, digest: str | bytes, since: int | None = None) -> str:
+        """The canonical JSON text of a hash's anchor receipt."""
+        query = "" if since is None else "?" + urlencode({"since": since})
+        return (await self._request("GET", f"/v1/anchors/{_tx_id_hex(digest)}/receipt{query}")).decode()
+
+    async def asset_proof_text(self, asset_id: str, since: int | None = None) -> str:
+        """The canonical JSON text of an asset's provenance bundle."""
+        query = "" if since is None else "?" + urlencode({"since": since})
+        return (await self._request("GET", f"/v1/assets/{asset_id}/proof{query}")).decode()

@@ -62,7 +62,7 @@ class Authorities(_Strict):
 class Params(_Strict):
     """Limits that replace fees on a permissioned chain (DESIGN.md §7)."""
 
-    max_tx_bytes: int = Field(default=64 * 1024, ge=256)
+    max_tx_bytes: int = Field(default=512 * 1024, ge=256)  # a 10,000-hash anchor batch is ~330 KB
     max_block_txs: int = Field(default=2000, ge=1, le=20_000)
     max_block_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     checkpoint_interval: int = Field(default=16, ge=1)

@@ -19,6 +19,7 @@ BENCHES: dict[str, tuple[str, str | None, float | None, str]] = {
     "blockstore": ("chain.bench.blockstore", "median_ms", 20.0, "ms per synced commit of a 2,000-tx block"),
     "consensus": ("chain.bench.consensus", "cpu_ms_per_block_per_replica", 5.0, "ms CPU per block per replica"),
     "rules": ("chain.bench.rules", "median_us", 50.0, "µs per cross-border rule evaluation"),
+    "proofs": ("chain.bench.proofs", "receipts_per_s", 2000.0, "receipts verified per second (budget: at least)"),
 }
 GROUPS = {"core": ["merkle", "statetree", "blockstore"], "all": list(BENCHES)}
 

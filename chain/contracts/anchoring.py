@@ -1,9 +1,106 @@
-"""The ``anchoring`` contract: batches of 32-byte hashes anchored by a registrar (DESIGN.md §7)."""
+"""The ``anchoring`` contract: batches of 32-byte hashes anchored by a registrar (DESIGN.md §7, ADR 0008).
+
+=============  =====================  ====================================================================
+method         who                    effect
+=============  =====================  ====================================================================
+anchor         a registrar            records the batch's RFC 6962 root and indexes every new hash;
+                                      emits ``anchored``
+=============  =====================  ====================================================================
+
+Decisions (ADR 0008):
+
+- **The batch root covers the batch as submitted**: leaf ``i`` is ``merkle.leaf_hash(hashes[i])``,
+  duplicates included, so a position in the batch is a position in the tree.
+- **The index points to the first anchoring**: state ``anchor/hash/<32 bytes>`` →
+  ``(height, tx_index, position)`` is written only for a hash never anchored before, at the first
+  position it appears in the batch. Later occurrences (in the same batch: ``repeated``; anchored by an
+  earlier transaction: ``known``) are reported in the ``anchored`` event by position and not counted.
+- ``anchor/count`` counts distinct anchored hashes. At most ``max_anchor_batch`` (genesis parameter,
+  ≤ 10,000) hashes per batch; refusal ``oversize``; an empty batch is ``bad_args``.
+"""
 
 from __future__ import annotations
 
-from chain.contracts.base import ContractRegistry
+from typing import Any
+
+from chain import codec, merkle, statekeys
+from chain.contracts.base import Access, Bytes, Context, ContractRegistry, List, Schema, Str
+from chain.errors import ContractError
+
+CONTRACT = "anchoring"
+HARD_MAX_BATCH = 10_000
+"""Schema bound; the genesis parameter ``max_anchor_batch`` may only lower it."""
+MAX_LABEL = 128
+
+ANCHOR_HASH = statekeys.ANCHOR_HASH
+ANCHOR_COUNT = statekeys.ANCHOR_COUNT
+
+REGISTRAR = Access(role="registrar")
+
+ANCHOR = Schema(
+    {
+        "hashes": List(Bytes(size=32, max_size=32), max_items=HARD_MAX_BATCH),
+        "label": Str(max_len=MAX_LABEL, optional=True, default=""),
+    }
+)
+
+
+def hash_key(digest: bytes) -> bytes:
+    """State key of a hash's index entry."""
+    return ANCHOR_HASH + digest
+
+
+def batch_root(hashes: list[bytes] | tuple[bytes, ...]) -> bytes:
+    """RFC 6962 root over ``leaf_hash(h)`` for every hash of the batch, in submitted order."""
+    return merkle.root([merkle.leaf_hash(h) for h in hashes])
+
+
+def max_batch(ctx: Context) -> int:
+    raw = ctx.get_value(statekeys.PARAMS)
+    if raw is None:
+        return HARD_MAX_BATCH
+    return min(HARD_MAX_BATCH, int(codec.dict_from_pairs(raw).get("max_anchor_batch", HARD_MAX_BATCH)))
 
 
 def register(registry: ContractRegistry) -> None:
     """Add the anchoring methods to ``registry``."""
+
+    @registry.method(CONTRACT, "anchor", ANCHOR, access=REGISTRAR)
+    def anchor(ctx: Context, args: dict[str, Any]) -> None:
+        """A registrar. Anchors up to ``max_anchor_batch`` 32-byte hashes under a label; refusals
+        ``bad_args`` (empty batch), ``oversize`` (too many hashes). Indexes each new hash at its first
+        position. Emits anchored (root, size, anchored, repeated, known, label)."""
+        hashes: tuple[bytes, ...] = args["hashes"]
+        if not hashes:
+            raise ContractError("an anchor batch needs at least one hash", code="bad_args")
+        limit = max_batch(ctx)
+        if len(hashes) > limit:
+            raise ContractError(f"{len(hashes)} hashes exceed the batch limit of {limit}", code="oversize")
+        first: dict[bytes, int] = {}
+        repeated: list[int] = []
+        known: list[int] = []
+        location = (ctx.height, ctx.tx_index)
+        get, writes = ctx.state.get, ctx.state.writes
+        for position, digest in enumerate(hashes):
+            if digest in first:
+                repeated.append(position)
+                continue
+            first[digest] = position
+            key = ANCHOR_HASH + digest
+            if get(key) is not None:
+                known.append(position)
+                continue
+            writes[key] = codec.encode((*location, position))
+        new = len(first) - len(known)
+        count = int(ctx.get_value(ANCHOR_COUNT) or 0)
+        ctx.put_value(ANCHOR_COUNT, count + new)
+        ctx.emit(
+            CONTRACT,
+            "anchored",
+            root=batch_root(hashes),
+            size=len(hashes),
+            anchored=new,
+            repeated=repeated,
+            known=known,
+            label=args["label"],
+        )

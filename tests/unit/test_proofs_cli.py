@@ -1,0 +1,119 @@
+"""``silkport verify`` (and the proof commands' parsing): exit 0 + one line, or exit 1 + a reason, never a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_proofs_support import Port, random_hashes
+
+from chain.cli import main
+from chain.proof_builder import ProofBuilder
+from chain.proof_format import canonical_json
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    directory = tmp_path_factory.mktemp("proofs")
+    port = Port()
+    digest = random_hashes(1)[0]
+    port.anchor([digest, *random_hashes(3)], "cli")
+    asset = port.register(b"cli asset")
+    port.blocks(2)
+    builder = ProofBuilder(port.node.ledger)
+    old = builder.anchor_receipt(digest)
+    port.blocks(3)
+    out = {
+        "genesis": port.document,
+        "receipt": canonical_json(old),
+        "new": canonical_json(builder.anchor_receipt(digest, since=old["certified"]["header"]["height"])),
+        "bundle": canonical_json(builder.asset_bundle(asset)),
+    }
+    paths = {}
+    for name, content in out.items():
+        paths[name] = directory / f"{name}.json"
+        paths[name].write_text(content if isinstance(content, str) else json.dumps(content))
+    return paths
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str]:
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    return code, captured.out + captured.err
+
+
+def test_verify_valid_documents(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("receipt", "bundle"):
+        code, out = run(capsys, "verify", files[name], "--genesis", files["genesis"])
+        assert code == 0 and out.startswith("valid: ") and out.count("\n") == 1, out
+    code, out = run(capsys, "verify", files["bundle"], "--genesis", files["genesis"], "--explain")
+    assert code == 0 and "certified header" in out and "registry.registered" in out
+    code, out = run(capsys, "verify", files["receipt"], files["new"], "--genesis", files["genesis"])
+    assert code == 0 and out.startswith("consistent: the history at height"), out
+    code, out = run(capsys, "verify", files["new"], files["receipt"], "--genesis", files["genesis"])
+    assert code == 1 and "after the second" in out
+
+
+def _variants(text: str) -> dict[str, tuple[str, str]]:
+    document = json.loads(text)
+    huge = dict(document, blocks=[document["blocks"][0]] * 20_000)
+    wrong_length = json.loads(text)
+    wrong_length["anchor"]["hash"] = wrong_length["anchor"]["hash"][:-2]
+    non_hex = json.loads(text)
+    non_hex["anchor"]["hash"] = "zz" + non_hex["anchor"]["hash"][2:]
+    upper = json.loads(text)
+    upper["anchor"]["hash"] = upper["anchor"]["hash"].upper()
+    return {
+        "truncated": (text[: len(text) // 2], "not valid JSON"),
+        "empty": ("", "not valid JSON"),
+        "version": (canonical_json(dict(document, format="silkport-proof/2")), "format must be"),
+        "non-hex": (canonical_json(non_hex), "not hex"),
+        "uppercase hex": (canonical_json(upper), "lowercase"),
+        "wrong length": (canonical_json(wrong_length), "expected 32 bytes"),
+        "huge array": (canonical_json(huge), "more than 10000 items"),
+        "not canonical": (json.dumps(document), "canonical form"),
+        "array": ("[]\n", "JSON object"),
+        "float": (text.replace('"height": 1,', '"height": 1.0,', 1), "non-integer"),
+        "kind": (canonical_json(dict(document, kind="bogus")), "kind must be"),
+        "extra field": (canonical_json(dict(document, extra=1)), "unknown field"),
+        "binary": ("\x00\xff garbage", "ASCII"),
+        "deep": ('{"format": "silkport-proof/1", "a": ' + "[" * 100_000 + "]" * 100_000 + "}", "not valid JSON"),
+    }
+
+
+def test_bad_input_exits_1_with_a_reason(files: dict[str, Path], capsys: pytest.CaptureFixture[str],
+                                         tmp_path: Path) -> None:
+    for name, (content, words) in _variants(files["receipt"].read_text()).items():
+        path = tmp_path / "bad.json"
+        path.write_bytes(content.encode("latin-1"))
+        code, out = run(capsys, "verify", path, "--genesis", files["genesis"])
+        assert code == 1, name
+        assert out.startswith("invalid: ") and words in out, (name, out)
+
+
+def test_missing_files_and_bad_genesis(files: dict[str, Path], capsys: pytest.CaptureFixture[str],
+                                       tmp_path: Path) -> None:
+    code, out = run(capsys, "verify", tmp_path / "nope.json", "--genesis", files["genesis"])
+    assert code == 1 and "nope.json" in out
+    code, out = run(capsys, "verify", files["receipt"], "--genesis", tmp_path / "nope.json")
+    assert code == 1 and "genesis" in out
+    other: dict[str, Any] = json.loads(files["genesis"].read_text())
+    other["chain_id"] = "another-chain"
+    (tmp_path / "g.json").write_text(json.dumps(other))
+    code, out = run(capsys, "verify", files["receipt"], "--genesis", tmp_path / "g.json")
+    assert code == 1 and "not the genesis chain" in out
+
+
+def test_anchor_receipt_hash_argument_accepts_a_file(tmp_path: Path) -> None:
+    from chain.cli_proofs import _hash_argument, hash_files
+
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"x" * (3 * 1024 * 1024 + 5))
+    import hashlib
+
+    assert _hash_argument(str(path)) == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert hash_files([path]) == [hashlib.sha256(path.read_bytes()).digest()]
+    assert _hash_argument("AB" * 32) == "ab" * 32
