@@ -6,8 +6,7 @@ make a nonce stale). ``Plan.setup`` grants the registrar role to every one of th
 devnet's authority quorum (``D/authorities``), a fresh "clerk" key co-signing as sender.
 
 Batch size: 10,000 hashes (DESIGN.md §7), lowered to what the devnet genesis admits — a batch of
-``n`` hashes is ``34 n + ~200`` bytes, so it must fit ``params.max_tx_bytes`` (default 64 KiB ≈ 1,900
-hashes; set ``max_tx_bytes`` ≥ 344,000 in the genesis for full batches) and ``max_anchor_batch``.
+``n`` hashes is ``34 n + ~200`` bytes, so it must fit ``params.max_tx_bytes`` (default 512 KiB: full batches) and ``max_anchor_batch``.
 ``SILKPORT_ANCHOR_BATCH`` overrides it. Throughput: hashes/s = committed batches × batch / seconds.
 """
 
@@ -18,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 
+from chain.genesis import Params
 from chain.types import make_tx
 from devnet.workloads import Plan, WorkloadContext, workload
 
@@ -35,8 +35,9 @@ def batch_size(devnet_dir: str) -> int:
         params = json.loads((Path(devnet_dir) / "genesis.json").read_text()).get("params", {})
     except (OSError, ValueError):
         params = {}
-    max_tx = int(params.get("max_tx_bytes", 64 * 1024))
-    size = min(FULL_BATCH, int(params.get("max_anchor_batch", FULL_BATCH)), (max_tx - TX_OVERHEAD) // BYTES_PER_HASH)
+    limits = Params(**{k: v for k, v in params.items() if k in Params.model_fields})
+    max_tx = limits.max_tx_bytes
+    size = min(FULL_BATCH, limits.max_anchor_batch, (max_tx - TX_OVERHEAD) // BYTES_PER_HASH)
     if size < FULL_BATCH:
         print(f"anchors workload: genesis max_tx_bytes={max_tx} admits {size} hashes per batch, not {FULL_BATCH}",
               file=sys.stderr)
