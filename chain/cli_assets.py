@@ -384,6 +384,9 @@ def register(commands: Any) -> None:
     """Add the ``asset``, ``pledge``, ``appraise`` and ``gov`` groups."""
     asset = commands.add_parser("asset", help="register, inspect and trade data assets")
     sub = asset.add_subparsers(dest="asset_command", required=True, metavar="COMMAND")
+    from chain.cli_proofs import add_prove_asset_command
+
+    add_prove_asset_command(sub, "prove")
 
     p = sub.add_parser("register", help="register a data asset (sign: registrar + owner)",
                        description="Register a data asset. Sign with the registrar's key and the owner's key "

@@ -143,6 +143,16 @@ def verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_prove_asset_command(subcommands: Any, name: str = "asset") -> None:
+    """``silkport prove asset ID`` — also offered as ``silkport asset prove ID`` by :mod:`chain.cli_assets`."""
+    p = subcommands.add_parser(name, help="the provenance bundle of a data asset (-o bundle.json)")
+    p.add_argument("asset_id", metavar="ID")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the bundle here (default: stdout)")
+    p.add_argument("--since", type=int, default=None, metavar="HEIGHT")
+    add_node_options(p)
+    p.set_defaults(handler=prove_asset)
+
+
 def register(commands: Any) -> None:
     """Add this group's subcommands."""
     anchor = commands.add_parser("anchor", help="anchor file hashes and fetch their receipts")
@@ -168,12 +178,7 @@ def register(commands: Any) -> None:
 
     prove = commands.add_parser("prove", help="fetch proof bundles (silkport prove asset ID -o bundle.json)")
     sub = prove.add_subparsers(dest="prove_command", required=True, metavar="SUBCOMMAND")
-    p = sub.add_parser("asset", help="the provenance bundle of a data asset")
-    p.add_argument("asset_id", metavar="ID")
-    p.add_argument("-o", "--output", metavar="FILE", help="write the bundle here (default: stdout)")
-    p.add_argument("--since", type=int, default=None, metavar="HEIGHT")
-    add_node_options(p)
-    p.set_defaults(handler=prove_asset)
+    add_prove_asset_command(sub)
 
     p = commands.add_parser("verify", help="verify a receipt or bundle offline against the genesis file")
     p.add_argument("documents", nargs="+", metavar="DOC", help="a receipt/bundle, or OLD NEW receipts")

@@ -117,3 +117,12 @@ def test_anchor_receipt_hash_argument_accepts_a_file(tmp_path: Path) -> None:
     assert _hash_argument(str(path)) == hashlib.sha256(path.read_bytes()).hexdigest()
     assert hash_files([path]) == [hashlib.sha256(path.read_bytes()).digest()]
     assert _hash_argument("AB" * 32) == "ab" * 32
+
+
+def test_asset_prove_is_the_same_command_as_prove_asset() -> None:
+    from chain.cli import build_parser
+    from chain.cli_proofs import prove_asset
+
+    for argv in (["asset", "prove", "ab" * 32, "-o", "b.json"], ["prove", "asset", "ab" * 32, "-o", "b.json"]):
+        args = build_parser().parse_args(argv)
+        assert args.handler is prove_asset and args.asset_id == "ab" * 32 and args.output == "b.json"
