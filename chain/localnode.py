@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from chain import codec
-from chain.api.jsonwire import block_to_json, tx_record_to_json
+from chain.api.jsonwire import ledger_block_json, ledger_tx_json
 from chain.consensus.quorum import quorum
 from chain.crypto import KeyPair
-from chain.errors import NotFoundError, ValidationError
+from chain.errors import ValidationError
 from chain.genesis import GenesisDoc
 from chain.ledger import Ledger
 from chain.metrics import NodeMetrics
@@ -75,20 +75,14 @@ class LocalNode:
         return tx.tx_id
 
     def get_tx(self, tx_id: bytes) -> dict[str, Any] | None:
-        try:
-            tx, receipt, height, index = self.ledger.store.tx(tx_id)
-        except NotFoundError:
-            pending = self.ledger.mempool.get(tx_id)
-            return None if pending is None else tx_record_to_json(pending, None, None, None)
-        return tx_record_to_json(tx, receipt, height, index)
+        return ledger_tx_json(self.ledger, tx_id)
 
     async def wait_tx(self, tx_id: bytes, timeout_s: float) -> dict[str, Any] | None:
         await asyncio.sleep(0)
         return self.get_tx(tx_id)
 
     def get_block(self, height: int | None) -> dict[str, Any] | None:
-        block = self.ledger.store.block(self.ledger.height if height is None else height)
-        return None if block is None else block_to_json(block, self.ledger.store.certificate(block.height))
+        return ledger_block_json(self.ledger, height)
 
     def raw_blocks(self, from_height: int, to_height: int, max_bytes: int) -> list[bytes]:
         return self.ledger.raw_blocks(from_height, to_height, max_bytes)

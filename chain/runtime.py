@@ -20,12 +20,12 @@ from aiohttp import web
 
 from chain import codec, consensus
 from chain.api import make_app
-from chain.api.jsonwire import block_to_json, tx_record_to_json
+from chain.api.jsonwire import ledger_block_json, ledger_tx_json
 from chain.config import NodeConfig
 from chain.consensus import events as ev
 from chain.consensus.state import reconfigure
 from chain.crypto import Signer, load_key_file
-from chain.errors import NotFoundError, SilkportError, ValidationError
+from chain.errors import SilkportError, ValidationError
 from chain.genesis import load_genesis
 from chain.ledger import Ledger, decode_raw_block
 from chain.metrics import NodeMetrics
@@ -297,12 +297,7 @@ class NodeRuntime:
         return tx.tx_id
 
     def get_tx(self, tx_id: bytes) -> dict[str, Any] | None:
-        try:
-            tx, receipt, height, index = self.ledger.store.tx(tx_id)
-        except NotFoundError:
-            pending = self.ledger.mempool.get(tx_id)
-            return None if pending is None else tx_record_to_json(pending, None, None, None)
-        return tx_record_to_json(tx, receipt, height, index)
+        return ledger_tx_json(self.ledger, tx_id)
 
     async def wait_tx(self, tx_id: bytes, timeout_s: float) -> dict[str, Any] | None:
         current = self.get_tx(tx_id)
@@ -323,11 +318,7 @@ class NodeRuntime:
         return self.get_tx(tx_id)
 
     def get_block(self, height: int | None) -> dict[str, Any] | None:
-        height = self.ledger.height if height is None else height
-        block = self.ledger.store.block(height)
-        if block is None:
-            return None
-        return block_to_json(block, self.ledger.store.certificate(height))
+        return ledger_block_json(self.ledger, height)
 
     def raw_blocks(self, from_height: int, to_height: int, max_bytes: int) -> list[bytes]:
         return self.ledger.raw_blocks(from_height, to_height, min(max_bytes, CATCHUP_MAX_BYTES))

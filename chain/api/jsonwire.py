@@ -30,11 +30,14 @@ signs it, and may then render it here for people.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chain import codec
-from chain.errors import ValidationError
+from chain.errors import NotFoundError, ValidationError
 from chain.types import Block, CommitCertificate, Header, Receipt, SignedTx, TxBody
+
+if TYPE_CHECKING:
+    from chain.ledger import Ledger
 
 
 def _hex(text: Any, what: str) -> bytes:
@@ -222,3 +225,19 @@ def tx_record_to_json(
         "receipt": receipt_to_json(receipt) if receipt is not None else None,
         "tx": tx_to_json(tx),
     }
+
+
+def ledger_tx_json(ledger: Ledger, tx_id: bytes) -> dict[str, Any] | None:
+    """``GET /v1/txs/{id}`` from a ledger: committed (with receipt), pending in the mempool, or None."""
+    try:
+        tx, receipt, height, index = ledger.store.tx(tx_id)
+    except NotFoundError:
+        pending = ledger.mempool.get(tx_id)
+        return None if pending is None else tx_record_to_json(pending, None, None, None)
+    return tx_record_to_json(tx, receipt, height, index)
+
+
+def ledger_block_json(ledger: Ledger, height: int | None) -> dict[str, Any] | None:
+    """``GET /v1/blocks/{height|latest}`` from a ledger (None: the head)."""
+    block = ledger.store.block(ledger.height if height is None else height)
+    return None if block is None else block_to_json(block, ledger.store.certificate(block.height))
