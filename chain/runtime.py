@@ -23,6 +23,7 @@ from chain.api import make_app
 from chain.api.jsonwire import ledger_block_json, ledger_tx_json
 from chain.config import NodeConfig
 from chain.consensus import events as ev
+from chain.consensus.messages import BlockHandle
 from chain.consensus.state import reconfigure
 from chain.crypto import Signer, load_key_file
 from chain.errors import SilkportError, ValidationError
@@ -155,16 +156,25 @@ class NodeRuntime:
         elif isinstance(action, consensus.RequestProposal):
             self._propose(action)
         elif isinstance(action, consensus.ExecuteBlock):
-            reason = self.ledger.validate_block(action.block, now_ms())
-            if reason:
-                log.warning("event=block_rejected height=%d reason=%s", action.block.height, reason)
-            self.queue.put_nowait(ev.BlockExecuted(action.block.block_hash, not reason, reason))
+            self._execute(action.handle)
         elif isinstance(action, consensus.CommitBlock):
             self._commit(action.block, action.certificate)
         elif isinstance(action, consensus.RequestCatchUp):
             self._start_catchup(action.from_height, action.to_height, tuple(action.peers))
         else:
             log.error("event=unknown_action kind=%s", type(action).__name__)
+
+    def _execute(self, handle: BlockHandle) -> None:
+        """Validate and execute a proposed or caught-up block; its transactions that this node already
+        admitted are taken from the mempool instead of being parsed again."""
+        try:
+            block = handle.decoded(self.ledger.mempool.get)
+            reason = self.ledger.validate_block(block, now_ms())
+        except SilkportError as exc:
+            reason = f"undecodable block: {exc.message}"
+        if reason:
+            log.warning("event=block_rejected height=%d reason=%s", handle.height, reason)
+        self.queue.put_nowait(ev.BlockExecuted(handle.block_hash, not reason, reason))
 
     def _set_timer(self, name: str, delay_ms: int) -> None:
         old = self.timers.pop(name, None)

@@ -9,7 +9,7 @@ in DESIGN.md) and ``from_wire()`` (strict: wrong arity, wrong types or wrong len
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,13 +160,16 @@ class SignedTx:
         return (self.body.to_wire(), self.signatures)
 
     @classmethod
-    def from_wire(cls, obj: Any) -> SignedTx:
+    def from_wire(cls, obj: Any, *, decoded: bool = False) -> SignedTx:
+        """Parse ``[body, signatures]``. ``decoded=True`` says ``obj`` came from :func:`codec.decode`
+        (so it is canonical already): the body's bytes are then packed without a second check."""
         body_obj, signatures = _tuple(obj, 2, "signed tx")
         body = TxBody.from_wire(body_obj)
         sigs = _array(signatures, "signatures", MAX_SIGNERS)
         if len(sigs) != len(body.signer_pubkeys):
             raise SignatureError("one signature per signer is required")
-        return cls(body=body, signatures=tuple(_bytes(s, "signature", SIGNATURE_SIZE) for s in sigs))
+        body_bytes = msgpack.packb(body_obj, use_bin_type=True) if decoded else b""
+        return cls(body=body, signatures=tuple(_bytes(s, "signature", SIGNATURE_SIZE) for s in sigs), body_bytes=body_bytes)
 
     def encode(self) -> bytes:
         """``canonical([body, signatures])`` without re-walking the body: a msgpack array is its
@@ -175,7 +178,7 @@ class SignedTx:
 
     @classmethod
     def decode(cls, data: bytes, *, max_size: int = codec.MAX_DECODE_SIZE) -> SignedTx:
-        return cls.from_wire(codec.decode(data, max_size=max_size))
+        return cls.from_wire(codec.decode(data, max_size=max_size), decoded=True)
 
     def signing_bytes(self) -> bytes:
         return codec.DOMAIN_TX + codec.encode(self.body.chain_id) + self.body_bytes
@@ -399,19 +402,37 @@ class Block:
         return (self.header.to_wire(), tuple(tx.to_wire() for tx in self.txs))
 
     @classmethod
-    def from_wire(cls, obj: Any, *, max_txs: int = 100_000) -> Block:
+    def from_wire(
+        cls, obj: Any, *, max_txs: int = 100_000, decoded: bool = False, known_txs: KnownTxs | None = None
+    ) -> Block:
+        """Parse ``[header, txs]``. With ``decoded`` (``obj`` came from :func:`codec.decode`) and
+        ``known_txs`` (e.g. the mempool's lookup by tx hash), a transaction this node already parsed
+        and verified is reused when its signatures are identical, instead of being parsed again."""
         header, txs = _tuple(obj, 2, "block")
         return cls(
             header=Header.from_wire(header),
-            txs=tuple(SignedTx.from_wire(t) for t in _array(txs, "block txs", max_txs)),
+            txs=tuple(_block_tx(t, decoded, known_txs) for t in _array(txs, "block txs", max_txs)),
         )
 
     def encode(self) -> bytes:
         return codec.encode(self.to_wire())
 
     @classmethod
-    def decode(cls, data: bytes, *, max_size: int = codec.MAX_DECODE_SIZE) -> Block:
-        return cls.from_wire(codec.decode(data, max_size=max_size))
+    def decode(
+        cls, data: bytes, *, max_size: int = codec.MAX_DECODE_SIZE, known_txs: KnownTxs | None = None
+    ) -> Block:
+        return cls.from_wire(codec.decode(data, max_size=max_size), decoded=True, known_txs=known_txs)
+
+
+KnownTxs = Callable[[bytes], "SignedTx | None"]
+
+
+def _block_tx(obj: Any, decoded: bool, known_txs: KnownTxs | None) -> SignedTx:
+    if decoded and known_txs is not None and type(obj) is tuple and len(obj) == 2 and type(obj[0]) is tuple:
+        known = known_txs(codec.sha256(msgpack.packb(obj[0], use_bin_type=True)))
+        if known is not None and known.signatures == obj[1]:
+            return known
+    return SignedTx.from_wire(obj, decoded=decoded)
 
 
 # --- validators and commit certificates -----------------------------------------------------------

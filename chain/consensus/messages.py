@@ -42,7 +42,7 @@ import msgpack
 from chain import codec
 from chain.crypto import SIGNATURE_SIZE, is_valid_signature
 from chain.errors import DecodeError, SilkportError
-from chain.types import HASH_SIZE, Block, CommitCertificate, Header
+from chain.types import HASH_SIZE, Block, CommitCertificate, Header, KnownTxs
 
 PREPREPARE = "preprepare"
 PREPARE = "prepare"
@@ -128,9 +128,13 @@ class BlockHandle:
     @property
     def block(self) -> Block:
         """The decoded block (raises DecodeError/ValidationError if the bytes are not a valid block)."""
+        return self.decoded()
+
+    def decoded(self, known_txs: KnownTxs | None = None) -> Block:
+        """:attr:`block`, reusing the transactions ``known_txs`` (tx hash -> SignedTx) already holds."""
         if self._block is None:
             assert self._bytes is not None
-            block = Block.decode(self._bytes, max_size=MAX_MESSAGE_SIZE)
+            block = Block.decode(self._bytes, max_size=MAX_MESSAGE_SIZE, known_txs=known_txs)
             if block.header != self.header:
                 raise DecodeError("block bytes do not match their header")
             self._block = block

@@ -143,3 +143,14 @@ def test_certificate_for_another_block_fails() -> None:
 
 def test_validators_hash_depends_on_order() -> None:
     assert validators_hash(KEYS) != validators_hash(list(reversed(KEYS)))
+
+
+def test_block_decode_reuses_known_transactions_only_when_identical() -> None:
+    tx, other = make_tx(CHAIN, "noop", "ping", {}, [ALICE], 1), make_tx(CHAIN, "noop", "ping", {}, [BOB], 1)
+    block = Block(header(), (tx, other))
+    resigned = SignedTx(tx.body, (ALICE.sign(b"something else"),))  # same body, other signature
+    known = {tx.tx_hash: tx}
+    decoded = Block.decode(block.encode(), known_txs=known.get)
+    assert decoded == block and decoded.txs[0] is tx and decoded.txs[1] is not other
+    assert decoded.txs[1].body_bytes == other.body_bytes
+    assert Block.decode(block.encode(), known_txs={tx.tx_hash: resigned}.get).txs[0] is not resigned
