@@ -273,6 +273,12 @@ class NodeRuntime:
                 self._admit(tx, len(payload), forward=False)
             except SilkportError as exc:
                 self.metrics.txs_rejected.labels(reason=exc.code).inc()
+                return
+            # Relay to the primary (PBFT §4.1: requests go to the primary): if the submitting node's
+            # own link to the primary is down, the request still reaches it through a backup.
+            primary = self.replica.primary
+            if primary not in (self.index, from_index):
+                self.net.send(primary, CHANNEL_TXS, payload)
 
     def _admit(self, tx: SignedTx, size: int, *, forward: bool) -> None:
         self.ledger.admit(tx, size)

@@ -221,4 +221,9 @@ def pytest_runtest_makereport(
     running = getattr(item, "funcargs", {}).get("devnet")
     if report.when == "call" and report.failed and isinstance(running, Devnet):
         report.sections.append(("node logs", running.log_tails(25)))
+        statuses = {}
+        for entry in running.manifest.nodes:
+            status = running.status(entry.index) or {}
+            statuses[entry.index] = {k: status.get(k) for k in ("height", "view", "primary", "peers", "mempool_size")}
+        report.sections.append(("node status", json.dumps(statuses, indent=1)))
     return report
