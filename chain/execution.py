@@ -121,8 +121,9 @@ class Executor:
         self.max_block_txs = max_block_txs
         self.checkpoint_interval = checkpoint_interval
 
-    def check_admissible(self, tx: SignedTx, get: Callable[[bytes], bytes | None], height: int) -> None:
-        """The block-validity checks of one transaction (also the mempool's admission test)."""
+    def check_admissible(self, tx: SignedTx, get: Callable[[bytes], bytes | None], height: int) -> int:
+        """The block-validity checks of one transaction (also the mempool's admission test); returns
+        the sender's last committed nonce."""
         self.signatures.check(tx, self.chain_id)
         if tx.body.valid_until_height and tx.body.valid_until_height < height:
             raise TxExpiredError(f"transaction {tx.tx_id[:16]} expired at height {tx.body.valid_until_height}")
@@ -131,6 +132,7 @@ class Executor:
         last = read_nonce(get, tx.sender)
         if tx.body.nonce <= last:
             raise NonceError(f"nonce {tx.body.nonce} is not above the sender's last nonce {last}")
+        return last
 
     def execute(self, height: int, timestamp_ms: int, txs: Sequence[SignedTx]) -> BlockResult:
         """Execute ``txs`` as block ``height`` on top of the state at ``height - 1``."""

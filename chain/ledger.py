@@ -126,8 +126,8 @@ class Ledger:
             raise ValidationError(
                 f"unknown contract method {tx.body.contract}.{tx.body.method}", code="unknown_method"
             )
-        self.executor.check_admissible(tx, self.state_get, self.height + 1)
-        self.mempool.add(tx, committed_nonce=_nonce(self.state_get(statekeys.nonce_key(tx.sender))))
+        committed_nonce = self.executor.check_admissible(tx, self.state_get, self.height + 1)
+        self.mempool.add(tx, committed_nonce=committed_nonce)
 
     # --- proposals and validation ----------------------------------------------------------------
 
@@ -230,10 +230,6 @@ class Ledger:
 
     def close(self) -> None:
         self.kv.close()
-
-
-def _nonce(raw: bytes | None) -> int:
-    return 0 if raw is None else int(codec.decode(raw))
 
 
 def _header_mismatch(expected: Header, got: Header) -> str:
