@@ -407,6 +407,9 @@ class PeerNetwork:
                 raise
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 self._log.debug("dial %d (%s) failed: %s", index, url, exc)
+            except Exception:  # anything else must not end this loop: the link would never come back
+                self.stats.garbage["dial_error"] += 1
+                self._log.exception("dial %d (%s) failed unexpectedly; retrying", index, url)
             if authenticated:
                 delay = self._backoff_min_s
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
