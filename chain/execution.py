@@ -11,6 +11,9 @@ For each transaction, in block order:
    runs on its own overlay. A :class:`~chain.errors.ContractError` discards that overlay and gives a
    failure receipt with the stable error code; success merges it.
 
+A handler also reads and writes the node-local index (``Context.index``, ADR 0009) through an
+overlay of the same shape; its writes are returned with the block and stored outside the state tree.
+
 Then ``tx_root`` is the RFC 6962 root over ``canonical([signed_tx, receipt])`` leaves and
 ``state_root`` is the state tree's root after applying the block's changes at version ``height``.
 Execution is deterministic: the same block on two stores gives byte-identical roots.
@@ -38,6 +41,10 @@ from chain.storage.kv import WriteBatch
 from chain.types import STATUS_FAILED, STATUS_OK, Receipt, SignedTx, tx_leaf_data
 
 
+def _no_index(_key: bytes) -> bytes | None:
+    return None
+
+
 class BlockInvalidError(ValidationError):
     """A block that no honest replica may prepare (bad signature, replayed nonce, duplicate...)."""
 
@@ -58,6 +65,7 @@ class BlockResult:
     state_root: bytes
     changes: dict[bytes, bytes | None]
     state_batch: WriteBatch
+    index_writes: dict[bytes, bytes | None]
 
 
 def read_nonce(get: Callable[[bytes], bytes | None], sender: bytes) -> int:
@@ -112,6 +120,8 @@ class Executor:
         signatures: SignatureCache | None = None,
         max_block_txs: int = 5000,
         checkpoint_interval: int = 16,
+        read_index: Callable[[bytes], bytes | None] | None = None,
+        read_index_many: Callable[[list[bytes]], list[bytes | None]] | None = None,
     ) -> None:
         self.chain_id = chain_id
         self.registry = registry
@@ -120,6 +130,8 @@ class Executor:
         self.signatures = signatures or SignatureCache()
         self.max_block_txs = max_block_txs
         self.checkpoint_interval = checkpoint_interval
+        self.read_index: Callable[[bytes], bytes | None] = read_index or _no_index
+        self.read_index_many = read_index_many
 
     def check_admissible(self, tx: SignedTx, get: Callable[[bytes], bytes | None], height: int) -> int:
         """The block-validity checks of one transaction (also the mempool's admission test); returns
@@ -148,6 +160,7 @@ class Executor:
             return committed[key]
 
         block_state = Overlay(read_committed)
+        block_index = Overlay(self.read_index, self.read_index_many)
         receipts: list[Receipt] = []
         seen: set[bytes] = set()
         for index, tx in enumerate(txs):
@@ -160,7 +173,7 @@ class Executor:
                 raise BlockInvalidError(f"transaction {index}: {exc.message}", tx_index=index) from exc
             tx_state = block_state.child()
             tx_state.writes[statekeys.nonce_key(tx.sender)] = codec.encode(tx.body.nonce)
-            receipts.append(self._run_contract(tx, index, height, timestamp_ms, tx_state))
+            receipts.append(self._run_contract(tx, index, height, timestamp_ms, tx_state, block_index))
             block_state.merge(tx_state)
         if height % self.checkpoint_interval == 0:
             apply_pending_validators(block_state)
@@ -173,13 +186,17 @@ class Executor:
             state_root=update.root,
             changes=dict(block_state.writes),
             state_batch=update.batch,
+            index_writes=block_index.writes,
         )
 
-    def _run_contract(self, tx: SignedTx, index: int, height: int, timestamp_ms: int, tx_state: Overlay) -> Receipt:
+    def _run_contract(
+        self, tx: SignedTx, index: int, height: int, timestamp_ms: int, tx_state: Overlay, block_index: Overlay
+    ) -> Receipt:
         method = self.registry.lookup(tx.body.contract, tx.body.method)
         if method is None:
             return Receipt(STATUS_FAILED, "unknown_method")
         contract_state = tx_state.child()
+        contract_index = block_index.child()
         ctx = Context(
             chain_id=self.chain_id,
             height=height,
@@ -188,6 +205,7 @@ class Executor:
             tx_hash=tx.tx_hash,
             signers=tx.body.signer_pubkeys,
             state=contract_state,
+            index=contract_index,
         )
         try:
             args: dict[str, Any] = method.schema.validate(tx.body.args_dict())
@@ -199,4 +217,5 @@ class Executor:
         except Exception:  # a handler bug must fail the tx the same way on every replica, not halt the chain
             return Receipt(STATUS_FAILED, "internal_error")
         tx_state.merge(contract_state)
+        block_index.merge(contract_index)
         return Receipt(STATUS_OK, "", tuple(ctx.events))

@@ -22,10 +22,12 @@ from chain.statetree import StateTree
 from chain.storage import schema
 from chain.storage.blockstore import BlockStore
 from chain.storage.kv import KV, WriteBatch
+from chain.storage.localindex import LocalIndex
 from chain.types import Block, CommitCertificate, Header, SignedTx, validators_hash
 
 log = logging.getLogger("silkport.ledger")
 STATE_PREFIX = b"T"
+RECENT_BLOCKS = 16
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Ledger:
         self.registry = registry or default_registry()
         self.params: Params = genesis.params
         self.signatures = SignatureCache()
+        self.local_index = LocalIndex(kv)
         self.executor = Executor(
             self.chain_id,
             self.registry,
@@ -56,9 +59,12 @@ class Ledger:
             signatures=self.signatures,
             max_block_txs=self.params.max_block_txs,
             checkpoint_interval=self.params.checkpoint_interval,
+            read_index=self.local_index.get,
+            read_index_many=self.local_index.get_many,
         )
         self.mempool = Mempool(max_txs=50_000, max_bytes=256 * 1024 * 1024)
         self._results: dict[bytes, BlockResult] = {}
+        self._recent_tx_ids: dict[int, list[str]] = {}
         self._check_genesis()
         head = self.store.head()
         assert head is not None
@@ -203,15 +209,28 @@ class Ledger:
             if reason:
                 raise BlockInvalidError(f"cannot commit block {block.height}: {reason}")
             result = self._results.pop(block.block_hash)
-        self.store.commit(block, certificate, result.receipts, extra=result.state_batch)
+        extra = result.state_batch
+        if result.index_writes:
+            self.local_index.add_to_batch(extra, result.index_writes)
+        self.store.commit(block, certificate, result.receipts, extra=extra)
         self.height, self.head_hash, self.head_header = block.height, block.block_hash, block.header
         self.history.append(merkle.leaf_hash(block.block_hash))
         self._results = {h: r for h, r in self._results.items() if r.height > self.height}
+        self._recent_tx_ids[block.height] = [tx.tx_id for tx in block.txs]
+        self._recent_tx_ids.pop(block.height - RECENT_BLOCKS, None)
         self.mempool.remove_committed(block.txs)
         self.validators = self._load_validators()
         return result
 
     # --- queries ---------------------------------------------------------------------------------
+
+    def tx_ids(self, height: int) -> list[str]:
+        """The ids of the committed block at ``height`` in order; the last :data:`RECENT_BLOCKS` blocks
+        answer from memory (clients poll the head: ``GET /v1/blocks/latest``), older ones decode."""
+        ids = self._recent_tx_ids.get(height)
+        if ids is None:
+            ids = [tx.tx_id for tx in self.store.txs(height)]
+        return ids
 
     def raw_blocks(self, from_height: int, to_height: int, max_bytes: int) -> list[bytes]:
         out: list[bytes] = []

@@ -62,6 +62,12 @@ def leaf_hash(data: bytes) -> bytes:
     return _sha256(_LEAF_PREFIX + data).digest()
 
 
+def root_of_data(items: Sequence[bytes]) -> bytes:
+    """MTH over the leaf data ``items``: ``root([leaf_hash(d) for d in items])`` in one pass."""
+    sha256, prefix = _sha256, _LEAF_PREFIX
+    return _root_of([sha256(prefix + data).digest() for data in items])
+
+
 def node_hash(left: bytes, right: bytes) -> bytes:
     """SHA-256(0x01 || left || right): an interior node (RFC 9162 §2.1.1).
 

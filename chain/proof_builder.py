@@ -16,7 +16,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from chain import codec, merkle, statekeys
-from chain.contracts.anchoring import ANCHOR_HASH
+from chain.contracts import anchoring
 from chain.errors import NotFoundError, StorageError, ValidationError
 from chain.proof_format import FORMAT, certificate_to_json, header_to_json, validators_to_json
 from chain.types import EventRef, Header, Receipt, SignedTx
@@ -201,10 +201,10 @@ class ProofBuilder:
         if len(digest) != 32:
             raise ValidationError("an anchored hash is 32 bytes", code="bad_hash")
         final = self.ledger.height
-        raw, index_proof = self.ledger.tree.get_with_proof(ANCHOR_HASH + digest, final)
+        raw = self.ledger.local_index.get(anchoring.index_key(digest))
         if raw is None:
             raise NotFoundError(f"hash {digest.hex()} is not anchored")
-        height, tx_index, position = codec.decode(raw)
+        height, tx_index, position = anchoring.decode_location(raw)
         batch = self._batches.get((height, tx_index))
         if batch is None:
             tx, _ = self._body(height)[tx_index]
@@ -214,7 +214,6 @@ class ProofBuilder:
         document["anchor"] = {
             "hash": digest.hex(), "height": height, "tx_index": tx_index, "position": position,
             "batch_proof": [h.hex() for h in batch.path(position, len(batch.leaves))],
-            "index_proof": index_proof.to_wire().hex(),
         }
         return document
 

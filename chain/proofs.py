@@ -48,7 +48,6 @@ from chain.types import CommitCertificate, Event, EventRef, Header, Receipt, Sig
 # chain.contracts.anchoring; tests/unit/test_proofs.py checks it).
 VALIDATORS_KEY = b"gov/validators"
 ASSET_KEY = b"asset/rec/"
-ANCHOR_HASH = b"anchor/hash/"
 KINDS = ("anchor", "asset")
 _COMMON = ("format", "kind", "chain_id", "certified", "validator_changes", "blocks", "txs")
 
@@ -334,15 +333,12 @@ class Verifier:
     # --- anchors ---------------------------------------------------------------------------------------
 
     def _anchor(self, section: Any, out: Verified) -> None:
-        fields = obj(section, "anchor", ("hash", "height", "tx_index", "position", "batch_proof", "index_proof"))
+        fields = obj(section, "anchor", ("hash", "height", "tx_index", "position", "batch_proof"))
         digest = hexbytes(fields["hash"], "anchor.hash", 32)
         height = integer(fields["height"], "anchor.height")
         index = integer(fields["tx_index"], "anchor.tx_index")
         position = integer(fields["position"], "anchor.position", 0, 1_000_000)
         out.subject = digest.hex()
-        _state(f"anchor index of {digest.hex()[:16]}… at the certified height {out.certified.height}",
-               out.certified.state_root, ANCHOR_HASH + digest, codec.encode((height, index, position)),
-               fields["index_proof"], "anchor.index_proof")
         if set(out.txs) != {(height, index)}:
             raise Fail(f"anchor: the proof must hold exactly the transaction {index} of block {height}")
         tx, receipt = out.txs[(height, index)]
@@ -359,8 +355,11 @@ class Verifier:
             raise Fail(f"{where}: the receipt has no single anchored event")
         data = events[0].data_dict()
         root = data.get("root")
-        if not isinstance(root, bytes) or data.get("size") != len(batch):
-            raise Fail(f"{where}: the anchored event does not describe this batch")
+        if not isinstance(root, bytes) or data.get("size") != len(batch) or data.get("tx_index") != index:
+            raise Fail(f"{where}: the anchored event does not describe this batch at this transaction index")
+        if position in data.get("repeated", ()) or position in data.get("known", ()):
+            raise Fail(f"{where}: position {position} is not the first anchoring of {digest.hex()[:16]}…"
+                       " (the certified event lists it as repeated or already known)")
         _inclusion(f"{where}: batch inclusion of position {position} in the batch root", merkle.leaf_hash(digest),
                    position, len(batch), hashes(fields["batch_proof"], "anchor.batch_proof"), root)
         out.details.update(height=height, tx_index=index, position=position, size=len(batch),

@@ -129,6 +129,5 @@ def transfer_by_exporter_key(org_id: str, n: int) -> bytes:
 def transfer_ytd_key(org_id: str) -> bytes:
     return TRANSFER_YTD + org_id.encode()
 
-# --- anchoring (chain/contracts/anchoring.py; the offline verifier spells these out itself) -------
-ANCHOR_HASH = b"anchor/hash/"  # + 32-byte hash -> (height, tx_index, position) of its first anchoring
+# --- anchoring (chain/contracts/anchoring.py; the hash index is node-local, ADR 0009) -------------
 ANCHOR_COUNT = b"anchor/count"  # -> number of distinct hashes anchored (int)

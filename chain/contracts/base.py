@@ -196,10 +196,15 @@ class Schema:
 class Overlay:
     """Buffered writes over a read function; ``None`` marks a deletion. Child overlays isolate one tx."""
 
-    __slots__ = ("_read", "writes")
+    __slots__ = ("_read", "_read_many", "writes")
 
-    def __init__(self, read: Callable[[bytes], bytes | None]) -> None:
+    def __init__(
+        self,
+        read: Callable[[bytes], bytes | None],
+        read_many: Callable[[list[bytes]], list[bytes | None]] | None = None,
+    ) -> None:
         self._read = read
+        self._read_many = read_many
         self.writes: dict[bytes, bytes | None] = {}
 
     def get(self, key: bytes) -> bytes | None:
@@ -207,11 +212,30 @@ class Overlay:
             return self.writes[key]
         return self._read(key)
 
+    def get_many(self, keys: list[bytes]) -> list[bytes | None]:
+        """``[self.get(k) for k in keys]``, in one call per overlay level (anchor batches read 10,000)."""
+        writes = self.writes
+        if writes:
+            below = [key for key in keys if key not in writes]
+            found = dict(zip(below, self._below_many(below), strict=True))
+            return [writes[key] if key in writes else found[key] for key in keys]
+        return self._below_many(keys)
+
+    def _below_many(self, keys: list[bytes]) -> list[bytes | None]:
+        if self._read_many is not None:
+            return self._read_many(keys)
+        read = self._read
+        return [read(key) for key in keys]
+
     def child(self) -> Overlay:
-        return Overlay(self.get)
+        return Overlay(self.get, self.get_many)
 
     def merge(self, child: Overlay) -> None:
         self.writes.update(child.writes)
+
+
+def _no_entry(_key: bytes) -> bytes | None:
+    return None
 
 
 @dataclass
@@ -226,6 +250,8 @@ class Context:
     signers: tuple[bytes, ...]
     state: Overlay
     events: list[Event] = field(default_factory=list)
+    index: Overlay = field(default_factory=lambda: Overlay(_no_entry))
+    """The node-local index (ADR 0009): deterministic entries kept outside the state tree."""
 
     @property
     def sender(self) -> bytes:

@@ -64,12 +64,15 @@ class TestChain:
         from chain.genesis import genesis_state, parse_genesis
         from chain.statetree import StateTree
         from chain.storage.kv import MemoryKV
+        from chain.storage.localindex import LocalIndex
 
         self.genesis = parse_genesis(document or genesis_document())
         self.kv = MemoryKV()
         self.tree = StateTree(self.kv)
+        self.index = LocalIndex(self.kv, filter_bits=1 << 16)
         self.committed: set[bytes] = set()
-        self.executor = Executor(CHAIN_ID, default_registry(), self.tree, self.committed.__contains__)
+        self.executor = Executor(CHAIN_ID, default_registry(), self.tree, self.committed.__contains__,
+                                 read_index=self.index.get, read_index_many=self.index.get_many)
         self.kv.write(self.tree.update(None, 0, dict(genesis_state(self.genesis))).batch)
         self.height = 0
         self.timestamp_ms = self.genesis.genesis_time_ms
@@ -85,6 +88,7 @@ class TestChain:
     def block(self, txs: Sequence[SignedTx], *, at_ms: int | None = None) -> list[Receipt]:
         timestamp = self.timestamp_ms + self.step_ms if at_ms is None else at_ms
         result = self.executor.execute(self.height + 1, timestamp, list(txs))
+        self.index.add_to_batch(result.state_batch, result.index_writes)
         self.kv.write(result.state_batch)
         self.committed.update(tx.tx_hash for tx in txs)
         self.height, self.timestamp_ms = self.height + 1, timestamp

@@ -17,7 +17,7 @@ before sending them (Castro & Liskov, TOCS 2002 §4.2 "persist before send"; etc
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 from chain import codec
@@ -102,14 +102,16 @@ class BlockStore:
             )
 
         ops: dict[bytes, bytes | None] = {}
+        prefixed: list[tuple[bytes, Mapping[bytes, bytes | None]]] = []
         if extra is not None:
             reserved = schema.BLOCK_PREFIXES
-            for key in extra.ops:
+            for key in [*extra.ops, *(prefix for prefix, _ in extra.prefixed)]:
                 if key[:1] in reserved:
                     raise ValidationError(
                         f"extra write to {key[:16].hex()}: that key family belongs to the block store"
                     )
             ops.update(extra.ops)
+            prefixed = list(extra.prefixed)
 
         height_bytes = schema.encode_height(height)
         body_base = schema.BODY_PREFIX + height_bytes
@@ -128,6 +130,7 @@ class BlockStore:
 
         batch = WriteBatch()
         batch.ops = ops
+        batch.prefixed = prefixed
         self.kv.write(batch, sync=True)
 
     # --- reading ---------------------------------------------------------------------------------

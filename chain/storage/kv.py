@@ -8,7 +8,7 @@ with ``sync=True`` in production). :class:`MemoryKV` and the LevelDB adapter pas
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Protocol
 
 from chain.errors import StorageError
@@ -29,12 +29,17 @@ class KVReader(Protocol):
 
 
 class WriteBatch:
-    """An ordered list of puts and deletes applied all-or-nothing; the last op on a key wins."""
+    """An ordered list of puts and deletes applied all-or-nothing; the last op on a key wins.
 
-    __slots__ = ("ops",)
+    ``ops`` holds single keys; ``prefixed`` holds whole mappings under one key prefix (the local index
+    adds 10,000 entries per anchor batch without building a second dict), applied after ``ops``.
+    """
+
+    __slots__ = ("ops", "prefixed")
 
     def __init__(self) -> None:
         self.ops: dict[bytes, bytes | None] = {}
+        self.prefixed: list[tuple[bytes, Mapping[bytes, bytes | None]]] = []
 
     def put(self, key: bytes, value: bytes) -> None:
         if not isinstance(key, bytes) or not isinstance(value, bytes):
@@ -46,11 +51,25 @@ class WriteBatch:
             raise StorageError("keys are bytes")
         self.ops[key] = None
 
+    def put_prefixed(self, prefix: bytes, entries: Mapping[bytes, bytes | None]) -> None:
+        """Write every ``prefix + key`` of ``entries`` (``None`` deletes); ``entries`` must not change."""
+        if not isinstance(prefix, bytes) or not prefix:
+            raise StorageError("a key prefix is non-empty bytes")
+        self.prefixed.append((prefix, entries))
+
     def update(self, other: WriteBatch) -> None:
         self.ops.update(other.ops)
+        self.prefixed.extend(other.prefixed)
+
+    def items(self) -> Iterator[tuple[bytes, bytes | None]]:
+        """Every op in application order (later ops on the same key win)."""
+        yield from self.ops.items()
+        for prefix, entries in self.prefixed:
+            for key, value in entries.items():
+                yield prefix + key, value
 
     def __len__(self) -> int:
-        return len(self.ops)
+        return len(self.ops) + sum(len(entries) for _, entries in self.prefixed)
 
 
 class KV(KVReader, Protocol):
@@ -87,7 +106,7 @@ class MemoryKV:
 
     def write(self, batch: WriteBatch, *, sync: bool = True) -> None:
         self._check_open()
-        for key, value in batch.ops.items():
+        for key, value in batch.items():
             if value is None:
                 if self._data.pop(key, None) is not None:
                     self._sorted = None

@@ -155,6 +155,12 @@ class LevelDBKV:
                         delete(key)
                     else:
                         put(key, value)
+                for prefix, entries in batch.prefixed:
+                    for key, value in entries.items():
+                        if value is None:
+                            delete(prefix + key)
+                        else:
+                            put(prefix + key, value)
         except RuntimeError as exc:
             raise self._closed_error() from exc
         except plyvel.Error as exc:

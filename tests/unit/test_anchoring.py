@@ -6,7 +6,7 @@ from typing import Any
 
 from chain import codec, merkle
 from chain.contracts import testkit
-from chain.contracts.anchoring import ANCHOR_COUNT, batch_root, hash_key
+from chain.contracts.anchoring import ANCHOR_COUNT, batch_root, decode_location, index_key
 from chain.contracts.testkit import OUTSIDER, REGISTRAR, TestChain
 
 
@@ -20,6 +20,12 @@ def h(n: int) -> bytes:
     return codec.sha256(b"anchor-test/%d" % n)
 
 
+def location(c: TestChain, digest: bytes) -> tuple[int, int, int] | None:
+    """The node-local index entry of ``digest`` (ADR 0009)."""
+    raw = c.index.get(index_key(digest))
+    return None if raw is None else decode_location(raw)
+
+
 def test_anchor_indexes_every_hash_and_records_the_batch_root() -> None:
     c = chain()
     hashes = [h(i) for i in range(5)]
@@ -30,8 +36,9 @@ def test_anchor_indexes_every_hash_and_records_the_batch_root() -> None:
     assert (event.contract, event.name) == ("anchoring", "anchored")
     assert data["root"] == merkle.root([merkle.leaf_hash(x) for x in hashes]) == batch_root(hashes)
     assert (data["size"], data["anchored"], data["repeated"], data["known"], data["label"]) == (5, 5, (), (), "manifests")
+    assert data["tx_index"] == 0
     for position, digest in enumerate(hashes):
-        assert c.value(hash_key(digest)) == (c.height, 0, position)
+        assert location(c, digest) == (c.height, 0, position)
     assert c.value(ANCHOR_COUNT) == 5
 
 
@@ -46,9 +53,9 @@ def test_duplicates_are_reported_not_counted_and_the_index_keeps_the_first_ancho
     assert data["known"] == (1, 4)  # anchored by the earlier transaction
     assert data["anchored"] == 2 and data["size"] == 6
     assert data["root"] == batch_root(batch)  # the root covers the batch as submitted
-    assert c.value(hash_key(h(1))) == (first_height, 0, 0)
-    assert c.value(hash_key(h(3))) == (c.height, 0, 0)
-    assert c.value(hash_key(h(4))) == (c.height, 0, 3)
+    assert location(c, h(1)) == (first_height, 0, 0)
+    assert location(c, h(3)) == (c.height, 0, 0)
+    assert location(c, h(4)) == (c.height, 0, 3)
     assert c.value(ANCHOR_COUNT) == 4
 
 
@@ -69,3 +76,23 @@ def test_a_full_batch_of_ten_thousand() -> None:
     receipt = c.submit("anchoring", "anchor", {"hashes": hashes}, [REGISTRAR])
     assert receipt.ok and receipt.events[0].data_dict()["anchored"] == 10_000
     assert c.submit("anchoring", "anchor", {"hashes": [*hashes, h(10_001)]}, [REGISTRAR]).error_code == "oversize"
+
+
+def test_the_index_is_outside_the_state_tree_and_failed_batches_write_none() -> None:
+    c = chain(max_batch=3)
+    assert c.submit("anchoring", "anchor", {"hashes": [h(1), h(2)]}, [REGISTRAR]).ok
+    assert not any(key.startswith(b"anchor/") and key != ANCHOR_COUNT for key in c.last_changes)
+    assert c.submit("anchoring", "anchor", {"hashes": [h(5), h(6), h(7), h(8)]}, [REGISTRAR]).error_code == "oversize"
+    assert location(c, h(5)) is None
+
+
+def test_two_batches_in_one_block_see_each_other() -> None:
+    c = chain()
+    first = c.tx("anchoring", "anchor", {"hashes": [h(1), h(2)]}, [REGISTRAR])
+    second = c.tx("anchoring", "anchor", {"hashes": [h(2), h(3)]}, [REGISTRAR])
+    one, two = c.block([first, second])
+    assert one.events[0].data_dict()["known"] == ()
+    data = two.events[0].data_dict()
+    assert (data["known"], data["anchored"], data["tx_index"]) == ((0,), 1, 1)
+    assert location(c, h(2)) == (c.height, 0, 1)
+    assert location(c, h(3)) == (c.height, 1, 1)

@@ -106,6 +106,18 @@ def test_batch_is_invisible_until_written_then_whole(store: KV) -> None:
     assert store.get(b"gone") is None
 
 
+def test_prefixed_entries_follow_the_single_ops(store: KV) -> None:
+    put_all(store, {b"Ia": b"old", b"Ib": b"old"})
+    batch = WriteBatch()
+    batch.put(b"Ia", b"single")
+    batch.put_prefixed(b"I", {b"a": b"segment", b"b": None, b"c": b"3"})
+    batch.put_prefixed(b"J", {b"a": b"4"})
+    assert len(batch) == 5
+    store.write(batch)
+    assert store.get(b"Ia") == b"segment" and store.get(b"Ib") is None
+    assert store.get(b"Ic") == b"3" and store.get(b"Ja") == b"4"
+
+
 def test_batch_rejects_non_bytes() -> None:
     batch = WriteBatch()
     with pytest.raises(StorageError):
@@ -114,6 +126,8 @@ def test_batch_rejects_non_bytes() -> None:
         batch.put(b"a", "1")  # type: ignore[arg-type]
     with pytest.raises(StorageError):
         batch.delete(1)  # type: ignore[arg-type]
+    with pytest.raises(StorageError):
+        batch.put_prefixed(b"", {})
     assert len(batch) == 0
 
 

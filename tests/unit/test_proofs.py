@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from test_proofs_support import VALIDATORS, Port, random_hashes
+from test_proofs_support import REGISTRAR, VALIDATORS, Port, random_hashes
 
-from chain import statekeys
+from chain import merkle, statekeys
 from chain.api import make_app
-from chain.contracts import anchoring, testkit
+from chain.contracts import testkit
 from chain.crypto import KeyPair
 from chain.proof_builder import MerkleTree, ProofBuilder
 from chain.proof_format import Fail, canonical_json
-from chain.proofs import ANCHOR_HASH, ASSET_KEY, VALIDATORS_KEY, Verifier, _path_size
+from chain.proofs import ASSET_KEY, VALIDATORS_KEY, Verifier, _path_size
 from chain.types import commit_signing_bytes
 
 
@@ -47,7 +47,6 @@ def anchored() -> tuple[Port, list[bytes], dict[str, Any]]:
 def test_state_keys_match_the_node() -> None:
     assert VALIDATORS_KEY == statekeys.VALIDATORS
     assert ASSET_KEY + b"x" == statekeys.asset_key("x")
-    assert ANCHOR_HASH == anchoring.ANCHOR_HASH
 
 
 def test_anchor_receipt_verifies(anchored: tuple[Port, list[bytes], dict[str, Any]]) -> None:
@@ -86,6 +85,36 @@ def test_duplicate_receipt_points_at_the_first_anchoring() -> None:
     assert (receipt["anchor"]["height"], receipt["anchor"]["position"]) == (1, 0)
     assert ProofBuilder(port.node.ledger).anchor_receipt(second)["anchor"]["position"] == 0
     reverify(port, receipt)
+
+
+def test_a_receipt_moved_to_a_later_occurrence_fails() -> None:
+    """The index is node-local (ADR 0009): the certified ``anchored`` event is what proves a position is
+    the first anchoring, so pointing a receipt at a repeated or already-known occurrence must fail."""
+    port = Port()
+    first, second = random_hashes(2)
+    port.anchor([first])
+    port.anchor([second, first, second])
+    batch = MerkleTree([merkle.leaf_hash(x) for x in (second, first, second)])
+    for digest, position in ((second, 2), (first, 1)):
+        receipt = ProofBuilder(port.node.ledger).anchor_receipt(second)
+        receipt["anchor"].update(hash=digest.hex(), position=position,
+                                 batch_proof=[x.hex() for x in batch.path(position, 3)])
+        fails(port, receipt, f"position {position} is not the first anchoring")
+
+
+def test_a_right_edge_transaction_cannot_claim_another_tx_index() -> None:
+    """Transaction 2 of 3 has the same tx_root path as transaction 1 of a 2-leaf tree (ADR 0008 §5);
+    the anchored event names its own tx_index, so the false location is caught."""
+    port = Port()
+    batches = [random_hashes(1) for _ in range(3)]
+    for batch in batches:
+        port.tx("anchoring", "anchor", {"hashes": batch}, [REGISTRAR])
+    port.blocks(1)
+    receipt = ProofBuilder(port.node.ledger).anchor_receipt(batches[2][0])
+    assert receipt["anchor"]["tx_index"] == 2 and len(receipt["txs"][0]["proof"]) == 1
+    reverify(port, receipt)
+    receipt["anchor"]["tx_index"] = receipt["txs"][0]["tx_index"] = 1
+    fails(port, receipt, "not describe this batch at this transaction index")
 
 
 def test_provenance_bundle_verifies_complete_history_and_lineage() -> None:
