@@ -238,6 +238,14 @@ def ledger_tx_json(ledger: Ledger, tx_id: bytes) -> dict[str, Any] | None:
 
 
 def ledger_block_json(ledger: Ledger, height: int | None) -> dict[str, Any] | None:
-    """``GET /v1/blocks/{height|latest}`` from a ledger (None: the head)."""
-    block = ledger.store.block(ledger.height if height is None else height)
-    return None if block is None else block_to_json(block, ledger.store.certificate(block.height))
+    """``GET /v1/blocks/{height|latest}`` from a ledger (None: the head); the shape of :func:`block_to_json`."""
+    height = ledger.height if height is None else height
+    header = ledger.store.header(height)
+    if header is None:
+        return None
+    certificate = ledger.store.certificate(height)
+    return {
+        **header_to_json(header),
+        "tx_ids": ledger.tx_ids(height),
+        "certificate": certificate_to_json(certificate) if certificate is not None else None,
+    }

@@ -39,3 +39,22 @@ def test_blocks_are_certified_and_chained() -> None:
     second = node.produce_block()
     assert second.header.prev_hash == block.block_hash and second.header.timestamp_ms > block.header.timestamp_ms
     assert node.get_tx(bytes.fromhex(tx_id))["status"] == "committed"  # type: ignore[index]
+
+
+def test_block_json_from_memory_equals_the_decoded_block() -> None:
+    """``GET /v1/blocks`` answers recent blocks from the ledger's tx-id cache; older ones decode."""
+    from chain.api.jsonwire import block_to_json, ledger_block_json
+    from chain.ledger import RECENT_BLOCKS
+
+    node = LocalNode(genesis(), KEYS)
+    user = KeyPair.from_seed(b"\x05" * 32)
+    for nonce in range(1, RECENT_BLOCKS + 4):
+        node.submit_tx(make_tx("silkport-local", "noop", "ping", {"note": str(nonce)}, [user], nonce))
+        node.produce_block()
+    store = node.ledger.store
+    for height in (1, 2, node.ledger.height - 1, node.ledger.height):
+        block = store.block(height)
+        assert block is not None
+        assert ledger_block_json(node.ledger, height) == block_to_json(block, store.certificate(height))
+    assert ledger_block_json(node.ledger, None) == ledger_block_json(node.ledger, node.ledger.height)
+    assert ledger_block_json(node.ledger, node.ledger.height + 1) is None
