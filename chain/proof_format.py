@@ -87,36 +87,53 @@ def _expect(text: str, offset: int, piece: str) -> int:
     return offset + len(piece)
 
 
+_PIECES: dict[tuple[int, str, bool], str] = {}
+"""``(depth, key, not first)`` → the text before a dict value (keys repeat across documents)."""
+
+
+def _key_piece(depth: int, key: str, later: bool) -> str:
+    piece = _PIECES.get((depth, key, later))
+    if piece is None:
+        piece = ("," if later else "") + "\n" + " " * (depth + 1) + _string(key) + ": "
+        if len(_PIECES) < 4096:
+            _PIECES[(depth, key, later)] = piece
+    return piece
+
+
 def _match(value: Any, depth: int, text: str, offset: int) -> int:
     """Compare ``text`` from ``offset`` with the canonical text of ``value`` without building it.
 
     A long string is compared as is (no copy): if it matches, it needs no escape, so it *is* its
     ``json.dumps`` form; if it needed one, the text cannot match (every long string must be hex anyway).
     """
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         if len(value) > LONG_STRING:
             offset = _expect(text, offset, '"')
             offset = _expect(text, offset, value)
             return _expect(text, offset, '"')
         return _expect(text, offset, _string(value))
-    if isinstance(value, bool) or value is None or isinstance(value, int):
+    if kind is bool or value is None or kind is int:
         return _expect(text, offset, json.dumps(value))
-    if isinstance(value, dict):
+    if kind is dict:
         if not value:
             return _expect(text, offset, "{}")
-        inner = "\n" + " " * (depth + 1)
         offset = _expect(text, offset, "{")
-        for position, key in enumerate(sorted(value)):
-            offset = _expect(text, offset, ("," if position else "") + inner + _string(key) + ": ")
+        later = False
+        for key in sorted(value):
+            offset = _expect(text, offset, _key_piece(depth, key, later))
             offset = _match(value[key], depth + 1, text, offset)
+            later = True
         return _expect(text, offset, "\n" + " " * depth + "}")
-    if isinstance(value, list):
+    if kind is list:
         if not value:
             return _expect(text, offset, "[]")
         inner = "\n" + " " * (depth + 1)
-        offset = _expect(text, offset, "[")
+        offset = _expect(text, offset, "[" + inner)
+        separator = "," + inner
         for position, item in enumerate(value):
-            offset = _expect(text, offset, ("," if position else "") + inner)
+            if position:
+                offset = _expect(text, offset, separator)
             offset = _match(item, depth + 1, text, offset)
         return _expect(text, offset, "\n" + " " * depth + "]")
     raise TypeError(f"not a JSON value: {type(value).__name__}")
