@@ -210,7 +210,7 @@ class NodeRuntime:
                 if not future.done():
                     future.set_result(None)
         if hashes:
-            self.queue.put_nowait(ev.RequestsDone(tuple(hashes)))
+            self.queue.put_nowait(ev.RequestsDone(tuple(hashes), now_ms()))
         log.info(
             "event=block_committed height=%d view=%d txs=%d hash=%s",
             block.height,

@@ -71,9 +71,10 @@ class RequestReceived:
 
 @dataclass(frozen=True, slots=True)
 class RequestsDone:
-    """These transactions were committed or dropped from the mempool (no longer pending)."""
+    """These transactions were committed at ``now_ms`` (no longer pending; restarts the request timer)."""
 
     tx_hashes: tuple[bytes, ...]
+    now_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,8 @@ over :func:`chain.types.commit_signing_bytes`, so the quorum that commits a bloc
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from chain.consensus import checkpoint
 from chain.consensus.events import (
     Action,
@@ -199,6 +201,13 @@ def check_committed(state: ReplicaState, out: list[Action]) -> None:
         return
 
 
+def settle_requests(state: ReplicaState, tx_hashes: Iterable[bytes]) -> None:
+    """Forget committed requests; settling any restarts the request timer (§4.5.2: progress)."""
+    settled = [tx_hash for tx_hash in tx_hashes if state.requests.pop(tx_hash, None) is not None]
+    if settled:
+        state.progress_ms = state.now_ms
+
+
 def commit_block(state: ReplicaState, handle: BlockHandle, certificate: CommitCertificate, out: list[Action]) -> None:
     """Apply a committed block: CommitBlock, advance the head, checkpoint every K heights (§4.3), start
     the next height. Used by the normal case and by catch-up (certificate already verified)."""
@@ -211,8 +220,7 @@ def commit_block(state: ReplicaState, handle: BlockHandle, certificate: CommitCe
     state.prepared, state.prepared_block = None, None
     state.proposal_requested = None
     if state.proposed_txs is not None and state.proposed_txs[0] == handle.block_hash:
-        for tx_hash in state.proposed_txs[1]:
-            state.requests.pop(tx_hash, None)
+        settle_requests(state, state.proposed_txs[1])
         state.proposed_txs = None
     state.my_votes = {key: value for key, value in state.my_votes.items() if key[2] > height or key[0] == "viewchange"}
     state.sent_messages = {key: value for key, value in state.sent_messages.items() if key[2] > height}

@@ -99,8 +99,8 @@ def step(state: ReplicaState, event: Event) -> tuple[ReplicaState, list[Action]]
     elif isinstance(event, RequestReceived):
         _on_request(state, event, out)
     elif isinstance(event, RequestsDone):
-        for tx_hash in event.tx_hashes:
-            state.requests.pop(tx_hash, None)
+        state.now_ms = max(state.now_ms, event.now_ms)
+        normal.settle_requests(state, event.tx_hashes)
     elif isinstance(event, CatchUpReceived):
         catchup.on_catchup_received(state, event, out)
     elif isinstance(event, Start):
@@ -174,17 +174,25 @@ def _on_request(state: ReplicaState, event: RequestReceived, out: list[Action]) 
     normal.maybe_propose(state, out)
 
 
+CENSORSHIP_PATIENCE = 4
+"""A request pending this many request timeouts forces a view change even while blocks commit."""
+
+
 def _on_request_timer(state: ReplicaState, out: list[Action]) -> None:
-    """The oldest pending request waited longer than request_timeout in this view: replace the primary."""
+    """§4.5.2: replace the primary when the oldest pending request has waited ``request_timeout`` with no
+    pending request committed meanwhile (the paper restarts the timer on progress, so a backlog that is
+    being worked through is not mistaken for a faulty primary), or ``CENSORSHIP_PATIENCE`` timeouts in
+    all (a primary that commits other requests but never this one is still replaced)."""
     if not state.requests:
         return
     timeout = state.config.request_timeout_ms
-    waited_since = max(min(state.requests.values()), state.view_started_ms)
-    if state.active and not state.is_primary and state.now_ms - waited_since >= timeout:
+    oldest = max(min(state.requests.values()), state.view_started_ms)
+    deadline = min(max(oldest, state.progress_ms) + timeout, oldest + CENSORSHIP_PATIENCE * timeout)
+    if state.active and not state.is_primary and state.now_ms >= deadline:
         viewchange.start_view_change(state, state.view + 1, out)
         out.append(SetTimer("request", timeout))
         return
-    out.append(SetTimer("request", max(1, waited_since + timeout - state.now_ms) if state.active else timeout))
+    out.append(SetTimer("request", max(1, deadline - state.now_ms) if state.active else timeout))
 
 
 def _on_start(state: ReplicaState, event: Start, out: list[Action]) -> None:

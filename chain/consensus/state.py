@@ -157,6 +157,8 @@ class ReplicaState:
     """block_hash -> the peer that sent this queued block (demoted if it does not execute)."""
     # --- requests (§4.5.2 liveness: a censoring primary is replaced) ---
     requests: dict[bytes, int] = field(default_factory=dict)
+    progress_ms: int = 0
+    """When this replica last committed a block (restarts the request timer, §4.5.2)."""
     now_ms: int = 0
     # --- metrics ---
     dropped: dict[str, int] = field(default_factory=dict)

@@ -340,7 +340,7 @@ class Simulation:
             if known != block.block_hash:
                 raise InvariantViolation(f"agreement: two blocks committed at height {header.height}")
         if block.txs:
-            self.push(self.now + 1, node.index, "event", RequestsDone(tuple(tx.tx_hash for tx in block.txs)))
+            self.push(self.now + 1, node.index, "event", RequestsDone(tuple(tx.tx_hash for tx in block.txs), self.now + 1))
 
     def serve_catchup(self, node: Node, action: RequestCatchUp) -> None:
         for peer_index in action.peers[:1]:

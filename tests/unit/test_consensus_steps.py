@@ -22,6 +22,8 @@ from chain.consensus import (
     ProposalReady,
     ReplicaConfig,
     RequestProposal,
+    RequestReceived,
+    RequestsDone,
     SetTimer,
     Start,
     TimerFired,
@@ -253,3 +255,40 @@ def test_primary_restart_reuses_its_persisted_preprepare() -> None:
     assert any(isinstance(act, ExecuteBlock) and act.block_hash == a.block_hash for act in actions)
     restarted, actions = step(restarted, ProposalReady(b))
     assert actions == [] and restarted.dropped == {"stale_proposal": 1}
+
+
+def _request_timer_run(script: list[tuple[int, str, bytes]]) -> list[int]:
+    """Feed a backup (replica 1, view 0) requests ("req"), commits of them ("done") and request-timer
+    firings ("timer") at the given times; return the times at which it started a view change."""
+    state = fresh(1)
+    state, _ = step(state, Start(0))
+    changes = []
+    for now, what, tx in script:
+        if what == "req":
+            state, actions = step(state, RequestReceived(tx, now))
+        elif what == "done":
+            state, actions = step(state, RequestsDone((tx,), now))
+        else:
+            state, actions = step(state, TimerFired("request", now))
+        if any(isinstance(a, Broadcast) and decode_message(a.message_bytes).kind == "viewchange" for a in actions):
+            changes.append(now)
+    return changes
+
+
+def test_a_backlog_that_keeps_committing_does_not_replace_the_primary() -> None:
+    """§4.5.2: the request timer restarts when a pending request commits; it fires after a timeout
+    with no progress."""
+    timeout = config(1).request_timeout_ms
+    script = [(0, "req", b"a" * 32), (0, "req", b"b" * 32), (timeout - 10, "done", b"a" * 32),
+              (timeout, "timer", b""), (2 * timeout - 20, "timer", b""), (2 * timeout - 10, "timer", b"")]
+    assert _request_timer_run(script) == [2 * timeout - 10]
+
+
+def test_a_primary_that_commits_others_but_never_one_request_is_replaced() -> None:
+    timeout = config(1).request_timeout_ms
+    script: list[tuple[int, str, bytes]] = [(0, "req", b"x" * 32)]
+    for i in range(1, 8):  # a fresh request every half timeout, each committed: progress, but never x
+        now = i * timeout // 2
+        script += [(now, "req", bytes([i]) * 32), (now, "done", bytes([i]) * 32), (now, "timer", b"")]
+    script.append((4 * timeout, "timer", b""))
+    assert _request_timer_run(script) == [4 * timeout]
