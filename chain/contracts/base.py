@@ -215,7 +215,7 @@ class Overlay:
     def get_many(self, keys: list[bytes]) -> list[bytes | None]:
         """``[self.get(k) for k in keys]``, in one call per overlay level (anchor batches read 10,000)."""
         writes = self.writes
-        if writes:
+        if writes and not writes.keys().isdisjoint(keys):
             below = [key for key in keys if key not in writes]
             found = dict(zip(below, self._below_many(below), strict=True))
             return [writes[key] if key in writes else found[key] for key in keys]

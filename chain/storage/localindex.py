@@ -51,10 +51,9 @@ class LocalIndex:
         """:meth:`get` of every key, in order, with the filter tested in one pass."""
         mask, bits = self._mask, self._bits
         out: list[bytes | None] = [None] * len(keys)
-        for i, key in enumerate(keys):
-            slot = hash(key) & mask
-            if bits[slot >> 3] >> (slot & 7) & 1:
-                out[i] = self._kv.get(INDEX_PREFIX + key)
+        hits = [i for i, key in enumerate(keys) if bits[(slot := hash(key) & mask) >> 3] >> (slot & 7) & 1]
+        for i in hits:
+            out[i] = self._kv.get(INDEX_PREFIX + keys[i])
         return out
 
     def add_to_batch(self, batch: WriteBatch, writes: Mapping[bytes, bytes | None]) -> None:
@@ -65,7 +64,5 @@ class LocalIndex:
         """
         batch.put_prefixed(INDEX_PREFIX, writes)
         mask, bits = self._mask, self._bits
-        for key, value in writes.items():
-            if value is not None:
-                slot = hash(key) & mask
-                bits[slot >> 3] |= 1 << (slot & 7)
+        for slot in [hash(key) & mask for key, value in writes.items() if value is not None]:
+            bits[slot >> 3] |= 1 << (slot & 7)
