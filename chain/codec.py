@@ -32,6 +32,8 @@ Value = Any  # None | bool | int | bytes | str | list/tuple of Value
 
 _SCALARS = frozenset({type(None), bool, bytes, str})
 _ARRAYS = frozenset({tuple, list})
+_STR = frozenset({str})
+_PLAIN = _SCALARS | {int}
 
 
 def _check(value: Value, depth: int) -> None:
@@ -78,10 +80,16 @@ def _walk(value: Any, depth: int = 0) -> None:
         raise DecodeError(f"nesting deeper than {MAX_DEPTH}")
     for item in value:
         kind = type(item)
-        if kind in _SCALARS or kind is int:
+        if kind in _PLAIN:
             continue
         if kind is tuple:
-            _walk(item, depth + 1)
+            if depth < MAX_DEPTH:  # a flat tuple (a record's pair, say) is checked here, without a call
+                for sub in item:
+                    if type(sub) not in _PLAIN:
+                        _walk(item, depth + 1)
+                        break
+            else:
+                _walk(item, depth + 1)
         elif kind is float:
             raise DecodeError("floats are not allowed")
         elif kind is dict:
@@ -192,6 +200,36 @@ def pairs_from_dict(record: Mapping[str, Value]) -> tuple[tuple[str, Value], ...
     return _pairs(record, 0)
 
 
+def encode_record(record: Mapping[str, Value]) -> bytes:
+    """``encode(pairs_from_dict(record))`` with one walk instead of two (records are written often).
+
+    Fast path: the top level's types are checked in bulk and integers are left to msgpack, whose
+    range is exactly ``INT_MIN..INT_MAX``; on any doubt the field-by-field walk names the error.
+    """
+    try:
+        return msgpack.packb(_top_pairs(record), use_bin_type=True)
+    except (EncodeError, OverflowError):
+        return msgpack.packb(_pairs(record, 0), use_bin_type=True)  # raises the precise error
+
+
+def _top_pairs(record: Mapping[str, Value]) -> tuple[tuple[str, Value], ...]:
+    """``_pairs(record, 0)`` without range-checking integers (the caller packs and msgpack does)."""
+    names = sorted(record)
+    if not _STR.issuperset(map(type, names)):
+        raise EncodeError("record field names must be strings")
+    values = list(map(record.__getitem__, names))
+    types = list(map(type, values))
+    kinds = set(types)
+    for kind in kinds - _PLAIN:
+        at = -1
+        for _ in range(types.count(kind)):
+            at = types.index(kind, at + 1)
+            value = values[at]
+            if kind is not tuple or not _PLAIN.issuperset(map(type, value)):  # a flat tuple stays as it is
+                values[at] = _to_canonical(value, 1)
+    return tuple(zip(names, values, strict=True))
+
+
 def _pairs(record: Mapping[str, Value], depth: int) -> tuple[tuple[str, Value], ...]:
     if depth >= MAX_DEPTH:
         raise EncodeError(f"nesting deeper than {MAX_DEPTH}")
@@ -219,11 +257,6 @@ def _to_canonical(value: Value, depth: int) -> Value:
         return tuple(_to_canonical(v, depth + 1) for v in value)
     _check(value, depth)  # raises the precise error
     return value
-
-
-def encode_record(record: Mapping[str, Value]) -> bytes:
-    """``encode(pairs_from_dict(record))`` with one walk instead of two (records are written often)."""
-    return msgpack.packb(_pairs(record, 0), use_bin_type=True)
 
 
 def dict_from_pairs(pairs: Value) -> dict[str, Value]:

@@ -52,6 +52,7 @@ import struct
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import NamedTuple
 
 from chain.errors import NotFoundError, StorageError, ValidationError
@@ -92,6 +93,8 @@ _DEPTH = [bytes([depth]) for depth in range(65)]
 _HIGH_HALF = [bytes([byte & 0xF0]) for byte in range(256)]
 _PRESENT, _DELETED = b"\x01", b"\x00"
 _sha256 = hashlib.sha256
+_first, _second = itemgetter(0), itemgetter(1)
+_KEY_TYPES, _VALUE_TYPES = frozenset({bytes}), frozenset({bytes, type(None)})
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ class _Same:
 
 _SAME = _Same()
 _Result = _Same | _Leaf | _Ref | None
+_new_tuple = tuple.__new__  # _new_tuple(_Leaf, (...)): a _Leaf without NamedTuple's Python-level __new__
 
 
 def _packed_path(path: bytes, depth: int) -> bytes:
@@ -164,7 +168,7 @@ def _child(raw: bytes, bitmap: int, leafmap: int, bit: int) -> _Leaf | _Ref:
     version = raw[4 + 32 * count + 8 * slot : 12 + 32 * count + 8 * slot]
     if leafmap & bit:
         at = 4 + 40 * count + 64 * (leafmap & (bit - 1)).bit_count()
-        return _Leaf(child_hash, raw[at : at + 32], raw[at + 32 : at + 64], version)
+        return _new_tuple(_Leaf, (child_hash, raw[at : at + 32], raw[at + 32 : at + 64], version))
     return child_hash, version
 
 
@@ -245,11 +249,15 @@ class StateTree:
 
     def get(self, key: bytes, version: int | None = None) -> bytes | None:
         """The value of ``key`` at ``version`` (default: the latest written); one ordered-KV seek."""
-        prefix = self._value_prefix + _sha256(_check_key(key)).digest()
+        if type(key) is not bytes or len(key) > MAX_KEY_SIZE:
+            _check_key(key)
+        prefix = self._value_prefix + _sha256(key).digest()
         start = None
         if version is not None:
-            _check_version(version, "version")
-            self._check_readable(version, fresh=False)
+            floor = self._pruned_below  # the checks below, without calls when all is well (reads are hot)
+            if type(version) is not int or not 0 <= version <= MAX_VERSION or floor is None or version < floor:
+                _check_version(version, "version")
+                self._check_readable(version, fresh=False)
             start = prefix + _U64.pack(_MAX_U64 - version)
         for _key, raw in self._reader.iterate(prefix, start=start):
             if raw[:1] == _PRESENT:
@@ -353,12 +361,14 @@ class StateTree:
             base_record = self._root_record(base_version)
         else:
             base_record = bytes([_KIND_EMPTY]) + _EMPTY_RECORD_TAIL + _NO_BASE
-        items: list[tuple[bytes, bytes | None]] = []
-        for key, value in changes.items():
-            if value is not None and not isinstance(value, bytes):
-                raise ValidationError(f"state values are bytes or None, not {type(value).__name__}")
-            items.append((_sha256(_check_key(key)).digest(), value))
-        items.sort(key=lambda item: item[0])
+        keys, values = list(changes), list(changes.values())
+        if not (_VALUE_TYPES.issuperset(map(type, values)) and _KEY_TYPES.issuperset(map(type, keys))
+                and max(map(len, keys), default=0) <= MAX_KEY_SIZE):  # checked in bulk; else name the first
+            for key, value in changes.items():
+                if value is not None and not isinstance(value, bytes):
+                    raise ValidationError(f"state values are bytes or None, not {type(value).__name__}")
+                _check_key(key)
+        items = sorted(zip([_sha256(key).digest() for key in keys], values, strict=True), key=_first)
         updater = _Updater(self, new_version, items)
         root = _root_child(base_record)
         result = updater.apply(root, 0, 0, len(items)) if items else _SAME
@@ -420,8 +430,8 @@ class _Updater:
         self.tree = tree
         self.version8 = _U64.pack(version)
         self.value_suffix = _U64.pack(_MAX_U64 - version)
-        self.paths = [item[0] for item in items]
-        self.values = [item[1] for item in items]
+        self.paths = list(map(_first, items))
+        self.values = list(map(_second, items))
         self.batch = WriteBatch()
         self.ops = self.batch.ops  # direct puts: every key and value below is bytes by construction
         self.nodes: list[tuple[bytes, bytes]] = []
@@ -436,7 +446,7 @@ class _Updater:
             self.hashes += 1
         self.hashes += 1
         self.ops[self.value_prefix + path + self.value_suffix] = _PRESENT + value
-        return _Leaf(_sha256(b"\x00" + path + value_hash).digest(), path, value_hash, self.version8)
+        return _new_tuple(_Leaf, (_sha256(b"\x00" + path + value_hash).digest(), path, value_hash, self.version8))
 
     def _stale_value(self, leaf: _Leaf) -> None:
         old = _MAX_U64 - _U64.unpack(leaf.value_version)[0]
@@ -593,5 +603,5 @@ class _Updater:
         if not bitmap:
             return None
         if leafmap == bitmap and not bitmap & (bitmap - 1):  # a single leaf is left: it moves up
-            return _Leaf(hashes, leaf_data[:32], leaf_data[32:], versions)
+            return _new_tuple(_Leaf, (hashes, leaf_data[:32], leaf_data[32:], versions))
         return self._write_node(depth, path, bitmap, leafmap, hashes, versions + leaf_data)

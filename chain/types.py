@@ -8,6 +8,7 @@ in DESIGN.md) and ``from_wire()`` (strict: wrong arity, wrong types or wrong len
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from chain.crypto import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair, is_valid_sign
 from chain.errors import ChainIdError, DecodeError, ProofError, SignatureError, ValidationError
 
 HASH_SIZE = 32
+_sha256 = hashlib.sha256
 _FIXARRAY_2 = b"\x92"  # msgpack header of a 2-element array
 ZERO_HASH = b"\x00" * HASH_SIZE
 MAX_SIGNERS = 8
@@ -32,6 +34,8 @@ STATUS_FAILED = 1
 
 
 def _tuple(obj: Any, arity: int, what: str) -> tuple[Any, ...]:
+    if type(obj) is tuple and len(obj) == arity:  # decoded input: no isinstance on a union
+        return obj
     if not isinstance(obj, tuple | list) or len(obj) != arity:
         raise DecodeError(f"{what}: expected an array of {arity} fields")
     return tuple(obj)
@@ -64,11 +68,23 @@ def _str(value: Any, what: str, pattern: re.Pattern[str] | None = None, max_len:
 
 
 def _array(value: Any, what: str, max_len: int) -> tuple[Any, ...]:
+    if type(value) is tuple and len(value) <= max_len:
+        return value
     if not isinstance(value, tuple | list):
         raise DecodeError(f"{what}: expected an array")
     if len(value) > max_len:
         raise ValidationError(f"{what}: more than {max_len} items")
     return tuple(value)
+
+
+def _sized_bytes(values: tuple[Any, ...], what: str, size: int) -> tuple[bytes, ...]:
+    """``tuple(_bytes(v, what, size) for v in values)``; the common case is checked in bulk."""
+    if _BYTES_ONLY.issuperset(map(type, values)) and set(map(len, values)) <= {size}:
+        return values
+    return tuple(_bytes(v, what, size) for v in values)
+
+
+_BYTES_ONLY = frozenset({bytes})
 
 
 def hex_id(digest: bytes) -> str:
@@ -112,7 +128,7 @@ class TxBody:
         signer_pubkeys = _array(signers, "signer_pubkeys", MAX_SIGNERS)
         if not signer_pubkeys:
             raise ValidationError("a transaction needs at least one signer")
-        keys = tuple(_bytes(k, "signer public key", PUBLIC_KEY_SIZE) for k in signer_pubkeys)
+        keys = _sized_bytes(signer_pubkeys, "signer public key", PUBLIC_KEY_SIZE)
         if len(set(keys)) != len(keys):
             raise ValidationError("signer_pubkeys contains a duplicate")
         codec.dict_from_pairs(args)  # checks the record shape: sorted, unique names
@@ -120,7 +136,7 @@ class TxBody:
             chain_id=_str(chain_id, "chain_id", max_len=64),
             contract=_str(contract, "contract", NAME_PATTERN),
             method=_str(method, "method", NAME_PATTERN),
-            args=tuple(tuple(pair) for pair in args),
+            args=tuple(map(tuple, args)),
             signer_pubkeys=keys,
             nonce=_int(nonce, "nonce", minimum=1),
             valid_until_height=_int(valid_until, "valid_until_height"),
@@ -146,7 +162,7 @@ class SignedTx:
     def __post_init__(self) -> None:
         if not self.body_bytes:
             object.__setattr__(self, "body_bytes", codec.encode(self.body.to_wire()))
-        object.__setattr__(self, "tx_hash", codec.sha256(self.body_bytes))
+        object.__setattr__(self, "tx_hash", _sha256(self.body_bytes).digest())
 
     @property
     def tx_id(self) -> str:
@@ -163,13 +179,21 @@ class SignedTx:
     def from_wire(cls, obj: Any, *, decoded: bool = False) -> SignedTx:
         """Parse ``[body, signatures]``. ``decoded=True`` says ``obj`` came from :func:`codec.decode`
         (so it is canonical already): the body's bytes are then packed without a second check."""
+        return cls._parse(obj, decoded, None)
+
+    @classmethod
+    def _parse(cls, obj: Any, decoded: bool, raw: bytes | None) -> SignedTx:
+        """:meth:`from_wire`; ``raw``, if given, is the canonical encoding ``obj`` was decoded from."""
         body_obj, signatures = _tuple(obj, 2, "signed tx")
         body = TxBody.from_wire(body_obj)
         sigs = _array(signatures, "signatures", MAX_SIGNERS)
         if len(sigs) != len(body.signer_pubkeys):
             raise SignatureError("one signature per signer is required")
-        body_bytes = msgpack.packb(body_obj, use_bin_type=True) if decoded else b""
-        return cls(body=body, signatures=tuple(_bytes(s, "signature", SIGNATURE_SIZE) for s in sigs), body_bytes=body_bytes)
+        if raw is not None:  # raw = fixarray header (1 byte) || body's bytes || signatures' bytes
+            body_bytes = raw[1 : len(raw) - len(msgpack.packb(sigs, use_bin_type=True))]
+        else:
+            body_bytes = msgpack.packb(body_obj, use_bin_type=True) if decoded else b""
+        return cls(body=body, signatures=_sized_bytes(sigs, "signature", SIGNATURE_SIZE), body_bytes=body_bytes)
 
     def encode(self) -> bytes:
         """``canonical([body, signatures])`` without re-walking the body: a msgpack array is its
@@ -178,7 +202,8 @@ class SignedTx:
 
     @classmethod
     def decode(cls, data: bytes, *, max_size: int = codec.MAX_DECODE_SIZE) -> SignedTx:
-        return cls.from_wire(codec.decode(data, max_size=max_size), decoded=True)
+        obj = codec.decode(data, max_size=max_size)  # checked canonical: ``data`` is its encoding
+        return cls._parse(obj, True, data if type(data) is bytes else None)
 
     def signing_bytes(self) -> bytes:
         return codec.DOMAIN_TX + codec.encode(self.body.chain_id) + self.body_bytes

@@ -118,3 +118,78 @@ def test_encode_record_equals_encoding_the_pairs(record: dict[str, object]) -> N
 def test_encode_record_rejects_what_encode_rejects(value: object) -> None:
     with pytest.raises(EncodeError):
         codec.encode_record({"field": value})
+
+
+# --- fast paths against the field-by-field reference walks -----------------------------------------------
+
+flat_values = st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.binary(max_size=8)
+record_values = st.recursive(
+    flat_values | st.text(max_size=4) | st.floats(allow_nan=False),
+    lambda children: st.lists(children, max_size=3) | st.lists(children, max_size=3).map(tuple)
+    | st.dictionaries(st.text(max_size=3), children, max_size=3),
+    max_leaves=10,
+)
+
+
+def _outcome(function: object, *args: object) -> tuple[str, object]:
+    try:
+        return "ok", function(*args)  # type: ignore[operator]
+    except (EncodeError, DecodeError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), record_values, max_size=6))
+def test_encode_record_fast_path_matches_the_walk(record: dict[str, object]) -> None:
+    """Same bytes, or the same error and message, as packing the precise walk's pairs."""
+    assert _outcome(codec.encode_record, record) == _outcome(lambda r: codec.encode(codec._pairs(r, 0)), record)
+
+
+def test_encode_record_names_the_first_bad_field() -> None:
+    record = {"a": (1, 2**64), "b": 2**64, "c": 1.5, "d": [1, 2], "e": {"x": 2**64}}
+    with pytest.raises(EncodeError, match=f"integer out of range: {2**64}"):
+        codec.encode_record(record)
+    with pytest.raises(EncodeError, match="floats"):
+        codec.encode_record({"a": (1, 2), "b": "x", "c": 1.5, "d": 2**64})
+    with pytest.raises(EncodeError, match="names must be strings"):
+        codec.encode_record({b"a": 1})
+    assert codec.encode_record({"d": [1, (2,)], "e": {"y": 1}}) == codec.encode((("d", (1, (2,))), ("e", (("y", 1),))))
+
+
+def _nested(depth: int, leaf: tuple[object, ...]) -> object:
+    value: object = leaf
+    for _ in range(depth):
+        value = (value,)
+    return value
+
+
+def _walk_reference(value: object, depth: int = 0) -> None:
+    """codec._walk without its flat-tuple shortcut."""
+    if depth > codec.MAX_DEPTH:
+        raise DecodeError(f"nesting deeper than {codec.MAX_DEPTH}")
+    for item in value:  # type: ignore[attr-defined]
+        kind = type(item)
+        if kind in (type(None), bool, bytes, str, int):
+            continue
+        if kind is tuple:
+            _walk_reference(item, depth + 1)
+        elif kind is float:
+            raise DecodeError("floats are not allowed")
+        elif kind is dict:
+            raise DecodeError("maps are not allowed in canonical data")
+        else:
+            raise DecodeError(f"unexpected type {kind.__name__}")
+
+
+@pytest.mark.parametrize("depth", range(28, 36))
+@pytest.mark.parametrize("leaf", [(), (1, b"x"), ((),), (1.5,), ({},), (1, (2, 3.5))])
+def test_decode_walk_keeps_the_depth_limit_and_errors(depth: int, leaf: tuple[object, ...]) -> None:
+    value = (_nested(depth, leaf),)
+    assert _outcome(codec._walk, value) == _outcome(_walk_reference, value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.recursive(flat_values | st.floats(allow_nan=False) | st.dictionaries(st.text(max_size=2), st.none(), max_size=1),
+                    lambda children: st.lists(children, max_size=4).map(tuple), max_leaves=20))
+def test_decode_walk_matches_the_reference(value: object) -> None:
+    assert _outcome(codec._walk, (value,)) == _outcome(_walk_reference, (value,))

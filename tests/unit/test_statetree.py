@@ -406,3 +406,56 @@ def test_verify_garbage_raises_proof_error_only(proof: object) -> None:
 def test_verify_garbage_arguments(root: object, key: object, value: object) -> None:
     with pytest.raises(ProofError):
         verify_proof(root, key, value, StateProof((), None))  # type: ignore[arg-type]
+
+
+class _Key(bytes):
+    """A bytes subclass: accepted as a key or value like bytes (the bulk type checks fall back)."""
+
+
+def test_bytes_subclasses_are_accepted_as_before() -> None:
+    chain = Chain()
+    chain.commit({_Key(b"a"): _Key(b"1"), b"b": b"2"})
+    assert chain.tree.get(_Key(b"a")) == b"1" and chain.tree.get(b"a", 0) == b"1"
+    assert chain.tree.root_hash(0) == reference_root({b"a": b"1", b"b": b"2"})
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({b"ok": b"v", b"k" * 1025: "text"}, "bytes or None"),  # the first bad change is named
+        ({b"ok": b"v", "text": "text"}, "bytes or None"),
+        ({b"ok": b"v", "text": b"v", b"k" * 1025: b"v"}, "not str"),
+        ({b"ok": b"v", b"k" * 1025: b"v", "text": b"v"}, "exceeds"),
+    ],
+)
+def test_update_names_the_first_bad_change(changes: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Chain().tree.update(None, 0, changes)
+
+
+@pytest.mark.parametrize(
+    ("key", "version", "error", "message"),
+    [
+        ("text", 0, ValidationError, "bytes"),
+        (b"k" * 1025, 0, ValidationError, "exceeds"),
+        (b"a", True, ValidationError, "not an integer"),
+        (b"a", -1, ValidationError, "not an integer"),
+        (b"a", 2**64 - 1, ValidationError, "not an integer"),
+    ],
+)
+def test_get_rejects(key: object, version: object, error: type, message: str) -> None:
+    chain = Chain()
+    chain.commit({b"a": b"1"})
+    with pytest.raises(error, match=message):
+        chain.tree.get(key, version)  # type: ignore[arg-type]
+
+
+def test_get_below_the_pruned_floor_is_refused_on_the_fast_path_too() -> None:
+    chain = Chain()
+    chain.commit({b"a": b"1"})
+    chain.commit({b"a": b"2"})
+    chain.commit({b"a": b"3"})
+    chain.kv.write(chain.tree.prune(2))
+    assert chain.tree.get(b"a", 2) == b"3"  # the floor is known now: reads take the fast path
+    with pytest.raises(NotFoundError):
+        chain.tree.get(b"a", 1)

@@ -154,3 +154,39 @@ def test_block_decode_reuses_known_transactions_only_when_identical() -> None:
     assert decoded == block and decoded.txs[0] is tx and decoded.txs[1] is not other
     assert decoded.txs[1].body_bytes == other.body_bytes
     assert Block.decode(block.encode(), known_txs={tx.tx_hash: resigned}.get).txs[0] is not resigned
+
+
+@pytest.mark.parametrize(
+    "args",
+    [{}, {"note": "hi"}, {"n": [1, b"\x00", ["x", None]], "c": {"grade": "GENERAL", "k": 2**64 - 1}}],
+)
+def test_decode_takes_the_body_bytes_from_the_input(args: dict[str, object]) -> None:
+    tx = make_tx(CHAIN, "noop", "ping", args, [ALICE, BOB], nonce=3, valid_until_height=5)
+    data = tx.encode()
+    for again in (SignedTx.decode(data), SignedTx.decode(bytearray(data)), SignedTx.decode(memoryview(data))):
+        assert type(again.body_bytes) is bytes and again.body_bytes == tx.body_bytes == codec.encode(tx.body.to_wire())
+        assert again.tx_hash == tx.tx_hash and again.encode() == data and again == tx
+        assert again == SignedTx.from_wire(codec.decode(data), decoded=True) == SignedTx.from_wire(tx.to_wire())
+
+
+def test_lists_and_tuples_parse_alike() -> None:
+    tx = make_tx(CHAIN, "noop", "ping", {"a": 1}, [ALICE, BOB], nonce=1)
+    body = tx.body.to_wire()
+    as_lists = [[*body[:3], [list(pair) for pair in body[3]], list(body[4]), *body[5:]], list(tx.signatures)]
+    again = SignedTx.from_wire(as_lists)
+    assert again == tx and type(again.body.args[0]) is tuple and type(again.signatures) is tuple
+
+
+@pytest.mark.parametrize(
+    ("signers", "signatures", "match"),
+    [
+        ((b"\x01" * 32, "text"), (b"\x00" * 64, b"\x00" * 64), "signer public key: expected bytes"),
+        ((b"\x01" * 32, b"\x02" * 33), (b"\x00" * 64, b"\x00" * 64), "signer public key: expected 32 bytes, got 33"),
+        ((b"\x01" * 32,), (b"\x00" * 65,), "signature: expected 64 bytes, got 65"),
+        ((b"\x01" * 32,), (None,), "signature: expected bytes"),
+    ],
+)
+def test_key_and_signature_errors_name_the_field(signers: tuple[object, ...], signatures: tuple[object, ...],
+                                                 match: str) -> None:
+    with pytest.raises((DecodeError, ValidationError), match=match):
+        SignedTx.from_wire(((CHAIN, "noop", "ping", (), signers, 1, 0), signatures))
