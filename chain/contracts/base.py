@@ -69,6 +69,19 @@ class Bytes(Field):
             raise ContractError(f"{name}: more than {self.max_size} bytes", code="oversize")
         return value
 
+    def check_items(self, name: str, values: tuple[Any, ...] | list[Any]) -> tuple[bytes, ...]:
+        """Every item of a list at once (an anchor batch is 10,000): bulk type and length tests, and
+        the per-item :meth:`check` (which names the first bad item) only when they fail."""
+        if type(values) is tuple and _ONLY_BYTES.issuperset(map(type, values)):
+            lengths = set(map(len, values))
+            size = self.size
+            if (lengths <= {size} and size <= self.max_size) if size is not None else max(lengths, default=0) <= self.max_size:
+                return values
+        return tuple(self.check(f"{name}[{i}]", v) for i, v in enumerate(values))
+
+
+_ONLY_BYTES = frozenset({bytes})
+
 
 class Str(Field):
     def __init__(self, max_len: int = 256, pattern: str | None = None, choices: tuple[str, ...] = (), **kw: Any):
@@ -99,7 +112,10 @@ class List(Field):
             raise ContractError(f"{name}: expected a list", code="bad_args")
         if len(value) > self.max_items:
             raise ContractError(f"{name}: more than {self.max_items} items", code="oversize")
-        items = tuple(self.item.check(f"{name}[{i}]", v) for i, v in enumerate(value))
+        if isinstance(self.item, Bytes):
+            items = self.item.check_items(name, value)
+        else:
+            items = tuple(self.item.check(f"{name}[{i}]", v) for i, v in enumerate(value))
         if self.unique and len(set(items)) != len(items):
             raise ContractError(f"{name}: duplicate items", code="duplicate")
         return items
@@ -176,8 +192,8 @@ class Schema:
     fields: Mapping[str, Field]
 
     def validate(self, args: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-        unknown = sorted(set(args) - set(self.fields))
-        if unknown:
+        if not self.fields.keys() >= args.keys():
+            unknown = sorted(set(args) - set(self.fields))
             raise ContractError(f"unknown argument {prefix}{unknown[0]}", code="unknown_argument")
         out: dict[str, Any] = {}
         for name, spec in self.fields.items():
@@ -234,6 +250,9 @@ class Overlay:
         self.writes.update(child.writes)
 
 
+_ROLES = statekeys.ROLES
+
+
 def _no_entry(_key: bytes) -> bytes | None:
     return None
 
@@ -252,6 +271,9 @@ class Context:
     events: list[Event] = field(default_factory=list)
     index: Overlay = field(default_factory=lambda: Overlay(_no_entry))
     """The node-local index (ADR 0009): deterministic entries kept outside the state tree."""
+    _role_signers: dict[str, bytes] = field(default_factory=dict, repr=False)
+    """role -> the signer :meth:`signer_with_role` found (the access check and the handler both ask);
+    forgotten when this transaction writes any role."""
 
     @property
     def sender(self) -> bytes:
@@ -266,9 +288,13 @@ class Context:
         return self.state.get(key)
 
     def put(self, key: bytes, value: bytes) -> None:
+        if key.startswith(_ROLES):
+            self._role_signers.clear()
         self.state.writes[key] = value
 
     def delete(self, key: bytes) -> None:
+        if key.startswith(_ROLES):
+            self._role_signers.clear()
         self.state.writes[key] = None
 
     def get_value(self, key: bytes) -> Any:
@@ -310,8 +336,12 @@ class Context:
 
     def signer_with_role(self, role: str) -> bytes:
         """The first signer holding ``role``; refusal code ``missing_role``."""
+        found = self._role_signers.get(role)
+        if found is not None:
+            return found
         for public_key in self.signers:
             if self.has_role(public_key, role):
+                self._role_signers[role] = public_key
                 return public_key
         raise ContractError(f"a signer with the {role} role is required", code="missing_role")
 

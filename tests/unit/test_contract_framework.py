@@ -13,10 +13,12 @@ from chain.contracts import default_registry
 from chain.contracts.base import (
     Access,
     Amount,
+    Bytes,
     Context,
     ContractRegistry,
     Country,
     Date,
+    List,
     Overlay,
     PublicKey,
     Schema,
@@ -53,6 +55,36 @@ def test_fields_refuse_with_stable_codes() -> None:
     assert Country().check("c", "HK") == "HK"
     assert refused(Country().check, "c", "EU") == "bad_country"
     assert refused(PublicKey().check, "k", b"\x00" * 31) == "bad_length"
+
+
+@pytest.mark.parametrize(
+    ("items", "code", "where"),
+    [
+        ((b"\x01" * 32, b"\x02" * 31), "bad_length", "h[1]"),
+        ((b"\x01" * 32, "x" * 32), "bad_args", "h[1]"),
+        ([b"\x01" * 32, b"\x02" * 33], "bad_length", "h[1]"),
+    ],
+)
+def test_list_of_bytes_checks_in_bulk_and_names_the_first_bad_item(items: Any, code: str, where: str) -> None:
+    field = List(Bytes(size=32, max_size=32), max_items=10)
+    good = (b"\x01" * 32, b"\x02" * 32)
+    assert field.check("h", good) is good  # the decoded tuple is taken as is
+    assert field.check("h", list(good)) == good
+    with pytest.raises(ContractError) as info:
+        field.check("h", items)
+    assert info.value.code == code and where in info.value.message
+    assert refused(List(Bytes(max_size=4)).check, "h", (b"12345",)) == "oversize"
+    assert List(Bytes(max_size=4)).check("h", (b"1234", b"")) == (b"1234", b"")
+
+
+def test_role_lookups_are_remembered_until_the_transaction_writes_a_role() -> None:
+    a, c = bytes([1]) * 32, bytes([3]) * 32
+    state = {statekeys.roles_key(c): codec.encode(("registrar",))}
+    ctx = _ctx((a, c), state)
+    assert ctx.signer_with_role("registrar") == c
+    ctx.put_value(statekeys.roles_key(a), ("registrar",))  # a grant in the same transaction
+    ctx.delete(statekeys.roles_key(c))
+    assert ctx.signer_with_role("registrar") == a
 
 
 def _ctx(signers: tuple[bytes, ...], state: dict[bytes, bytes]) -> Context:
