@@ -10,8 +10,10 @@ The same object implements :class:`chain.api.facade.NodeFacade` for the REST API
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,7 @@ log = logging.getLogger("silkport.runtime")
 CHANNEL_CONSENSUS = 0
 CHANNEL_TXS = 1
 CATCHUP_MAX_BYTES = 8 * 1024 * 1024
+ADMITTED_FRAMES = 50_000
 
 
 def now_ms() -> int:
@@ -84,6 +87,8 @@ class NodeRuntime:
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.waiters: dict[bytes, list[asyncio.Future[None]]] = {}
+        self.admitted_frames: OrderedDict[bytes, None] = OrderedDict()
+        """SHA-256 of tx frames this node admitted: a relayed copy is dropped before it is decoded."""
         self.catchup_task: asyncio.Task[None] | None = None
         self.net = PeerNetwork(
             self.chain_id,
@@ -268,12 +273,19 @@ class NodeRuntime:
         if channel == CHANNEL_CONSENSUS:
             self.queue.put_nowait(ev.MessageReceived(payload, from_index))
         elif channel == CHANNEL_TXS:
+            digest = hashlib.sha256(payload).digest()
+            if digest in self.admitted_frames:
+                self.metrics.txs_rejected.labels(reason="duplicate_frame").inc()
+                return
             try:
                 tx = SignedTx.decode(payload, max_size=self.ledger.params.max_tx_bytes)
                 self._admit(tx, len(payload), forward=False)
             except SilkportError as exc:
                 self.metrics.txs_rejected.labels(reason=exc.code).inc()
                 return
+            self.admitted_frames[digest] = None
+            if len(self.admitted_frames) > ADMITTED_FRAMES:
+                self.admitted_frames.popitem(last=False)
             # Relay to the primary (PBFT §4.1: requests go to the primary): if the submitting node's
             # own link to the primary is down, the request still reaches it through a backup.
             primary = self.replica.primary
