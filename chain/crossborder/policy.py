@@ -123,6 +123,10 @@ def _purposes(doc: Mapping[str, Any], key: str) -> tuple[Purpose, ...]:
     return tuple(p.enum_value(Purpose, name, f"{key}[{i}]", "purpose") for i, name in enumerate(names))
 
 
+SUPPORTED_TIMEZONE = "Asia/Shanghai"
+"""The one timezone a policy may name (China has had no daylight saving since 1991)."""
+
+
 @dataclass(frozen=True)
 class Policy:
     """A validated cross-border policy version; sets and maps are precomputed for the engine."""
@@ -170,9 +174,16 @@ class Policy:
         if set(eu_eea) & set(eu_adequate) or mainland in eu_eea or mainland in eu_adequate:
             raise ValidationError("eu_eea, eu_adequate and mainland must be disjoint", code="bad_policy")
         zones = p.obj(doc["ftz"], "ftz")
+        timezone = p.string(doc, "timezone", "")
+        if timezone != SUPPORTED_TIMEZONE:
+            raise ValidationError(
+                f"timezone: {timezone!r} is not supported; dates are {SUPPORTED_TIMEZONE} calendar dates (RULES.md),"
+                " computed on chain as fixed UTC+8 so every validator agrees without a tz database",
+                code="bad_policy",
+            )
         return cls(
             version=version,
-            timezone=p.string(doc, "timezone", ""),
+            timezone=timezone,
             mainland=mainland,
             core_data_export=p.member(CoreDataExport, doc, "core_data_export", "", "core_data_export"),
             count_exempt_transfers=p.boolean(doc, "count_exempt_transfers", ""),

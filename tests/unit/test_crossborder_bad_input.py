@@ -230,6 +230,7 @@ def _policy_code(dotted: str, value: Any) -> str:
         ("ftz.BJ-FTZ.scenarios.ai/training_data.mechanism", "none", "unknown_mechanism"),
         ("ftz.BJ-FTZ.scenarios", {"no_sector": {"listed_fields": [], "mechanism": "assessment"}}, "bad_policy"),
         ("restricted_recipients", [""], "bad_value"),
+        ("timezone", "Europe/Berlin", "bad_policy"),  # dates are Shanghai dates, fixed UTC+8 on chain
     ],
 )
 def test_bad_policy(dotted: str, value: Any, code: str) -> None:
