@@ -34,6 +34,10 @@ class NodeConfig(BaseModel):
     log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     timeouts: ConsensusTimeouts = ConsensusTimeouts()
+    clock_offset_ms: int = 0
+    """Added to the wall clock for every timestamp this node uses (proposals, drift checks, timers):
+    simulated time for staging and tests (e.g. a year boundary). Every validator of a network must use
+    the same offset, or their blocks fail each other's drift check."""
 
     def path(self, home: Path, name: str) -> Path:
         candidate = Path(name)

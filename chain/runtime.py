@@ -101,8 +101,12 @@ class NodeRuntime:
         )
         self.app = make_app(self, max_body_bytes=config.max_body_bytes, rate_per_second=genesis.params.api_rate_per_second)
         self.net.register(self.app)
-        self.started_ms = now_ms()
+        self.started_ms = self.now()
         self._stopping = asyncio.Event()
+
+    def now(self) -> int:
+        """This node's clock in ms: the wall clock plus the configured ``clock_offset_ms``."""
+        return now_ms() + self.config.clock_offset_ms
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -114,8 +118,11 @@ class NodeRuntime:
         log.info(
             "event=node_started index=%d height=%d port=%d", self.index, self.ledger.height, self.config.listen_port
         )
+        if self.config.clock_offset_ms:
+            log.warning("event=clock_offset offset_ms=%d (simulated time; every validator needs the same)",
+                        self.config.clock_offset_ms)
         await self.net.start()
-        self.queue.put_nowait(ev.Start(now_ms()))
+        self.queue.put_nowait(ev.Start(self.now()))
         consumer = asyncio.create_task(self._consume())
         await self._stopping.wait()
         consumer.cancel()
@@ -174,7 +181,7 @@ class NodeRuntime:
         admitted are taken from the mempool instead of being parsed again."""
         try:
             block = handle.decoded(self.ledger.mempool.get)
-            reason = self.ledger.validate_block(block, now_ms())
+            reason = self.ledger.validate_block(block, self.now())
         except SilkportError as exc:
             reason = f"undecodable block: {exc.message}"
         if reason:
@@ -188,7 +195,7 @@ class NodeRuntime:
 
         def fire() -> None:
             self.timers.pop(name, None)
-            self.queue.put_nowait(ev.TimerFired(name, now_ms()))
+            self.queue.put_nowait(ev.TimerFired(name, self.now()))
 
         self.timers[name] = asyncio.get_running_loop().call_later(delay_ms / 1000, fire)
 
@@ -197,7 +204,7 @@ class NodeRuntime:
             log.info("event=proposal_skipped height=%d head=%d", action.height, self.ledger.height)
             return
         started = time.perf_counter()
-        block = self.ledger.build_block(action.view, now_ms(), self.index)
+        block = self.ledger.build_block(action.view, self.now(), self.index)
         self.metrics.block_build_seconds.observe(time.perf_counter() - started)
         log.debug("event=proposal_built height=%d txs=%d", block.height, len(block.txs))
         self.queue.put_nowait(ev.ProposalReady(block))
@@ -215,7 +222,7 @@ class NodeRuntime:
                 if not future.done():
                     future.set_result(None)
         if hashes:
-            self.queue.put_nowait(ev.RequestsDone(tuple(hashes), now_ms()))
+            self.queue.put_nowait(ev.RequestsDone(tuple(hashes), self.now()))
         log.info(
             "event=block_committed height=%d view=%d txs=%d hash=%s",
             block.height,
@@ -297,7 +304,7 @@ class NodeRuntime:
         self.metrics.txs_admitted.inc()
         if forward:
             self.net.broadcast(CHANNEL_TXS, tx.encode())
-        self.queue.put_nowait(ev.RequestReceived(tx.tx_hash, now_ms()))
+        self.queue.put_nowait(ev.RequestReceived(tx.tx_hash, self.now()))
 
     # --- NodeFacade (REST API) -------------------------------------------------------------------
 
@@ -317,7 +324,7 @@ class NodeRuntime:
             "peers": sorted(self.net.connected()),
             "mempool_size": len(self.ledger.mempool),
             "validators": len(validators),
-            "uptime_s": (now_ms() - self.started_ms) // 1000,
+            "uptime_s": (self.now() - self.started_ms) // 1000,
         }
 
     def submit_tx(self, tx: SignedTx) -> str:
