@@ -62,6 +62,7 @@ ORG_TYPES = (
 )
 DECISION_KINDS = (
     "assessment", "standard_contract", "certification", "ftz_usage_filing", "important_data_determination",
+    "prc_authority_approval",
 )
 DECISION_STATUSES = ("PENDING", "PASSED", "FAILED", "REVOKED", "FILED", "VALID", "ENDED")
 PURPOSES = (

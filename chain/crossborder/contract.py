@@ -232,7 +232,8 @@ def engine_inputs(ctx: Context, record: dict[str, Any], asset: dict[str, Any],
     pledge = assets.pledge_of(asset)
     consented = pledge is not None and record["pledgee_consent"] == pledge["pledgee"]
     found = facts.evidence(
-        ctx, asset_id=asset["id"], exporter=exporter, decisions=record["decisions"] or {},
+        ctx, asset_id=asset["id"], exporter=exporter, recipient_id=str(recipient_org["id"]),
+        decisions=record["decisions"] or {},
         attestations=record["attestations"] or {}, gdpr=record["gdpr"], pledgee_consent=consented, today=today,
     )
     request = facts.transfer_request(record, recipient_org, found)

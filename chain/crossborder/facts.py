@@ -21,6 +21,8 @@ Evidence mapping (decision kind → ``Evidence`` field; a decision counts only f
                                 zone (when given) is the exporter's zone
 ``important_data_determination`` ``(id, important)`` if its ``reference`` names the asset id and
                                 ``important`` is set (a fact about the data, not about the holder)
+``prc_authority_approval``      its id (R03: DSL Art 36, PIPL Art 41), if PASSED or VALID, not
+                                expired, and ``scope.recipients`` (when given) names the recipient
 ==============================  ==================================================================
 
 Pure: no I/O, no clock. Dates are Asia/Shanghai calendar dates of the block timestamp (UTC+8 with
@@ -63,6 +65,7 @@ from chain.errors import ContractError, ValidationError
 
 DECISION_SLOTS = (
     "assessment", "standard_contract", "certification", "ftz_usage_filing", "important_data_determination",
+    "prc_authority_approval",
 )
 """Regulator decision kinds (governance ``DECISION_KINDS``) the contract maps into ``Evidence``."""
 ATTESTATIONS = ("notice", "separate_consent", "pipia", "guardian_consent", "provenance_attestation")
@@ -228,6 +231,20 @@ def _certification(d: Mapping[str, Any]) -> Certification | None:
     return Certification(issued, expires, tuple(_scope(d)["recipients"]))
 
 
+def _prc_approval(d: Mapping[str, Any], recipient_id: str, today: datetime.date) -> str | None:
+    """A competent PRC authority's approval to provide data to a foreign judicial or law-enforcement body
+    (R03): granted (PASSED/VALID), not past ``expires``, and for this recipient if it names any."""
+    if d["status"] not in ("PASSED", "VALID"):
+        return None
+    expires = _date(d.get("expires"))
+    if expires is not None and today > expires:
+        return None
+    recipients = _scope(d)["recipients"]
+    if recipients and recipient_id not in recipients:
+        return None
+    return str(d["id"])
+
+
 def _ftz_filing(d: Mapping[str, Any], exporter: ExporterFacts, today: datetime.date) -> str | None:
     if d["status"] in (*_LAPSED, "PENDING"):
         return None
@@ -274,6 +291,7 @@ def evidence(
     *,
     asset_id: str,
     exporter: ExporterFacts,
+    recipient_id: str,
     decisions: Mapping[str, str],
     attestations: Mapping[str, Any],
     gdpr: Mapping[str, Any] | None,
@@ -295,6 +313,8 @@ def evidence(
             found[kind] = _certification(record)
         elif kind == "ftz_usage_filing":
             found[kind] = _ftz_filing(record, exporter, today)
+        elif kind == "prc_authority_approval":
+            found[kind] = _prc_approval(record, recipient_id, today)
         else:
             found[kind] = _determination(record, asset_id)
     return Evidence(

@@ -166,6 +166,27 @@ def test_core_data_is_denied_and_stays_denied() -> None:
     assert_refused(chain, revoke, "bad_state")
 
 
+def test_a_prc_authority_approval_lifts_r03_for_its_recipient_until_it_expires() -> None:
+    """R03 (DSL Art 36, PIPL Art 41): data to a foreign court needs a competent PRC authority's
+    approval, registered through governance like any regulator decision."""
+    chain = xb_chain()
+    asset_id = tk.register_asset(chain, b"evidence bundle")
+    approvals = {"MOJ-1": ["court"], "MOJ-2": ["someone-else"]}
+    for decision_id, recipients in approvals.items():
+        assert chain.governance("register_decision", {
+            "id": decision_id, "kind": "prc_authority_approval", "holder": "owner-co", "status": "VALID",
+            "issued": "2025-01-01", "expires": "2025-12-31", "scope": {"recipients": recipients}}).ok
+    to_court = request_args(asset_id, recipient="court", destination="US")
+    in_force = utc_ms("2025-12-31T15:59:59")  # the approval's last day in Shanghai
+    _, approved = request(chain, {**to_court, "decisions": ["MOJ-1"]}, at_ms=in_force)
+    record = transfer(chain, approved)
+    assert "R03" not in record["decision"]["rules"] and record["decision"]["decision"] != "DENY"
+    _, other = request(chain, {**to_court, "decisions": ["MOJ-2"]}, at_ms=in_force + 1)
+    assert transfer(chain, other)["decision"]["rules"] == ["R03"]  # approved for another recipient
+    _, late = request(chain, {**to_court, "decisions": ["MOJ-1"]}, at_ms=utc_ms("2025-12-31T16:00:00"))
+    assert transfer(chain, late)["decision"]["rules"] == ["R03"]  # expired
+
+
 def test_recipient_facts_come_from_its_organisation() -> None:
     chain = xb_chain()
     asset_id = tk.register_asset(chain, b"trade")
