@@ -42,6 +42,8 @@ CHANNEL_CONSENSUS = 0
 CHANNEL_TXS = 1
 CATCHUP_MAX_BYTES = 8 * 1024 * 1024
 ADMITTED_FRAMES = 50_000
+RELAY_ON_CONNECT_TXS = 10_000
+RELAY_ON_CONNECT_BYTES = 64 * 1024 * 1024
 
 
 def now_ms() -> int:
@@ -97,6 +99,7 @@ class NodeRuntime:
             self.ledger.validator_keys,
             {int(i): url for i, url in config.peers.items()},
             self._on_frame,
+            on_connect=self._on_peer_connected,
             log=logging.getLogger("silkport.net"),
         )
         self.app = make_app(self, max_body_bytes=config.max_body_bytes, rate_per_second=genesis.params.api_rate_per_second)
@@ -173,6 +176,8 @@ class NodeRuntime:
             self._commit(action.block, action.certificate)
         elif isinstance(action, consensus.RequestCatchUp):
             self._start_catchup(action.from_height, action.to_height, tuple(action.peers))
+        elif isinstance(action, consensus.RelayRequests):
+            self._relay(action.tx_hashes)
         else:
             log.error("event=unknown_action kind=%s", type(action).__name__)
 
@@ -273,6 +278,22 @@ class NodeRuntime:
                     log.info("event=catchup_received peer=%d blocks=%d", peer, len(pairs))
                     self.queue.put_nowait(ev.CatchUpReceived(pairs, peer))
                     return
+
+    def _relay(self, tx_hashes: tuple[bytes, ...]) -> None:
+        """Send pending transactions to every validator again (receivers drop frames they admitted)."""
+        relayed = 0
+        for tx_hash in tx_hashes:
+            tx = self.ledger.mempool.get(tx_hash)
+            if tx is not None:
+                self.net.broadcast(CHANNEL_TXS, tx.encode())
+                relayed += 1
+        log.info("event=requests_relayed count=%d", relayed)
+
+    def _on_peer_connected(self, index: int) -> None:
+        """Hand a (re)connected validator the pending transactions: those forwarded while its link was
+        down would otherwise reach it only through a request-timer relay."""
+        for tx in self.ledger.mempool.select(RELAY_ON_CONNECT_TXS, RELAY_ON_CONNECT_BYTES):
+            self.net.send(index, CHANNEL_TXS, tx.encode())
 
     # --- peer frames -----------------------------------------------------------------------------
 

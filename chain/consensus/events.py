@@ -174,6 +174,15 @@ class RequestCatchUp:
     peers: tuple[int, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class RelayRequests:
+    """Send these pending transactions to every validator again before suspecting the primary (§4.1: a
+    backup hands a request it holds to the primary; it may never have arrived there)."""
+
+    tx_hashes: tuple[bytes, ...]
+
+
 Action = (
-    Broadcast | Send | PersistVote | SetTimer | CancelTimer | RequestProposal | ExecuteBlock | CommitBlock | RequestCatchUp
+    Broadcast | Send | PersistVote | SetTimer | CancelTimer | RequestProposal | ExecuteBlock | CommitBlock
+    | RequestCatchUp | RelayRequests
 )

@@ -8,6 +8,8 @@ when the head or view moved. Requests (§4.5.2, a censoring primary is replaced)
 
 from __future__ import annotations
 
+import itertools
+
 from chain.consensus import catchup, checkpoint, normal, viewchange
 from chain.consensus.events import (
     Action,
@@ -18,6 +20,7 @@ from chain.consensus.events import (
     ExecuteBlock,
     MessageReceived,
     ProposalReady,
+    RelayRequests,
     RequestReceived,
     RequestsDone,
     SetTimer,
@@ -176,18 +179,29 @@ def _on_request(state: ReplicaState, event: RequestReceived, out: list[Action]) 
 
 CENSORSHIP_PATIENCE = 4
 """A request pending this many request timeouts forces a view change even while blocks commit."""
+MAX_RELAY = 1_000
+"""At most this many (oldest) pending requests are relayed per request-timer expiry."""
 
 
 def _on_request_timer(state: ReplicaState, out: list[Action]) -> None:
     """§4.5.2: replace the primary when the oldest pending request has waited ``request_timeout`` with no
     pending request committed meanwhile (the paper restarts the timer on progress, so a backlog that is
     being worked through is not mistaken for a faulty primary), or ``CENSORSHIP_PATIENCE`` timeouts in
-    all (a primary that commits other requests but never this one is still replaced)."""
+    all (a primary that commits other requests but never this one is still replaced). The first expiry
+    of a wait only relays the pending requests to every validator (:class:`RelayRequests`): the
+    primary may never have received them (a link that was down when they were forwarded), and a
+    lone view change would take this replica out of the view the others are committing in."""
     if not state.requests:
         return
     timeout = state.config.request_timeout_ms
     oldest = max(min(state.requests.values()), state.view_started_ms)
     deadline = min(max(oldest, state.progress_ms) + timeout, oldest + CENSORSHIP_PATIENCE * timeout)
+    if state.active and not state.is_primary and state.now_ms >= deadline and state.relayed_ms < deadline:
+        state.relayed_ms = state.now_ms
+        out.append(RelayRequests(tuple(itertools.islice(state.requests, MAX_RELAY))))
+        out.append(SetTimer("request", timeout))
+        return
+    deadline = max(deadline, state.relayed_ms + timeout)
     if state.active and not state.is_primary and state.now_ms >= deadline:
         viewchange.start_view_change(state, state.view + 1, out)
         out.append(SetTimer("request", timeout))

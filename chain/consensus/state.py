@@ -158,7 +158,9 @@ class ReplicaState:
     # --- requests (§4.5.2 liveness: a censoring primary is replaced) ---
     requests: dict[bytes, int] = field(default_factory=dict)
     progress_ms: int = 0
-    """When this replica last committed a block (restarts the request timer, §4.5.2)."""
+    """When a pending request of this replica last committed (restarts the request timer, §4.5.2)."""
+    relayed_ms: int = -1
+    """When the request timer last relayed the pending requests instead of suspecting the primary."""
     now_ms: int = 0
     # --- metrics ---
     dropped: dict[str, int] = field(default_factory=dict)

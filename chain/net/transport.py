@@ -135,6 +135,7 @@ class PeerNetwork:
         backoff_min_s: float = 0.1,
         backoff_max_s: float = 5.0,
         heartbeat_s: float | None = 10.0,
+        on_connect: Callable[[int], None] | None = None,
         log: logging.Logger | None = None,
     ) -> None:
         if not 0 <= my_index < len(validators) or validators[my_index] != keypair.public_key:
@@ -146,6 +147,7 @@ class PeerNetwork:
         self._validators: tuple[bytes, ...] = tuple(validators)
         self._peer_urls = dict(peer_urls)
         self._on_frame = on_frame
+        self._on_connect = on_connect
         self._max_frame_bytes = max_frame_bytes
         self._max_msg_size = max_frame_bytes + FRAME_OVERHEAD
         self._queue_limit = queue_limit
@@ -314,6 +316,11 @@ class PeerNetwork:
         self.stats.links_opened += 1
         self._log.info("validator %d connected", index)
         link.writer = asyncio.create_task(self._write_loop(link))
+        if self._on_connect is not None:
+            try:
+                self._on_connect(index)
+            except Exception:  # the host's callback must not take the link down
+                self._log.exception("on_connect callback failed for validator %d", index)
         try:
             await self._read_loop(link)
         finally:

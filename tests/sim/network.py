@@ -24,6 +24,7 @@ from chain.consensus import (
     MessageReceived,
     PersistVote,
     ProposalReady,
+    RelayRequests,
     ReplicaConfig,
     RequestCatchUp,
     RequestProposal,
@@ -307,6 +308,12 @@ class Simulation:
             return True
         elif isinstance(action, RequestCatchUp):
             self.serve_catchup(node, action)
+        elif isinstance(action, RelayRequests):
+            by_hash = {tx.tx_hash: tx for tx in self.txs}
+            for tx_hash in action.tx_hashes:
+                for dst in range(self.s.n):
+                    if dst != node.index and tx_hash in by_hash:
+                        self.push(self.now + self.rng.randint(1, 20), dst, "request", by_hash[tx_hash])
         return False
 
     def check_persisted(self, node: Node, message: bytes) -> None:

@@ -110,7 +110,8 @@ def test_old_primary_restarted_after_a_view_change_joins_the_new_view() -> None:
 def test_censoring_primary_is_replaced_and_the_requests_commit() -> None:
     # primary 0 keeps proposing blocks but never includes a request: the backups' request timers
     # fire (§4.5.2), they change view, and the new primary commits every request.
-    schedule = Schedule(n=4, seed=2, byzantine={0: "censor"}, heal_ms=300, txs=5, extra_blocks=40)
+    # (backups first relay the requests, then suspect the primary a request timeout later)
+    schedule = Schedule(n=4, seed=2, byzantine={0: "censor"}, heal_ms=300, txs=5, extra_blocks=80)
     sim = run_schedule(schedule)
     honest = sim.nodes[1:]
     assert all(node.state.view >= 1 for node in honest)

@@ -20,6 +20,7 @@ from chain.consensus import (
     MessageReceived,
     PersistVote,
     ProposalReady,
+    RelayRequests,
     ReplicaConfig,
     RequestProposal,
     RequestReceived,
@@ -257,12 +258,12 @@ def test_primary_restart_reuses_its_persisted_preprepare() -> None:
     assert actions == [] and restarted.dropped == {"stale_proposal": 1}
 
 
-def _request_timer_run(script: list[tuple[int, str, bytes]]) -> list[int]:
+def _request_timer_run(script: list[tuple[int, str, bytes]]) -> list[tuple[int, str]]:
     """Feed a backup (replica 1, view 0) requests ("req"), commits of them ("done") and request-timer
-    firings ("timer") at the given times; return the times at which it started a view change."""
+    firings ("timer") at the given times; return when it relayed its requests or started a view change."""
     state = fresh(1)
     state, _ = step(state, Start(0))
-    changes = []
+    seen = []
     for now, what, tx in script:
         if what == "req":
             state, actions = step(state, RequestReceived(tx, now))
@@ -270,25 +271,36 @@ def _request_timer_run(script: list[tuple[int, str, bytes]]) -> list[int]:
             state, actions = step(state, RequestsDone((tx,), now))
         else:
             state, actions = step(state, TimerFired("request", now))
+        if any(isinstance(a, RelayRequests) for a in actions):
+            seen.append((now, "relay"))
         if any(isinstance(a, Broadcast) and decode_message(a.message_bytes).kind == "viewchange" for a in actions):
-            changes.append(now)
-    return changes
+            seen.append((now, "viewchange"))
+    return seen
 
 
 def test_a_backlog_that_keeps_committing_does_not_replace_the_primary() -> None:
-    """§4.5.2: the request timer restarts when a pending request commits; it fires after a timeout
-    with no progress."""
+    """§4.5.2: the request timer restarts when a pending request commits. Once it expires the backup
+    first relays its pending requests (the primary may not have them), and suspects the primary only a
+    timeout later."""
     timeout = config(1).request_timeout_ms
     script = [(0, "req", b"a" * 32), (0, "req", b"b" * 32), (timeout - 10, "done", b"a" * 32),
-              (timeout, "timer", b""), (2 * timeout - 20, "timer", b""), (2 * timeout - 10, "timer", b"")]
-    assert _request_timer_run(script) == [2 * timeout - 10]
+              (timeout, "timer", b""), (2 * timeout - 20, "timer", b""), (2 * timeout - 10, "timer", b""),
+              (3 * timeout - 20, "timer", b""), (3 * timeout - 10, "timer", b"")]
+    assert _request_timer_run(script) == [(2 * timeout - 10, "relay"), (3 * timeout - 10, "viewchange")]
+
+
+def test_a_relay_that_gets_the_request_committed_avoids_the_view_change() -> None:
+    timeout = config(1).request_timeout_ms
+    script = [(0, "req", b"a" * 32), (timeout, "timer", b""), (timeout + 50, "done", b"a" * 32),
+              (2 * timeout, "timer", b"")]
+    assert _request_timer_run(script) == [(timeout, "relay")]
 
 
 def test_a_primary_that_commits_others_but_never_one_request_is_replaced() -> None:
     timeout = config(1).request_timeout_ms
     script: list[tuple[int, str, bytes]] = [(0, "req", b"x" * 32)]
-    for i in range(1, 8):  # a fresh request every half timeout, each committed: progress, but never x
+    for i in range(1, 10):  # a fresh request every half timeout, each committed: progress, but never x
         now = i * timeout // 2
         script += [(now, "req", bytes([i]) * 32), (now, "done", bytes([i]) * 32), (now, "timer", b"")]
-    script.append((4 * timeout, "timer", b""))
-    assert _request_timer_run(script) == [4 * timeout]
+    script += [(5 * timeout, "timer", b"")]
+    assert _request_timer_run(script) == [(4 * timeout, "relay"), (5 * timeout, "viewchange")]
