@@ -46,13 +46,29 @@ def _proc_state(pid: int) -> str | None:
     return stat[stat.rindex(")") + 2]
 
 
+_EXIT_STATUS: dict[int, int] = {}
+"""Wait statuses of the children :func:`_reap` collected (for start-up failure reports)."""
+
+
 def _reap(pid: int) -> bool:
     """Reap ``pid`` if it is our exited child; True if it was reaped."""
     try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
+        done, status = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         return False
+    if done == pid:
+        _EXIT_STATUS[pid] = status
     return done == pid
+
+
+def exit_description(pid: int | None) -> str:
+    """How a child we reaped ended (``exit code 1``, ``killed by SIGKILL``), or why we cannot tell."""
+    status = _EXIT_STATUS.get(pid or 0)
+    if status is None:
+        return "exit status unknown (not our child, or its /proc entry did not name its home)"
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit code {os.WEXITSTATUS(status)}"
 
 
 def is_running(entry: NodeEntry) -> bool:
@@ -224,7 +240,8 @@ def wait_ready(
                 pending.remove(entry)
             elif not is_running(entry):
                 raise ConfigError(
-                    f"node {entry.index} exited during start-up; last log lines:\n{log_tail(entry)}"
+                    f"node {entry.index} (pid {entry.pid}) exited during start-up ({exit_description(entry.pid)});"
+                    f" last log lines:\n{log_tail(entry)}"
                 )
         if pending and time.monotonic() > deadline:
             names = ", ".join(str(e.index) for e in pending)
