@@ -10,6 +10,7 @@ Commands (all take ``--dir D``, default ``./.devnet``)::
     logs N [-f] [-n LINES]                                print or follow node N's log
     bench [--nodes N] [--txs K] [--rate R] [--clients C] [--workload W] [--json]
     chaos [--duration S] [--interval S] [--seed N]        kill -9 / restart nodes, at most f down
+    attack [--only NAMES] [--window S] [--json]           probe as an attacker would; security figures
     demo                                                  narrated data-asset scenario on a running devnet
 """
 
@@ -188,6 +189,12 @@ def cmd_chaos(args: argparse.Namespace) -> int:
     return chaos.main(args)
 
 
+def cmd_attack(args: argparse.Namespace) -> int:
+    from devnet import attack
+
+    return attack.main(args)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from devnet import demo
 
@@ -265,6 +272,15 @@ def parser() -> argparse.ArgumentParser:
     chaos.add_argument("--interval", type=float, default=5.0, help="seconds between faults")
     chaos.add_argument("--seed", type=int, default=None, help="replay a run (printed at the start)")
     chaos.set_defaults(run=cmd_chaos)
+
+    attack = commands.add_parser("attack", help="probe a devnet as an attacker would and measure it")
+    attack.add_argument("--dir", default=None, help="a running devnet (default: start a temporary one)")
+    attack.add_argument("--nodes", type=int, default=4, help="validators of the temporary devnet")
+    attack.add_argument("--only", default="", help="comma-separated attack names (default: all)")
+    attack.add_argument("--window", type=float, default=6.0, help="seconds per quiet/attack/recovery window")
+    attack.add_argument("--keep", action="store_true", help="keep the temporary devnet")
+    attack.add_argument("--json", action="store_true")
+    attack.set_defaults(run=cmd_attack)
 
     demo = command("demo", "narrated data-asset scenario against a running devnet")
     demo.set_defaults(run=cmd_demo)
