@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from chain.api.jsonwire import args_from_json
-from chain.cli_common import add_node_options, client_for, print_fields, print_json
+from chain.cli_common import add_node_options, client_for, print_fields, print_json, wait_outcome
 from chain.crypto import load_key_file
 from chain.errors import ValidationError
 from chain.types import SignedTx, TxBody
@@ -103,7 +103,8 @@ def tx_submit(args: argparse.Namespace) -> int:
         show_tx(info)
     else:
         print(tx_id)
-    return 0
+    return 0 if info is None else wait_outcome(tx_id, info, args.timeout)
+
 
 
 def tx_show(args: argparse.Namespace) -> int:

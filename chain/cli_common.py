@@ -58,3 +58,16 @@ def print_fields(rows: Iterable[tuple[str, Any]], *, title: str | None = None) -
 
 def fail(message: str) -> None:
     print(f"silkport: error: {message}", file=sys.stderr)
+
+
+def wait_outcome(tx_id: str, info: dict[str, Any], timeout: float) -> int:
+    """Exit status of a ``--wait``: 0 only for a committed transaction whose receipt is ok; otherwise
+    say why on stderr (refused with its code, or not committed in time) and return 1."""
+    if info.get("status") != "committed":
+        fail(f"transaction {tx_id} not committed within {timeout:g} s (still {info.get('status')})")
+        return 1
+    receipt = info.get("receipt") or {}
+    if not receipt.get("ok"):
+        fail(f"transaction {tx_id} refused: {receipt.get('error_code')}")
+        return 1
+    return 0

@@ -182,3 +182,26 @@ def test_read_errors_are_one_line(server: Server, capsys: pytest.CaptureFixture[
     code, _, err = cli(capsys, server, "asset", "list", "--per-page", "1000")
     assert code == 1
     one_line_error(err, "per_page")
+
+
+@pytest.mark.parametrize("json_output", [False, True])
+def test_a_refused_registration_prints_no_asset_id_and_exits_1(
+    server: Server, keys: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str], json_output: bool
+) -> None:
+    content = tmp_path / "data.csv"
+    content.write_bytes(b"a,b\n1,2\n")
+    argv = ["asset", "register", "--content", str(content), "--title", "T", "--sector", "logistics", "--grade",
+            "GENERAL", "--key", keys["newcomer"], "--key", keys["owner"], "--wait"]  # newcomer: no registrar role
+    code, out, err = cli(capsys, server, *argv, *(["--json"] if json_output else []))
+    assert code == 1
+    assert "asset_id" not in out and "certificate" not in out
+    one_line_error(err, "refused")
+
+
+def test_tx_submit_wait_exits_1_when_refused(server: Server, keys: dict[str, str],
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, server, "tx", "submit", "--key", keys["newcomer"], "--contract", "anchoring",
+                         "--method", "anchor", "--args", '{"hashes": ["' + "ab" * 32 + '"]}', "--wait")
+    assert code == 1, out
+    assert "failed" in out
+    one_line_error(err, "refused")
