@@ -48,8 +48,19 @@ def error_from_response(status: int, body: bytes) -> ApiError:
     if isinstance(document, dict) and isinstance(document.get("type"), str):
         code = document.get("code") or document["type"].rsplit("/", 1)[-1]
         return ApiError(status, str(code), str(document.get("detail") or document.get("title") or ""))
-    text = body.decode("utf-8", "replace").strip()[:200]
-    return ApiError(status, f"http_{status}", text or f"HTTP {status}")
+    text = body.decode("utf-8", "replace").strip()
+    if not text or text.startswith("<") or "\n" in text:  # an HTML page or the like: not our answer
+        return ApiError(status, "not_silkport", f"the server answered HTTP {status} without a Silkport problem "
+                                                "document: is --node a Silkport node's API URL?")
+    return ApiError(status, f"http_{status}", text[:200])
+
+
+def checked_base_url(url: str) -> str:
+    """The node URL without a trailing slash; a URL without ``http://``/``https://`` is refused with the
+    fix (``127.0.0.1:8080`` → ``http://127.0.0.1:8080``)."""
+    if not url.startswith(("http://", "https://")):
+        raise ApiError(0, "bad_node_url", f"node URL {url!r} has no scheme: use http://{url} (or https://)")
+    return url.rstrip("/")
 
 
 def _tx_id_hex(tx_id: str | bytes) -> str:
@@ -79,7 +90,7 @@ class Client:
     """Blocking client (plain ``urllib.request``; no event loop needed)."""
 
     def __init__(self, base_url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = checked_base_url(base_url)
         self.timeout_s = timeout_s
 
     def _request(
@@ -210,7 +221,7 @@ class AsyncClient:
     """aiohttp client; use as ``async with AsyncClient(url) as client: ...`` (or call ``close()``)."""
 
     def __init__(self, base_url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = checked_base_url(base_url)
         self.timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
 

@@ -113,6 +113,8 @@ def load_key_file(path: Path | str) -> KeyPair:
         text = path.read_text()
     except OSError as exc:
         raise KeyFormatError(f"cannot read key file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise KeyFormatError(f"key file {path} is not a Silkport key file (binary, not JSON text)") from None
     if mode & 0o077:
         raise KeyFormatError(f"key file {path} is readable by others (mode {mode:o}); chmod 600 it")
     try:

@@ -136,6 +136,8 @@ def canonical_json(document: Any) -> str:
 def load_genesis(path: Path | str) -> GenesisDoc:
     try:
         return parse_genesis(json.loads(Path(path).read_text()))
+    except UnicodeDecodeError:
+        raise ConfigError(f"genesis file {path} is binary, not a silkport-genesis/1 JSON document") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"cannot read genesis file {path}: {exc}") from exc
 

@@ -30,12 +30,13 @@ CONTRACTS = {"anchoring": ["anchor"], "collateral": ["pledge"]}
 class ServerThread:
     """The REST API over a MemoryNode, served by an event loop in a background thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, app: web.Application | None = None) -> None:
         self.node = MemoryNode(CHAIN, contracts=CONTRACTS)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.runner: web.AppRunner = self.call(start(make_app(self.node, rate_limit=None), "127.0.0.1", 0))
+        app = app if app is not None else make_app(self.node, rate_limit=None)
+        self.runner: web.AppRunner = self.call(start(app, "127.0.0.1", 0))
         host, port = self.runner.addresses[0][:2]
         self.url = f"http://{host}:{port}"
 
@@ -309,3 +310,39 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         main(["block", "show", "tip"])
     assert info.value.code == 2
     assert "neither a height nor 'latest'" in capsys.readouterr().err
+
+
+def test_inputs_that_are_not_what_they_claim_get_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    binary = tmp_path / "binary.key"
+    binary.write_bytes(bytes(range(256)) * 4)
+    os.chmod(binary, 0o600)
+    code, _, err = run_cli(capsys, "tx", "submit", "--key", str(binary), "--contract", "noop", "--method", "ping",
+                           "--node", "http://127.0.0.1:1")
+    assert code == 1
+    assert_one_line_error(err, "binary.key", "not a Silkport key file")
+
+    code, _, err = run_cli(capsys, "verify", str(binary), "--genesis", str(binary))
+    assert code == 1
+    assert_one_line_error(err, "genesis file", "binary")
+
+    code, _, err = run_cli(capsys, "status", "--node", "127.0.0.1:8080")
+    assert code == 1
+    assert_one_line_error(err, "no scheme", "http://127.0.0.1:8080")
+
+
+def test_a_server_that_is_not_silkport_is_named_as_such(capsys: pytest.CaptureFixture[str]) -> None:
+    async def html(_request: web.Request) -> web.Response:
+        return web.Response(status=404, text="<!DOCTYPE html>\n<html><body>Not Found</body></html>",
+                            content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", html)
+    server = ServerThread(app)
+    try:
+        code, _, err = run_cli(capsys, "status", "--node", server.url)
+    finally:
+        server.close()
+    assert code == 1
+    assert_one_line_error(err, "not_silkport", "is --node a Silkport node's API URL?")
