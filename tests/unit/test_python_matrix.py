@@ -225,3 +225,26 @@ def test_a_virtualenv_of_another_python_is_rebuilt_not_reused(tmp_path: Path) ->
     assert not stamp.exists()
     assert 'test "3.12" != "3.11"' in result.stdout
     assert "rm -rf .venv" in result.stdout
+
+
+SYSTEM_DEPS = REPO / ".ci" / "system-deps"
+
+
+def test_system_deps_needs_nothing_where_plyvel_has_a_wheel(tmp_path: Path) -> None:
+    python = _script(tmp_path / "python3.12", f'echo "3 12 {tmp_path}/no-include"')
+    result = subprocess.run([str(SYSTEM_DEPS), str(python)], capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_system_deps_refuses_an_interpreter_without_headers(tmp_path: Path) -> None:
+    """A source build of plyvel cannot work without Python.h: say so and stop instead of failing in pip."""
+    python = _script(tmp_path / "python3.13", f'echo "3 13 {tmp_path}/no-include"')
+    result = subprocess.run([str(SYSTEM_DEPS), str(python)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"{python} has no C headers ({tmp_path}/no-include/Python.h)" in result.stderr
+
+
+def test_system_deps_accepts_this_interpreter_when_its_build_needs_are_met() -> None:
+    """For this very interpreter the script must pass: on 3.13 the suite itself runs on the source build."""
+    result = subprocess.run([str(SYSTEM_DEPS), sys.executable], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
