@@ -111,6 +111,21 @@ def prove_asset(args: argparse.Namespace) -> int:
     return 0
 
 
+def canonicalise(args: argparse.Namespace) -> int:
+    """Rewrite a proof document in canonical form (whitespace, key order, escapes); nothing is verified
+    here, and a changed value still fails ``verify``."""
+    from chain.proof_format import canonical_json, parse_document
+
+    try:
+        document, _ = parse_document(Path(args.document).read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {args.document}: {exc.strerror}") from None
+    except ProofError as exc:
+        raise ConfigError(f"{args.document}: {exc.message}") from None
+    _save(canonical_json(document), args.output)
+    return 0
+
+
 def verify(args: argparse.Namespace) -> int:
     from chain.genesis import load_genesis
     from chain.proofs import Verifier
@@ -179,6 +194,11 @@ def register(commands: Any) -> None:
     prove = commands.add_parser("prove", help="fetch proof bundles (silkport prove asset ID -o bundle.json)")
     sub = prove.add_subparsers(dest="prove_command", required=True, metavar="SUBCOMMAND")
     add_prove_asset_command(sub)
+
+    p = commands.add_parser("canonicalise", help="rewrite a receipt/bundle in canonical form (-o FIXED.json)")
+    p.add_argument("document", metavar="DOC")
+    p.add_argument("-o", "--output", default=None, help="output file (default: standard output)")
+    p.set_defaults(handler=canonicalise)
 
     p = commands.add_parser("verify", help="verify a receipt or bundle offline against the genesis file")
     p.add_argument("documents", nargs="+", metavar="DOC", help="a receipt/bundle, or OLD NEW receipts")
