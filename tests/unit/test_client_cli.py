@@ -6,9 +6,7 @@ import asyncio
 import json
 import os
 import stat
-import sys
 import threading
-import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -281,27 +279,22 @@ def test_tx_submit_errors_are_one_line(
 
 
 @pytest.mark.parametrize("all_ok", [True, False])
-def test_rules_check(
-    all_ok: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    seen: list[str] = []
-
-    def run_check(path: str) -> tuple[list[str], bool]:
-        seen.append(path)
-        return (
-            ["ok   scenario-1", "ok   scenario-2" if all_ok else "FAIL scenario-2: expected DENY"],
-            all_ok,
-        )
-
-    fake = types.ModuleType("chain.crossborder.scenarios")
-    fake.run_check = run_check  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "chain.crossborder.scenarios", fake)
-    scenarios = str(tmp_path / "scenarios.json")
-    code, out, _ = run_cli(capsys, "rules", "check", scenarios)
-    assert seen == [scenarios]
+def test_rules_check(all_ok: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    document = json.loads((Path(__file__).parents[1] / "data" / "crossborder" / "scenarios.json").read_text())
+    count = len(document["scenarios"])
+    if not all_ok:
+        expect = document["scenarios"][0]["expect"]
+        expect["decision"] = "DENY" if expect["decision"] != "DENY" else "ALLOW"
+    scenarios = tmp_path / "scenarios.json"
+    scenarios.write_text(json.dumps(document))
+    code, out, err = run_cli(capsys, "rules", "check", str(scenarios))
     assert code == (0 if all_ok else 1)
-    assert out.splitlines()[0] == "ok   scenario-1" and len(out.splitlines()) == 2
-    code, out, _ = run_cli(capsys, "rules", "check", scenarios, "--json")
+    assert len(out.splitlines()) == count and all(json.loads(line)["id"] for line in out.splitlines())
+    misses = 0 if all_ok else 1
+    assert err.splitlines()[-1] == f"{scenarios}: {count} scenarios, {count - misses} as expected, {misses} not"
+    if not all_ok:
+        assert err.startswith(f"MISMATCH {document['scenarios'][0]['id']}: ")
+    code, out, _ = run_cli(capsys, "rules", "check", str(scenarios), "--json")
     assert json.loads(out)["ok"] is all_ok
 
 
