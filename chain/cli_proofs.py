@@ -71,14 +71,25 @@ def anchor_submit(args: argparse.Namespace) -> int:
         tx_ids.append(client.submit(tx))
         if not args.json:
             print(tx_ids[-1])
+    already: list[tuple[str, str]] = []
     if args.wait:
-        for tx_id in tx_ids:
+        for number, tx_id in enumerate(tx_ids):
             info = client.tx(tx_id, wait=True, timeout=args.timeout)
             receipt = info.get("receipt") or {}
             if info.get("status") != "committed" or not receipt.get("ok"):
                 raise SilkportError(f"batch {tx_id} not anchored: {info.get('status')} {receipt.get('error_code') or ''}")
+            start = number * args.batch
+            for event in receipt.get("events") or []:
+                if event.get("name") == "anchored":
+                    positions = list((event.get("data") or {}).get("known") or [])
+                    positions += list((event.get("data") or {}).get("repeated") or [])
+                    already += [(str(paths[start + p]), digests[start + p].hex()) for p in sorted(positions)]
+        for path, digest in already:
+            print(f"already anchored (not counted again): {path} {digest}; its receipt is the first anchoring's: "
+                  f"silkport anchor receipt {digest}", file=sys.stderr)
     if args.json:
-        print_json({"tx_ids": tx_ids, "hashes": {str(p): d.hex() for p, d in zip(paths, digests, strict=True)}})
+        print_json({"tx_ids": tx_ids, "hashes": {str(p): d.hex() for p, d in zip(paths, digests, strict=True)},
+                    "already_anchored": [digest for _, digest in already]})
     return 0
 
 

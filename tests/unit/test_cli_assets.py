@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import threading
 from collections.abc import Iterator
@@ -205,3 +206,19 @@ def test_tx_submit_wait_exits_1_when_refused(server: Server, keys: dict[str, str
     assert code == 1, out
     assert "failed" in out
     one_line_error(err, "refused")
+
+
+def test_re_anchoring_a_known_hash_says_so(server: Server, keys: dict[str, str], tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    first, second = tmp_path / "a.pdf", tmp_path / "b.pdf"
+    first.write_bytes(b"bill of lading 1")
+    second.write_bytes(b"bill of lading 2")
+    code, _, err = cli(capsys, server, "anchor", "submit", str(first), "--key", keys["registrar"], "--wait")
+    assert code == 0 and "already anchored" not in err, err
+    code, out, err = cli(capsys, server, "anchor", "submit", str(first), str(second), "--key", keys["registrar"],
+                         "--wait", "--json")
+    assert code == 0, err
+    digest = hashlib.sha256(b"bill of lading 1").hexdigest()
+    assert json.loads(out)["already_anchored"] == [digest]
+    assert f"already anchored (not counted again): {first} {digest}" in err
+    assert "b.pdf" not in err
