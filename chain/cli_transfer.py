@@ -90,7 +90,8 @@ def show(record: dict[str, Any]) -> None:
         ("purpose", record["purpose"]), ("decision", decision.get("decision")), ("requires", decision.get("requires")),
         ("rules", decision.get("rules")), ("path", decision.get("path")),
         ("policy", decision.get("policy_version")), ("decided on", decision.get("date")),
-        ("evidence", record.get("decisions")), ("steps", [s["action"] for s in record.get("history", [])]),
+        ("decisions", record.get("decisions") or {}), ("declarations", record.get("attestations") or {}),
+        ("gdpr tool", record.get("gdpr")), ("steps", [s["action"] for s in record.get("history", [])]),
     ])
 
 

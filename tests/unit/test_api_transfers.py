@@ -198,6 +198,9 @@ def test_cli_transfer_commands(tmp_path: Any, capsys: Any) -> None:
             assert code == 0 and "ACKNOWLEDGED" in out, out
             code, out = await cli("transfer", "show", transfer_id)
             assert code == 0 and "R13b" in out
+            declarations = next(line for line in out.splitlines() if line.startswith("declarations"))
+            assert '"notice": "doc-1"' in declarations and '"pipia": "doc-2"' in declarations, out
+            assert '"SC-1"' in next(line for line in out.splitlines() if line.startswith("decisions"))
             code, out = await cli("transfer", "list", "--state", "ACKNOWLEDGED")
             assert code == 0 and transfer_id[:16] in out
             code, out = await cli("transfer", "revoke", transfer_id, "--key", str(tmp_path / "owner.json"))
