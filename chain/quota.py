@@ -7,7 +7,7 @@ The rule, deterministic and kept in the authenticated state:
   ``size`` is ``len(key) + len(value)`` (0 for an absent key): deletions give bytes back;
 - it is charged to the **sender** (first signer) in the window ``height // quota_window_blocks``;
   the record ``quota/<sender>`` = ``(window, used)`` is itself charged (its own key and value) when
-  it is written;
+  it is created;
 - a successful transaction that would take ``used`` above ``max_state_bytes_per_window`` is refused
   with ``quota_exceeded`` and its writes are discarded (the nonce stays recorded, like any failure).
 
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from chain import codec, statekeys
 
 Read = Callable[[bytes], bytes | None]
+RECORD_VALUE_BOUND = 19
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,10 @@ def charge(
     old_record = read(key)
     growth = sum(entry_size(k, v) - entry_size(k, read(k)) for k, v in writes.items())
     used = used_in_window(read, sender, window)
-    # the record itself: the value encodes two unsigned integers (at most 9 bytes each) in an array
-    record_growth = entry_size(key, b"\x00" * 19) - entry_size(key, old_record)
-    after = max(0, used + growth + max(0, record_growth))
+    # the record itself, once, when it is created: its value is an array of two unsigned integers
+    # (at most 1 + 9 + 9 bytes), charged at that bound so the charge does not depend on itself
+    record_growth = entry_size(key, b"\x00" * RECORD_VALUE_BOUND) if old_record is None else 0
+    after = max(0, used + growth + record_growth)
     if after > rule.max_bytes:
         return after
     return key, codec.encode((window, after))
