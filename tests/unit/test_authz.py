@@ -296,3 +296,45 @@ def test_problem_statuses() -> None:
 
     assert status_for(NotPermittedError("x", code="missing_role")) == 403
     assert status_for(QuotaError("x")) == 429
+
+
+# --- the API: 403 for nobody, 429 with Retry-After for a flood from one sender ------------------------------
+
+
+def test_api_answers_nobody_403_and_a_flooding_sender_429() -> None:
+    import asyncio
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from chain.api import make_app
+    from chain.localnode import LocalNode
+
+    document = genesis_document(organisations=PORT_ORGANISATIONS, roles=PORT_ROLES,
+                                params={"max_pending_per_sender": 3})
+    node = LocalNode(parse_genesis(document), [key(f"validator-{i}") for i in range(4)])
+    root = node.ledger.tree.root_hash(0)
+    nobody_tx = make_tx(node.chain_id, "registry", "register", register_args(b"z", owner=NOBODY), [NOBODY], 1)
+    flood = [make_tx(node.chain_id, "anchoring", "anchor", {"hashes": [bytes([n]) * 32]}, [REGISTRAR], n)
+             for n in range(1, 6)]
+
+    async def main() -> None:
+        async with TestClient(TestServer(make_app(node, rate_limit=None))) as client:
+            for _ in range(2):  # a replay of a refused transaction is refused the same way
+                response = await client.post("/v1/txs", data=nobody_tx.encode(),
+                                             headers={"Content-Type": "application/msgpack"})
+                assert response.status == 403 and response.content_type == "application/problem+json"
+                problem = await response.json(content_type=None)
+                assert problem["code"] == "missing_role" and "lacks role registrar" in problem["detail"]
+            answers = []
+            for tx in flood:
+                response = await client.post("/v1/txs", data=tx.encode(), headers={"Content-Type": "application/msgpack"})
+                answers.append((response.status, response.headers.get("Retry-After")))
+                if response.status == 429:
+                    assert (await response.json(content_type=None))["code"] == "too_many_pending"
+            assert answers == [(202, None)] * 3 + [(429, "1")] * 2
+
+    asyncio.run(main())
+    assert len(node.ledger.mempool) == 3 and nobody_tx.tx_hash not in node.ledger.mempool
+    node.produce_block()
+    assert node.ledger.state_get(statekeys.nonce_key(NOBODY.public_key)) is None
+    assert node.ledger.tree.root_hash(1) != root  # the registrar's anchors committed; the nobody left nothing
