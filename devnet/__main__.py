@@ -23,10 +23,12 @@ import sys
 import time
 from pathlib import Path
 
+from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
 
-from chain.errors import SilkportError
+from chain.errors import ConfigError, SilkportError
+from chain.genesis import Params
 from devnet import layout, procs
 from devnet.table import WIDE_COLUMNS, Sampler, caption_for, render
 from devnet.workloads import WORKLOADS
@@ -94,6 +96,11 @@ def genesis_params(args: argparse.Namespace) -> dict[str, object]:
         params[name] = lowered == "true" if lowered in ("true", "false") else int(value) if value.isdigit() else value
     if args.test_mode:
         params["test_mode"] = True
+    try:
+        Params.model_validate(params)  # before any key is written
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"--param {'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
     return params
 
 

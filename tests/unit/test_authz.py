@@ -338,3 +338,16 @@ def test_api_answers_nobody_403_and_a_flooding_sender_429() -> None:
     node.produce_block()
     assert node.ledger.state_get(statekeys.nonce_key(NOBODY.public_key)) is None
     assert node.ledger.tree.root_hash(1) != root  # the registrar's anchors committed; the nobody left nothing
+
+
+def test_devnet_params_are_checked_before_anything_is_written(tmp_path: Any) -> None:
+    from devnet.__main__ import genesis_params, main, parser
+
+    args = parser().parse_args(["up", "--test-mode", "--param", "max_state_bytes_per_window=4096",
+                                "--param", "quota_window_blocks=8"])
+    assert genesis_params(args) == {"max_state_bytes_per_window": 4096, "quota_window_blocks": 8, "test_mode": True}
+    directory = tmp_path / "d"
+    assert main(["up", "--dir", str(directory), "--param", "max_state_bytes_per_window=12"]) == 1
+    assert main(["up", "--dir", str(directory), "--param", "no_such_param=1"]) == 1
+    assert main(["up", "--dir", str(directory), "--param", "missing-equals"]) == 1
+    assert not directory.exists()
