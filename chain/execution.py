@@ -206,7 +206,10 @@ class Executor:
         method = self.registry.lookup(tx.body.contract, tx.body.method)
         if method is None:
             return Receipt(STATUS_FAILED, "unknown_method"), False  # no declaration: nobody may call it
-        nobody = method.callers.admissible(tx.body.signer_pubkeys, tx_state.get)
+        try:
+            nobody = method.callers.admissible(tx.body.signer_pubkeys, tx_state.get)
+        except DecodeError:  # a corrupt role or membership record fails the tx alike everywhere
+            return Receipt(STATUS_FAILED, "corrupt_state"), True
         if nobody is not None:
             return Receipt(STATUS_FAILED, nobody.code), False
         contract_state = tx_state.child()
@@ -227,7 +230,10 @@ class Executor:
         if self.quota is not None:
             nonce_key = statekeys.nonce_key(tx.sender)
             writes = {**contract_state.writes, nonce_key: codec.encode(tx.body.nonce)}
-            charged = charge(tx_state.get, writes, tx.sender, height, self.quota)
+            try:
+                charged = charge(tx_state.get, writes, tx.sender, height, self.quota)
+            except DecodeError:
+                return Receipt(STATUS_FAILED, "corrupt_state"), True
             if isinstance(charged, int):
                 return Receipt(STATUS_FAILED, "quota_exceeded"), True
             contract_state.writes[charged[0]] = charged[1]

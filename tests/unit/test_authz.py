@@ -351,3 +351,12 @@ def test_devnet_params_are_checked_before_anything_is_written(tmp_path: Any) -> 
     assert main(["up", "--dir", str(directory), "--param", "no_such_param=1"]) == 1
     assert main(["up", "--dir", str(directory), "--param", "missing-equals"]) == 1
     assert not directory.exists()
+
+
+def test_a_corrupt_role_record_fails_the_transaction_not_the_block() -> None:
+    chain = port_chain()
+    update = chain.tree.update(chain.height, chain.height + 1, {statekeys.roles_key(REGISTRAR.public_key): b"\xc1"})
+    chain.kv.write(update.batch)
+    chain.height += 1
+    receipt = chain.submit("anchoring", "anchor", {"hashes": [b"\x01" * 32]}, [REGISTRAR])
+    assert receipt.error_code == "corrupt_state"
