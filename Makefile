@@ -51,7 +51,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 devnet: $(STAMP)
-	$(BIN)/python -m devnet up
+	$(BIN)/python -m devnet up --test-mode
 
 bench-core: $(STAMP)
 	$(BIN)/python -m chain.bench core

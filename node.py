@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import shutil
 import signal
 import sys
 from pathlib import Path
 
 from chain.config import NodeConfig, load_config, save_config
-from chain.crypto import load_key_file, save_key_file
+from chain.crypto import is_encrypted_key_file, key_file_public_key, load_key_file, save_key_file
 from chain.errors import SilkportError
 from chain.genesis import load_genesis
 
@@ -38,20 +39,32 @@ def parse_peer(text: str) -> tuple[int, str]:
     return int(index), url.rstrip("/")
 
 
+def copy_private(source: Path, target: Path) -> None:
+    """Copy a file into a new file created with mode 0600 (never readable by others, not even briefly)."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, source.read_bytes())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     home = Path(args.home)
     home.mkdir(parents=True, exist_ok=True)
     genesis = load_genesis(args.genesis)
-    keypair = load_key_file(args.key)
+    public_key = key_file_public_key(args.key)  # an encrypted key is checked and copied still encrypted
     keys = genesis.validator_keys
-    if not 0 <= args.index < len(keys) or keys[args.index] != keypair.public_key:
+    if not 0 <= args.index < len(keys) or keys[args.index] != public_key:
         raise SilkportError(f"the key is not validator {args.index} of the genesis file")
     host, _, port = args.listen.rpartition(":")
     if Path(args.genesis).resolve() != (home / "genesis.json").resolve():
         shutil.copyfile(args.genesis, home / "genesis.json")
     key_path = home / "validator.key"
-    if not key_path.exists():
-        save_key_file(key_path, keypair)
+    if not key_path.exists() and is_encrypted_key_file(args.key):
+        copy_private(Path(args.key), key_path)
+    elif not key_path.exists():
+        save_key_file(key_path, load_key_file(args.key))
     config = NodeConfig(
         index=args.index,
         listen_host=host or "127.0.0.1",
@@ -67,6 +80,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     home = Path(args.home)
     config = load_config(home)
+    if args.key_passphrase_file:
+        config = config.model_copy(update={"key_passphrase_file": str(Path(args.key_passphrase_file).resolve())})
     setup_logging(args.log_level or config.log_level)
     from chain.runtime import NodeRuntime
 
@@ -96,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the node in the foreground")
     run.add_argument("--home", required=True)
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    run.add_argument(
+        "--key-passphrase-file", help="passphrase of an encrypted validator key (else $SILKPORT_KEY_PASSPHRASE)"
+    )
     run.set_defaults(func=cmd_run)
     return parser
 

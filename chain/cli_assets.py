@@ -25,7 +25,7 @@ from chain.contracts.assets import GRADES, IMPORTANT_BASES, ORIGINS
 from chain.contracts.governance import DECISION_KINDS, DECISION_STATUSES, ORG_TYPES, PURPOSES, ROLES
 from chain.contracts.registry import asset_id_for
 from chain.contracts.valuation import METHODS
-from chain.crypto import KeyPair, load_key_file
+from chain.crypto import KeyPair, key_file_public_key, load_key_file
 from chain.errors import ValidationError
 from chain.types import SignedTx, make_tx
 
@@ -40,7 +40,7 @@ def public_key(text: str) -> bytes:
     """A public key: 64 hex characters, or a key file whose public key is used."""
     if HEX_KEY.match(text):
         return bytes.fromhex(text)
-    return load_key_file(text).public_key
+    return key_file_public_key(text)
 
 
 def hash_arg(text: str) -> bytes:

@@ -29,6 +29,8 @@ class NodeConfig(BaseModel):
     listen_port: int = Field(ge=0, le=65535)
     genesis_file: str = "genesis.json"
     key_file: str = "validator.key"
+    key_passphrase_file: str | None = None
+    """File holding the passphrase of an encrypted ``key_file`` (else ``$SILKPORT_KEY_PASSPHRASE``)."""
     data_dir: str = "data"
     peers: dict[int, str] = Field(default_factory=dict)
     log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")

@@ -15,9 +15,17 @@ from chain import codec, merkle, statekeys
 from chain.consensus.mempool import Mempool
 from chain.contracts import default_registry
 from chain.contracts.base import ContractRegistry
-from chain.errors import OversizeError, SilkportError, StorageError, ValidationError
+from chain.errors import (
+    NotPermittedError,
+    OversizeError,
+    QuotaError,
+    SilkportError,
+    StorageError,
+    ValidationError,
+)
 from chain.execution import BlockInvalidError, BlockResult, Executor, SignatureCache
 from chain.genesis import GenesisDoc, Params, genesis_header, genesis_state
+from chain.quota import QuotaRule, used_in_window
 from chain.statetree import StateTree
 from chain.storage import schema
 from chain.storage.blockstore import BlockStore
@@ -47,8 +55,9 @@ class Ledger:
         self.chain_id = genesis.chain_id
         self.store = BlockStore(kv)
         self.tree = StateTree(kv, prefix=STATE_PREFIX)
-        self.registry = registry or default_registry()
         self.params: Params = genesis.params
+        self.registry = registry or default_registry(test_mode=self.params.test_mode)
+        self.quota = QuotaRule(self.params.quota_window_blocks, self.params.max_state_bytes_per_window)
         self.signatures = SignatureCache()
         self.local_index = LocalIndex(kv)
         self.executor = Executor(
@@ -61,8 +70,11 @@ class Ledger:
             checkpoint_interval=self.params.checkpoint_interval,
             read_index=self.local_index.get,
             read_index_many=self.local_index.get_many,
+            quota=self.quota,
         )
-        self.mempool = Mempool(max_txs=50_000, max_bytes=256 * 1024 * 1024)
+        self.mempool = Mempool(
+            max_txs=50_000, max_bytes=256 * 1024 * 1024, max_per_sender=self.params.max_pending_per_sender
+        )
         self._results: dict[bytes, BlockResult] = {}
         self._recent_tx_ids: dict[int, list[str]] = {}
         self._check_genesis()
@@ -124,7 +136,8 @@ class Ledger:
     # --- admission -------------------------------------------------------------------------------
 
     def admit(self, tx: SignedTx, size: int) -> None:
-        """Mempool admission: size, known method, signatures, not committed, nonce above committed."""
+        """Mempool admission: size, known method, signatures, not committed, nonce above committed, signers
+        somebody to the method (ADR 0012), sender within its state quota and pending cap."""
         if size > self.params.max_tx_bytes:
             raise OversizeError(f"transaction of {size} bytes exceeds {self.params.max_tx_bytes}")
         method = self.registry.lookup(tx.body.contract, tx.body.method)
@@ -133,7 +146,23 @@ class Ledger:
                 f"unknown contract method {tx.body.contract}.{tx.body.method}", code="unknown_method"
             )
         committed_nonce = self.executor.check_admissible(tx, self.state_get, self.height + 1)
+        nobody = method.callers.admissible(tx.body.signer_pubkeys, self.state_get)
+        if nobody is not None:
+            raise NotPermittedError(f"{tx.body.contract}.{tx.body.method}: {nobody.message}", code=nobody.code)
+        self._check_quota(tx.sender)
         self.mempool.add(tx, committed_nonce=committed_nonce)
+
+    def _check_quota(self, sender: bytes) -> None:
+        """Refuse a sender whose state quota for the coming block's window is spent (it could only fail)."""
+        height = self.height + 1
+        used = used_in_window(self.state_get, sender, self.quota.window(height))
+        if used >= self.quota.max_bytes:
+            blocks = self.quota.window_end(height) - height
+            raise QuotaError(
+                f"sender {sender.hex()[:16]}… used {used} of its {self.quota.max_bytes} state bytes for this "
+                f"window; it resets in {blocks} blocks",
+                retry_after_s=min(blocks, 3600),
+            )
 
     # --- proposals and validation ----------------------------------------------------------------
 

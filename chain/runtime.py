@@ -27,7 +27,7 @@ from chain.config import NodeConfig
 from chain.consensus import events as ev
 from chain.consensus.messages import BlockHandle
 from chain.consensus.state import reconfigure
-from chain.crypto import Signer, load_key_file
+from chain.crypto import Signer, load_key_file, read_passphrase_file
 from chain.errors import SilkportError, ValidationError
 from chain.genesis import load_genesis
 from chain.ledger import Ledger, decode_raw_block
@@ -57,7 +57,9 @@ class NodeRuntime:
         self.home = home
         self.config = config
         genesis = load_genesis(config.path(home, config.genesis_file))
-        self.keypair = load_key_file(config.path(home, config.key_file))
+        passphrase_file = config.key_passphrase_file
+        passphrase = read_passphrase_file(config.path(home, passphrase_file)) if passphrase_file else None
+        self.keypair = load_key_file(config.path(home, config.key_file), passphrase)
         self.kv = LevelDBKV(config.path(home, config.data_dir))
         self.ledger = Ledger(self.kv, genesis)
         self.chain_id = genesis.chain_id

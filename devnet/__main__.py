@@ -24,10 +24,12 @@ import sys
 import time
 from pathlib import Path
 
+from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
 
-from chain.errors import SilkportError
+from chain.errors import ConfigError, SilkportError
+from chain.genesis import Params
 from devnet import layout, procs
 from devnet.table import WIDE_COLUMNS, Sampler, caption_for, render
 from devnet.workloads import WORKLOADS
@@ -47,6 +49,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"removed the old devnet in {directory}")
     if layout.has_devnet(directory):
         manifest = layout.load_manifest(directory)
+        if args.test_mode or args.param:
+            print(f"note: the devnet in {directory} keeps its genesis; --test-mode/--param ignored (use --fresh)")
         if args.nodes is not None and args.nodes != len(manifest.nodes):
             print(
                 f"note: the devnet in {directory} has {len(manifest.nodes)} nodes; --nodes {args.nodes} ignored "
@@ -56,7 +60,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         what = f"started node(s) {', '.join(map(str, started))}" if started else "all nodes already running"
         print(f"reusing the devnet in {directory}: {what}")
     else:
-        manifest = layout.create_layout(directory, args.nodes or 4, base_port=args.base_port)
+        manifest = layout.create_layout(
+            directory, args.nodes or 4, base_port=args.base_port, params=genesis_params(args)
+        )
         try:
             procs.init_nodes(manifest, args.log_level)
         except SilkportError:
@@ -78,6 +84,25 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"manifest: {directory / layout.MANIFEST}; stop with: python -m devnet down --dir {args.dir}")
         return 0
     return _watch(manifest)
+
+
+def genesis_params(args: argparse.Namespace) -> dict[str, object]:
+    """``--param NAME=VALUE`` (integers, true/false) and ``--test-mode`` as genesis params (ADR 0012)."""
+    params: dict[str, object] = {}
+    for text in args.param or ():
+        name, sep, value = text.partition("=")
+        if not sep or not name:
+            raise SilkportError(f"--param takes NAME=VALUE, not {text!r}")
+        lowered = value.lower()
+        params[name] = lowered == "true" if lowered in ("true", "false") else int(value) if value.isdigit() else value
+    if args.test_mode:
+        params["test_mode"] = True
+    try:
+        Params.model_validate(params)  # before any key is written
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"--param {'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
+    return params
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -222,6 +247,10 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--fresh", action="store_true", help="stop and delete an existing devnet first")
     up.add_argument("--log-level", default="info")
     up.add_argument("--ready-timeout", type=float, default=procs.READY_TIMEOUT_S)
+    up.add_argument(
+        "--test-mode", action="store_true", help="a test chain: genesis params.test_mode (the noop contract)"
+    )
+    up.add_argument("--param", action="append", metavar="NAME=VALUE", help="a genesis parameter (repeat)")
     up.set_defaults(run=cmd_up)
 
     status = command("status", "print the status table once")

@@ -36,6 +36,7 @@ import aiohttp
 
 from chain.consensus.quorum import quorum
 from chain.errors import ConfigError
+from chain.genesis import load_genesis
 from devnet import layout, procs
 from devnet.workloads import WORKLOADS, WorkloadContext
 
@@ -433,11 +434,17 @@ def main(args: Any) -> int:
     """Entry point from ``python -m devnet bench`` (``args`` from :mod:`devnet.__main__`)."""
     signal.signal(signal.SIGTERM, _terminate)  # run the clean-up below on `kill` too
     own_dir: Path | None = None
+    needs_test_mode = args.workload.startswith("noop")
     if args.dir is not None:
         manifest = layout.load_manifest(Path(args.dir))
+        if needs_test_mode and not load_genesis(manifest.genesis).params.test_mode:
+            raise ConfigError(
+                f"workload {args.workload} needs a test chain: python -m devnet up --test-mode (ADR 0012)"
+            )
     else:
         own_dir = Path(tempfile.mkdtemp(prefix="silkport-bench-"))
-        manifest = layout.create_layout(own_dir / "devnet", args.nodes)
+        params = {"test_mode": True} if needs_test_mode else None
+        manifest = layout.create_layout(own_dir / "devnet", args.nodes, params=params)
         manifest.save()
     try:
         if own_dir is not None:

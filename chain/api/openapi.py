@@ -28,7 +28,8 @@ def _problems(*statuses: int) -> dict[str, Any]:
         409: "duplicate transaction",
         413: "request body or transaction too large",
         415: "unsupported content type",
-        429: "rate limited; see Retry-After",
+        403: "the signers hold no role, membership or quorum the method accepts (ADR 0012); code names it",
+        429: "rate limited, or the sender is over its quota (quota_exceeded, too_many_pending); see Retry-After",
         500: "internal error",
         503: "mempool full; retry later",
     }
@@ -173,7 +174,7 @@ def document() -> dict[str, Any]:
                     },
                     "responses": {
                         "202": _json(_ref("TxAccepted"), "admitted to the mempool"),
-                        **_problems(400, 409, 413, 415, 429, 503),
+                        **_problems(400, 403, 409, 413, 415, 429, 503),
                     },
                 }
             },

@@ -15,7 +15,10 @@ SignatureError, ChainIdError, NonceError, ...         400     the request itself
                                                               (RFC 9110 §15.5.2 needs WWW-Authenticate)
 ContractError, ProofError                             400
 NotFoundError                                         404
+NotPermittedError                                     403     the signers are nobody to the method
+                                                              (ADR 0012); ``code`` names the role
 DuplicateTxError                                      409     already pending or committed
+QuotaError                                            429     a sender over its quota; ``Retry-After``
 MempoolFullError                                      503     retry later (``Retry-After: 1``)
 rate limit                                            429     ``Retry-After`` seconds
 aiohttp HTTPException (404, 405, 413, ...)            same    code from the status (``not_found``,
@@ -42,8 +45,10 @@ from chain.errors import (
     EncodeError,
     MempoolFullError,
     NotFoundError,
+    NotPermittedError,
     OversizeError,
     ProofError,
+    QuotaError,
     SilkportError,
     StorageError,
     ValidationError,
@@ -61,6 +66,8 @@ STATUS_BY_ERROR: tuple[tuple[type[SilkportError], int], ...] = (
     (ContractError, 400),
     (ProofError, 400),
     (NotFoundError, 404),
+    (NotPermittedError, 403),
+    (QuotaError, 429),
     (DuplicateTxError, 409),
     (MempoolFullError, 503),
     (StorageError, 500),
@@ -72,6 +79,7 @@ CODE_BY_STATUS = {
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
+    403: "forbidden",
     413: "oversize",
     415: "unsupported_media_type",
     429: "rate_limited",
@@ -120,6 +128,8 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             LOG.error("%s %s failed: %s", request.method, request.path, error, exc_info=error)
             return problem(status, error.code, "the node could not complete the request")
         headers = {"Retry-After": "1"} if status == 503 else None
+        if isinstance(error, QuotaError):
+            headers = {"Retry-After": str(max(1, error.retry_after_s))}
         return problem(status, error.code, error.message, headers=headers)
     except web.HTTPException as http:
         if http.status < 400:

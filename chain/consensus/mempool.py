@@ -14,7 +14,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 
-from chain.errors import DuplicateTxError, MempoolFullError, NonceError
+from chain.errors import DuplicateTxError, MempoolFullError, NonceError, QuotaError
 from chain.types import SignedTx
 
 TX_OVERHEAD_BYTES = 16
@@ -28,9 +28,10 @@ def tx_size(tx: SignedTx) -> int:
 class Mempool:
     """Pending transactions; no I/O, no clock (the runtime forwards them and reports RequestReceived)."""
 
-    def __init__(self, max_txs: int = 50_000, max_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(self, max_txs: int = 50_000, max_bytes: int = 64 * 1024 * 1024, max_per_sender: int = 4096) -> None:
         self.max_txs = max_txs
         self.max_bytes = max_bytes
+        self.max_per_sender = max_per_sender
         self._by_hash: dict[bytes, tuple[int, SignedTx]] = {}
         self._by_sender: dict[bytes, dict[int, bytes]] = {}
         self._committed_nonce: dict[bytes, int] = {}
@@ -57,6 +58,12 @@ class Mempool:
             raise NonceError(f"nonce {nonce} is not above the committed nonce {self._committed_nonce[sender]}")
         if nonce in self._by_sender.get(sender, {}):
             raise DuplicateTxError(f"sender already has a pending transaction with nonce {nonce}")
+        pending = len(self._by_sender.get(sender, ()))
+        if pending >= self.max_per_sender:
+            raise QuotaError(
+                f"sender {sender.hex()[:16]}… already has {pending} pending transactions (limit {self.max_per_sender})",
+                code="too_many_pending",
+            )
         size = tx_size(tx)
         if len(self._by_hash) >= self.max_txs or self.size_bytes + size > self.max_bytes:
             raise MempoolFullError(f"mempool holds {len(self._by_hash)} txs / {self.size_bytes} bytes")

@@ -7,6 +7,8 @@ import asyncio
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -17,9 +19,15 @@ from chain.errors import SilkportError
 from chain.net.handshake import run_handshake
 from chain.types import SignedTx, make_tx
 
-from .conftest import Devnet, http_json
+from .conftest import Devnet, http_json, running_devnet
 
 pytestmark = [pytest.mark.blackbox, pytest.mark.timeout(180)]
+
+
+@pytest.fixture
+def devnet(tmp_path: Path) -> Iterator[Devnet]:
+    """These tests drive the ``noop`` contract: a test chain (``--test-mode``, ADR 0012)."""
+    yield from running_devnet(tmp_path, 4, "--test-mode")
 
 
 def post(url: str, body: bytes, content_type: str) -> tuple[int, dict[str, Any]]:
