@@ -9,13 +9,20 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, Devnet, devnet_cli, wait_until
+from .conftest import REPO, Devnet, devnet_cli, running_devnet, wait_until
 
 pytestmark = [pytest.mark.blackbox, pytest.mark.timeout(240)]
+
+
+@pytest.fixture
+def devnet(tmp_path: Path) -> Iterator[Devnet]:
+    """The bench's default workload drives ``noop``: a test chain (``--test-mode``, ADR 0012)."""
+    yield from running_devnet(tmp_path, 4, "--test-mode")
 
 
 def children_of(pid: int) -> list[int]:
