@@ -372,6 +372,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"  blocks        {report['blocks']} ({report['txs_per_block']} txs/block)",
         f"  cpu seconds   {cpu}  ({report['cpu_ms_per_tx']} ms per committed tx)",
     ]
+    if "peer_links" in report:
+        lines.append(f"  peer links    {report['peer_links']}")
     if report["uncommitted"]:
         lines.append(f"  NOT COMMITTED {report['uncommitted']} accepted txs by the drain deadline")
     for error, count in report["errors"].items():
@@ -386,7 +388,9 @@ def main(args: Any) -> int:
         manifest = layout.load_manifest(Path(args.dir))
     else:
         own_dir = Path(tempfile.mkdtemp(prefix="silkport-bench-"))
-        manifest = layout.create_layout(own_dir / "devnet", args.nodes)
+        manifest = layout.create_layout(
+            own_dir / "devnet", args.nodes, insecure_plaintext=args.insecure_plaintext
+        )
         manifest.save()
     try:
         if own_dir is not None:
@@ -402,6 +406,7 @@ def main(args: Any) -> int:
             concurrency=args.concurrency,
             drain_timeout=args.drain_timeout,
         )
+        report["peer_links"] = "plaintext (insecure)" if manifest.insecure_plaintext else "TLS 1.3"
     finally:
         if own_dir is not None:
             procs.stop_nodes(manifest)
