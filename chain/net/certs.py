@@ -222,6 +222,11 @@ def make_identity(chain_id: str, validator: KeyPair, *, now: datetime.datetime |
     """
     tls_key = ec.generate_private_key(ec.SECP256R1())
     certificate = build_certificate(chain_id, validator, tls_key, now=now or datetime.datetime.now(datetime.UTC))
+    return make_contexts(chain_id, certificate, tls_key)
+
+
+def make_contexts(chain_id: str, certificate: x509.Certificate, tls_key: ec.EllipticCurvePrivateKey) -> TlsIdentity:
+    """Server and client contexts presenting ``certificate`` (whose key is ``tls_key``)."""
     pem = certificate.public_bytes(serialization.Encoding.PEM) + tls_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
