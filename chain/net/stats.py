@@ -26,7 +26,8 @@ class NetStats:
     """Connections refused before or at authentication, by reason: ``too_many_connections``,
     ``per_address_limit`` (pre-auth caps), ``tls_handshake_failed``, ``bad_certificate``,
     ``unknown_validator``, ``timeout``, ``self_connection``, ``unexpected_index``,
-    ``wrong_direction``, ``duplicate_link``, ``not_started``; plaintext mode adds ``wrong_chain``,
+    ``wrong_direction``, ``duplicate_link``, ``not_started``, ``protocol`` (a frame before the link
+    was confirmed), ``peer_refused`` (the peer closed instead of confirming: it refused us); plaintext mode adds ``wrong_chain``,
     ``bad_signature``, ``decode_error``, ``oversize``."""
     replaced: int = 0
     """Authenticated links that replaced an idle link to the same validator (ADR 0010 §4)."""

@@ -304,17 +304,41 @@ class PeerNetwork:
         task.add_done_callback(self._background.discard)
 
     async def _inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, address: str) -> None:
-        try:
+        try:  # the pre-auth slot is held until both sides have accepted the link
             index = await self._authenticate(reader, writer, address, expected_index=None)
+            if index is not None and index > self.my_index:
+                self._refuse(address, "wrong_direction", f"validator {index} must be dialled, not dial in")
+                _abort(writer)
+                index = None
+            if index is not None and not await self._confirm(reader, writer, address):
+                index = None
         finally:
             self._admission.release(address)
-        if index is None:
-            return
-        if index > self.my_index:
-            self._refuse(address, "wrong_direction", f"validator {index} must be dialled, not dial in")
-            _abort(writer)
-            return
-        await self._serve(index, reader, writer)
+        if index is not None:
+            await self._serve(index, reader, writer)
+
+    async def _confirm(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, who: str) -> bool:
+        """Each side sends one keepalive once it has authenticated the other, and waits for the peer's.
+
+        Over TLS 1.3 a client finishes its handshake before the server has checked the client's
+        certificate; without this step a refused dialler would believe it had a link. Nothing but
+        the 4-byte keepalive is accepted here (ADR 0010 §4).
+        """
+        try:
+            writer.write(KEEPALIVE)
+            async with asyncio.timeout(self._limits.handshake_timeout_s):
+                await writer.drain()
+                await read_message(reader, 0)
+            return True
+        except TimeoutError:
+            self._refuse(who, "timeout", "the peer did not confirm the link")
+        except OversizeError:
+            self._refuse(who, "protocol", "a frame before the link was confirmed")
+        except _BROKEN:
+            self.stats.refused["peer_refused"] += 1
+            self._log.info("peer %s closed the link before confirming it (it refused us)", who)
+        _abort(writer)
+        return False
 
     def _refuse(self, who: str, reason: str, detail: str, *, level: int = logging.WARNING) -> None:
         self.stats.refused[reason] += 1
@@ -371,15 +395,15 @@ class PeerNetwork:
 
     # --- links -----------------------------------------------------------------------------------
 
-    async def _serve(self, index: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Run one authenticated link until it closes."""
+    async def _serve(self, index: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Run one authenticated link until it closes; False if refused as a duplicate of a live link."""
         loop = asyncio.get_running_loop()
         previous = self._links.get(index)
         if previous is not None:
             if loop.time() - previous.last_received < 2 * self._keepalive_s:
                 self._refuse(f"validator {index}", "duplicate_link", "a live link to it exists")
                 _abort(writer)
-                return
+                return False
             self.stats.replaced += 1
             self._log.info("validator %d: replacing a link silent for %.1f s", index,
                            loop.time() - previous.last_received)
@@ -405,6 +429,7 @@ class PeerNetwork:
             self.stats.links_closed += 1
             _abort(writer)
             self._log.info("validator %d disconnected", index)
+        return True
 
     async def _read_loop(self, link: _Link) -> None:
         loop = asyncio.get_running_loop()
@@ -471,10 +496,9 @@ class PeerNetwork:
             self._refuse(address, "tls_handshake_failed", f"dialling {index}: {exc}", level=logging.INFO)
             return False
         peer = await self._authenticate(reader, writer, address, expected_index=index)
-        if peer is None:
+        if peer is None or not await self._confirm(reader, writer, address):
             return False
-        await self._serve(peer, reader, writer)
-        return True
+        return await self._serve(peer, reader, writer)
 
     async def _dial_loop(self, index: int) -> None:
         delay = self._backoff_min_s

@@ -16,7 +16,7 @@ from chain.crypto import KeyPair, Signer
 from chain.net import CHANNEL_CONSENSUS, CHANNEL_TX, PeerNetwork
 from chain.net.certs import make_identity
 from chain.net.handshake import decode_hello, encode_auth, encode_hello
-from chain.net.wire import HEADER, Limits, pack, read_message
+from chain.net.wire import HEADER, KEEPALIVE, Limits, pack, read_message
 
 CHAIN = "silkport-test"
 KEYS = [KeyPair.from_seed(bytes([i + 1]) * 32) for i in range(3)]
@@ -105,10 +105,13 @@ async def with_nodes(nodes: list[Node], body: Callable[[], Awaitable[None]]) -> 
             await node.stop()
 
 
-async def tls_peer(port: int, keypair: KeyPair, chain_id: str = CHAIN) -> Stream:
+async def tls_peer(port: int, keypair: KeyPair, chain_id: str = CHAIN, *, confirm: bool = True) -> Stream:
     """A hand-driven TLS peer with a genuine certificate for ``keypair``."""
     identity = make_identity(chain_id, keypair)
-    return await asyncio.open_connection("127.0.0.1", port, ssl=identity.client)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=identity.client)
+    if confirm:
+        writer.write(KEEPALIVE)  # "I accept you", as a genuine peer does after checking the certificate
+    return reader, writer
 
 
 async def plaintext_peer(port: int, index: int, keypair: KeyPair, *, sign_right: bool = True) -> Stream:
@@ -118,7 +121,7 @@ async def plaintext_peer(port: int, index: int, keypair: KeyPair, *, sign_right:
     writer.write(pack(encode_hello(CHAIN, challenge)))
     _, peer_challenge = decode_hello(await read_message(reader, 512))
     signed = peer_challenge if sign_right else os.urandom(32)
-    writer.write(pack(encode_auth(CHAIN, Signer(keypair), index, signed, challenge)))
+    writer.write(pack(encode_auth(CHAIN, Signer(keypair), index, signed, challenge)) + KEEPALIVE)
     await writer.drain()
     return reader, writer
 
@@ -286,6 +289,45 @@ def test_live_link_is_not_replaced_and_wrong_direction_is_refused() -> None:
         assert a.net.stats.refused["wrong_direction"] == 1
 
     run(with_nodes([a, b], body))
+
+
+def test_link_counts_only_once_both_sides_confirm() -> None:
+    b = listener(limits=Limits(handshake_timeout_s=0.5))
+
+    async def body() -> None:
+        reader, writer = await tls_peer(b.port, KEYS[0], confirm=False)
+        assert await read_message(reader, 0) == b""  # the node accepted us and says so
+        assert b.net.connected() == []  # but no link until we confirm: we never do
+        await until(lambda: b.net.stats.refused["timeout"] == 1, "unconfirmed link refused")
+        writer.close()
+        reader, writer = await tls_peer(b.port, KEYS[0], confirm=False)
+        writer.write(pack(codec.encode((CHANNEL_TX, b"too early"))))
+        assert await closed_by_peer(reader)
+        assert b.net.stats.refused["protocol"] == 1 and b.received == []
+        writer.close()
+        assert b.net.stats.links_opened == 0
+
+    run(with_nodes([b], body))
+
+
+def test_refused_dialler_does_not_count_a_link() -> None:
+    b = listener(validators=VALIDATORS[:2])
+    stranger = KeyPair.from_seed(b"\x43" * 32)
+    connected: list[int] = []
+    intruder = PeerNetwork(
+        CHAIN, 0, stranger, [stranger.public_key, VALIDATORS[1]], {1: b.address}, lambda *f: None,
+        on_connect=connected.append, backoff_min_s=0.02, backoff_max_s=0.05,
+    )
+
+    async def body() -> None:
+        await intruder.start()
+        try:
+            await until(lambda: intruder.stats.refused["peer_refused"] >= 2, "refusals seen by the dialler")
+            assert intruder.stats.links_opened == 0 and connected == []
+        finally:
+            await intruder.stop()
+
+    run(with_nodes([b], body))
 
 
 def test_silent_link_is_closed_and_may_be_replaced() -> None:
