@@ -3,12 +3,14 @@
 Commands (all take ``--dir D``, default ``./.devnet``)::
 
     up [--nodes N] [--detach] [--base-port P] [--fresh]   create (or reuse) and start; live table
+       [--insecure-plaintext]                             peer links without TLS (test devnets only)
     status [--json]                                       print the table once
     down                                                  stop all nodes (SIGTERM, then SIGKILL)
     kill N                                                SIGKILL node N
     start N                                               restart node N (same home, same port)
     logs N [-f] [-n LINES]                                print or follow node N's log
     bench [--nodes N] [--txs K] [--rate R] [--clients C] [--workload W] [--json]
+          [--insecure-plaintext]                          the same without TLS (the cost of TLS)
     chaos [--duration S] [--interval S] [--seed N]        kill -9 / restart nodes, at most f down
     demo                                                  narrated data-asset scenario on a running devnet
 """

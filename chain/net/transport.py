@@ -41,6 +41,7 @@ from chain.net.wire import DEFAULT_LIMITS, HEADER, KEEPALIVE, Admission, Limits,
 
 FrameHandler = Callable[[int, int, bytes], None]
 _BROKEN = (OSError, EOFError, asyncio.IncompleteReadError, ssl.SSLError)
+REFUSAL_LOG_INTERVAL_S = 1.0
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -151,6 +152,7 @@ class PeerNetwork:
         self._dialers: dict[int, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._running = False
+        self._refusal_log: dict[str, tuple[float, int]] = {}
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -341,8 +343,16 @@ class PeerNetwork:
         return False
 
     def _refuse(self, who: str, reason: str, detail: str, *, level: int = logging.WARNING) -> None:
+        """Count a refusal; log at most one line per reason per second (a flood must not fill the disk)."""
         self.stats.refused[reason] += 1
-        self._log.log(level, "refused peer %s: %s (%s)", who, detail, reason)
+        now = asyncio.get_running_loop().time()
+        last, suppressed = self._refusal_log.get(reason, (float("-inf"), 0))
+        if now - last < REFUSAL_LOG_INTERVAL_S:
+            self._refusal_log[reason] = (last, suppressed + 1)
+            return
+        self._refusal_log[reason] = (now, 0)
+        more = f" (+{suppressed} more like it not logged)" if suppressed else ""
+        self._log.log(level, "refused peer %s: %s (%s)%s", who, detail, reason, more)
 
     async def _authenticate(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, who: str, *, expected_index: int | None

@@ -450,3 +450,20 @@ def test_removed_validator_is_disconnected() -> None:
         await until(lambda: b.net.stats.refused["unknown_validator"] >= 1, "redial refused")
 
     run(with_nodes([a, b], body))
+
+
+def test_refusals_are_all_counted_but_logged_at_most_once_a_second(caplog: pytest.LogCaptureFixture) -> None:
+    b = listener()
+
+    async def body() -> None:
+        for _ in range(20):
+            reader, writer = await asyncio.open_connection("127.0.0.1", b.port)
+            writer.write(os.urandom(512))
+            assert await closed_by_peer(reader)
+            writer.close()
+        await until(lambda: b.net.stats.refused["tls_handshake_failed"] == 20, "twenty refusals")
+
+    with caplog.at_level(logging.INFO, logger="test.net"):
+        run(with_nodes([b], body))
+    lines = [r for r in caplog.records if "tls_handshake_failed" in r.getMessage()]
+    assert 1 <= len(lines) < 20
