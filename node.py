@@ -2,7 +2,8 @@
 
 ``init`` writes ``HOME/config.json`` and copies the genesis file and the validator key (0600)
 into the home; ``run`` opens LevelDB under ``HOME/data``, recovers head, state and persisted votes,
-serves the REST API and the peer websocket on one port, and shuts down cleanly on SIGTERM/SIGINT.
+serves the REST API on ``--listen`` and the TLS 1.3 peer links on ``--p2p-listen`` (ADR 0010), and
+shuts down cleanly on SIGTERM/SIGINT.
 Logs are one line per event (``ts level logger event=... key=value``) on stderr.
 """
 
@@ -17,7 +18,7 @@ import signal
 import sys
 from pathlib import Path
 
-from chain.config import NodeConfig, load_config, save_config
+from chain.config import NodeConfig, PeerConfig, load_config, save_config
 from chain.crypto import is_encrypted_key_file, key_file_public_key, load_key_file, save_key_file
 from chain.errors import SilkportError
 from chain.genesis import load_genesis
@@ -32,11 +33,30 @@ def setup_logging(level: str) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
-def parse_peer(text: str) -> tuple[int, str]:
-    index, _, url = text.partition("=")
-    if not index.isdigit() or not url.startswith(("http://", "https://")):
-        raise argparse.ArgumentTypeError(f"peer must be INDEX=http://HOST:PORT, got {text!r}")
-    return int(index), url.rstrip("/")
+PEER_SYNTAX = "INDEX=http://API_HOST:API_PORT,P2P_HOST:P2P_PORT"
+
+
+def parse_peer(text: str) -> tuple[int, PeerConfig]:
+    """``INDEX=API_URL,P2P_HOST:PORT``: the peer's REST API (catch-up) and its peer port."""
+    index, _, rest = text.partition("=")
+    url, _, p2p = rest.partition(",")
+    host, _, port = p2p.rpartition(":")
+    if (
+        not index.isdigit()
+        or not url.startswith(("http://", "https://"))
+        or not host
+        or not port.isdigit()
+        or not 0 < int(port) < 65536
+    ):
+        raise argparse.ArgumentTypeError(f"peer must be {PEER_SYNTAX}, got {text!r}")
+    return int(index), PeerConfig(api=url.rstrip("/"), p2p=p2p)
+
+
+def parse_listen(text: str) -> str:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return text
 
 
 def copy_private(source: Path, target: Path) -> None:
@@ -69,11 +89,17 @@ def cmd_init(args: argparse.Namespace) -> int:
         index=args.index,
         listen_host=host or "127.0.0.1",
         listen_port=int(port),
+        p2p_listen=args.p2p_listen,
+        p2p_tls=not args.insecure_plaintext,
         peers=dict(args.peer or []),
         log_level=args.log_level,
     )
     save_config(home, config)
-    print(f"initialised node {args.index} in {home} (chain {genesis.chain_id}, listening on {args.listen})")
+    mode = "PLAINTEXT (insecure)" if args.insecure_plaintext else "TLS 1.3"
+    print(
+        f"initialised node {args.index} in {home} (chain {genesis.chain_id}, API on {args.listen}, "
+        f"peers on {args.p2p_listen}, {mode})"
+    )
     return 0
 
 
@@ -104,8 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--genesis", required=True)
     init.add_argument("--key", required=True, help="validator key file (0600)")
     init.add_argument("--index", type=int, required=True, help="this validator's index in the genesis set")
-    init.add_argument("--listen", default="127.0.0.1:26657", help="HOST:PORT for the API and /p2p")
-    init.add_argument("--peer", action="append", type=parse_peer, help="INDEX=http://HOST:PORT (repeat)")
+    init.add_argument("--listen", default="127.0.0.1:26657", type=parse_listen, help="HOST:PORT of the REST API")
+    init.add_argument(
+        "--p2p-listen", default="127.0.0.1:26656", type=parse_listen, help="HOST:PORT of the peer port (TLS 1.3)"
+    )
+    init.add_argument("--peer", action="append", type=parse_peer, help=f"{PEER_SYNTAX} (repeat)")
+    init.add_argument(
+        "--insecure-plaintext",
+        action="store_true",
+        help="peer links WITHOUT TLS (test devnets only; every node of the network must agree)",
+    )
     init.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     init.set_defaults(func=cmd_init)
     run = sub.add_parser("run", help="run the node in the foreground")

@@ -20,6 +20,15 @@ class ConsensusTimeouts(BaseModel):
     empty_block_interval_ms: int = Field(default=1000, ge=10)
 
 
+class PeerConfig(BaseModel):
+    """Where validator ``i`` is reached: its REST API (catch-up) and its peer port (ADR 0010)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api: str = Field(pattern=r"^https?://\S+$")
+    p2p: str = Field(pattern=r"^\S+:[0-9]{1,5}$")
+
+
 class NodeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -32,7 +41,11 @@ class NodeConfig(BaseModel):
     key_passphrase_file: str | None = None
     """File holding the passphrase of an encrypted ``key_file`` (else ``$SILKPORT_KEY_PASSPHRASE``)."""
     data_dir: str = "data"
-    peers: dict[int, str] = Field(default_factory=dict)
+    p2p_listen: str = Field(default="127.0.0.1:26656", pattern=r"^\S+:[0-9]{1,5}$")
+    """HOST:PORT of the peer port (TLS 1.3 validator links; separate from the REST API)."""
+    p2p_tls: bool = True
+    """False only on a devnet created with ``--insecure-plaintext``: peer links without TLS."""
+    peers: dict[int, PeerConfig] = Field(default_factory=dict)
     log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     timeouts: ConsensusTimeouts = ConsensusTimeouts()

@@ -32,7 +32,7 @@ from chain.errors import SilkportError, ValidationError
 from chain.genesis import load_genesis
 from chain.ledger import Ledger, decode_raw_block
 from chain.metrics import NodeMetrics
-from chain.net import PeerNetwork
+from chain.net import PeerNetwork, parse_address
 from chain.storage.blockstore import VoteLog
 from chain.storage.leveldb import LevelDBKV
 from chain.types import Block, CommitCertificate, SignedTx
@@ -99,13 +99,14 @@ class NodeRuntime:
             self.index,
             self.keypair,
             self.ledger.validator_keys,
-            {int(i): url for i, url in config.peers.items()},
+            {int(i): peer.p2p for i, peer in config.peers.items()},
             self._on_frame,
+            listen=parse_address(config.p2p_listen),
+            tls=config.p2p_tls,
             on_connect=self._on_peer_connected,
             log=logging.getLogger("silkport.net"),
         )
         self.app = make_app(self, max_body_bytes=config.max_body_bytes, rate_per_second=genesis.params.api_rate_per_second)
-        self.net.register(self.app)
         self.started_ms = self.now()
         self._stopping = asyncio.Event()
 
@@ -121,7 +122,8 @@ class NodeRuntime:
         site = web.TCPSite(runner, self.config.listen_host, self.config.listen_port)
         await site.start()
         log.info(
-            "event=node_started index=%d height=%d port=%d", self.index, self.ledger.height, self.config.listen_port
+            "event=node_started index=%d height=%d port=%d p2p=%s tls=%s",
+            self.index, self.ledger.height, self.config.listen_port, self.config.p2p_listen, self.config.p2p_tls,
         )
         if self.config.clock_offset_ms:
             log.warning("event=clock_offset offset_ms=%d (simulated time; every validator needs the same)",
@@ -261,9 +263,10 @@ class NodeRuntime:
         timeout = aiohttp.ClientTimeout(total=10)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             for peer in peers or tuple(self.config.peers):
-                url = self.config.peers.get(peer)
-                if url is None:
+                address = self.config.peers.get(peer)
+                if address is None:
                     continue
+                url = address.api
                 try:
                     async with session.get(
                         f"{url}/v1/sync/blocks", params={"from": str(from_height), "to": str(to_height)}

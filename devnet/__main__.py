@@ -3,12 +3,14 @@
 Commands (all take ``--dir D``, default ``./.devnet``)::
 
     up [--nodes N] [--detach] [--base-port P] [--fresh]   create (or reuse) and start; live table
+       [--insecure-plaintext]                             peer links without TLS (test devnets only)
     status [--json]                                       print the table once
     down                                                  stop all nodes (SIGTERM, then SIGKILL)
     kill N                                                SIGKILL node N
     start N                                               restart node N (same home, same port)
     logs N [-f] [-n LINES]                                print or follow node N's log
     bench [--nodes N] [--txs K] [--rate R] [--clients C] [--workload W] [--json]
+          [--insecure-plaintext]                          the same without TLS (the cost of TLS)
     chaos [--duration S] [--interval S] [--seed N]        kill -9 / restart nodes, at most f down
     attack [--only NAMES] [--window S] [--json]           probe as an attacker would; security figures
     demo                                                  narrated data-asset scenario on a running devnet
@@ -61,8 +63,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"reusing the devnet in {directory}: {what}")
     else:
         manifest = layout.create_layout(
-            directory, args.nodes or 4, base_port=args.base_port, params=genesis_params(args)
+            directory, args.nodes or 4, base_port=args.base_port, params=genesis_params(args),
+            insecure_plaintext=args.insecure_plaintext,
         )
+        if args.insecure_plaintext:
+            print("WARNING: --insecure-plaintext: peer links are NOT encrypted or channel-bound (test devnets only)")
         try:
             procs.init_nodes(manifest, args.log_level)
         except SilkportError:
@@ -243,7 +248,12 @@ def parser() -> argparse.ArgumentParser:
     up = command("up", "create (or reuse) a devnet and start it")
     up.add_argument("--nodes", type=int, default=None, help="number of validators (default 4)")
     up.add_argument("--detach", action="store_true", help="return once every node answers /v1/status")
-    up.add_argument("--base-port", type=int, default=None, help="node i listens on base-port + i")
+    up.add_argument(
+        "--base-port", type=int, default=None, help="node i: API on base-port + i, peers on base-port + N + i"
+    )
+    up.add_argument(
+        "--insecure-plaintext", action="store_true", help="peer links without TLS (test devnets only)"
+    )
     up.add_argument("--fresh", action="store_true", help="stop and delete an existing devnet first")
     up.add_argument("--log-level", default="info")
     up.add_argument("--ready-timeout", type=float, default=procs.READY_TIMEOUT_S)
@@ -282,6 +292,11 @@ def parser() -> argparse.ArgumentParser:
         "--nodes", type=int, default=4, help="size of the devnet started when --dir is not given"
     )
     bench.add_argument("--txs", type=int, default=2000)
+    bench.add_argument(
+        "--insecure-plaintext",
+        action="store_true",
+        help="the temp devnet's peer links without TLS (to measure the cost of TLS; ADR 0010)",
+    )
     bench.add_argument(
         "--rate", type=float, default=0.0, help="offered tx/s in total (0: as fast as possible)"
     )

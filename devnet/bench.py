@@ -23,6 +23,7 @@ import ctypes.util
 import json
 import math
 import multiprocessing
+import os
 import shutil
 import signal
 import tempfile
@@ -57,24 +58,28 @@ class ClientJob:
     workload: str
     rate: float  # this client's share, tx/s; 0 = as fast as possible
     concurrency: int
+    parent_pid: int
 
 
 # --- client processes ----------------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent_pid: int) -> None:
     """Ask Linux to SIGKILL this client when the bench process dies, however it dies (even kill -9),
-    so no client is ever left behind (``prctl(PR_SET_PDEATHSIG)``; a no-op elsewhere)."""
+    so no client is ever left behind (``prctl(PR_SET_PDEATHSIG)``; a no-op elsewhere). A bench that
+    died while this process was still starting is caught by the parent check after the call."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
-        return
+        pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
 
 def _client_main(job: ClientJob, ready: Any, go: Any, results: Any) -> None:
     """Body of one client process: sign, set up, wait for ``go``, submit, report records."""
-    _die_with_parent()
+    _die_with_parent(job.parent_pid)
     try:
         plan = WORKLOADS[job.workload](
             WorkloadContext(job.chain_id, job.index, job.clients, job.count, job.devnet_dir)
@@ -295,6 +300,7 @@ def run(
                     workload,
                     rate / clients if rate > 0 else 0.0,
                     concurrency,
+                    os.getpid(),
                 ),
                 ready,
                 go,
@@ -419,6 +425,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"  blocks        {report['blocks']} ({report['txs_per_block']} txs/block)",
         f"  cpu seconds   {cpu}  ({report['cpu_ms_per_tx']} ms per committed tx)",
     ]
+    if "peer_links" in report:
+        lines.append(f"  peer links    {report['peer_links']}")
     if report["uncommitted"]:
         lines.append(f"  NOT COMMITTED {report['uncommitted']} accepted txs by the drain deadline")
     for error, count in report["errors"].items():
@@ -444,7 +452,9 @@ def main(args: Any) -> int:
     else:
         own_dir = Path(tempfile.mkdtemp(prefix="silkport-bench-"))
         params = {"test_mode": True} if needs_test_mode else None
-        manifest = layout.create_layout(own_dir / "devnet", args.nodes, params=params)
+        manifest = layout.create_layout(
+            own_dir / "devnet", args.nodes, params=params, insecure_plaintext=args.insecure_plaintext
+        )
         manifest.save()
     try:
         if own_dir is not None:
@@ -464,6 +474,7 @@ def main(args: Any) -> int:
             concurrency=args.concurrency,
             drain_timeout=args.drain_timeout,
         )
+        report["peer_links"] = "plaintext (insecure)" if manifest.insecure_plaintext else "TLS 1.3"
     finally:
         if own_dir is not None:
             procs.stop_nodes(manifest)

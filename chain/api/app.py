@@ -43,7 +43,7 @@ def make_app(
     ``rate_per_second`` is a shorthand for ``RateLimit(rate_per_s=r, burst=max(1, 2 r))`` (genesis
     parameter ``api_rate_per_second``); it overrides ``rate_limit`` when given (0 disables).
 
-    The peer transport adds its ``/p2p`` route to the same app (``PeerNetwork.register``).
+    Validators talk on their own peer port (:mod:`chain.net.transport`), never through this app.
     """
     if rate_per_second is not None:
         rate_limit = (

@@ -252,12 +252,6 @@ def document() -> dict[str, Any]:
                     "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document")},
                 }
             },
-            "/p2p": {
-                "get": {
-                    "summary": "Validator websocket (authenticated handshake, then binary frames); not for clients",
-                    "responses": {"101": {"description": "switching protocols to a websocket"}},
-                }
-            },
         },
         "components": {"schemas": SCHEMAS},
     }
