@@ -216,7 +216,7 @@ def test_tx_submit_multisig_wait_and_args_file(
         "submit",
         "--key",
         str(key_file),
-        "--signer",
+        "--key",
         str(pledgee),
         "--contract",
         "collateral",
@@ -339,3 +339,15 @@ def test_a_server_that_is_not_silkport_is_named_as_such(capsys: pytest.CaptureFi
         server.close()
     assert code == 1
     assert_one_line_error(err, "not_silkport", "is --node a Silkport node's API URL?")
+
+
+def test_signers_are_passed_with_repeated_key_everywhere(key_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "transfer", "review", "ab" * 32, "--approve", "--key", str(key_file),
+                           "--key", str(key_file), "--node", "http://127.0.0.1:1")
+    assert code == 1
+    assert_one_line_error(err, "signed by one key; got 2 --key options")
+    for command in (["tx", "submit", "--contract", "noop", "--method", "ping"], ["transfer", "request"],
+                    ["asset", "register"], ["anchor", "submit", "x"]):
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+        assert "--key FILE" in capsys.readouterr().out, command
