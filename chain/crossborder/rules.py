@@ -243,12 +243,13 @@ def r10_ftz_route(f: Facts) -> Ruling | None:
 
 
 def r10b_ftz_listed_field(f: Facts) -> Ruling | None:
-    """R10b — Beijing FTZ list: covered scenario, a field of the asset is on the list: the mechanism(s)
-    the listing entries name (an assessment also covers sc_or_cert, R18)."""
+    """R10b — Beijing FTZ list: "as R10" (the usage filing), but a field of the asset is on the list: also
+    the mechanism(s) the listing entries name (an assessment also covers sc_or_cert, R18). Keeping
+    R10's filing means listing a field never lifts a requirement (ADR 0014 finding A3)."""
     if _ftz_coverage(f) is None:
         return None
     named = _ftz_listed_mechanisms(f)
-    return Ruling(asks=named) if named else None
+    return Ruling(asks=(*named, K.FTZ_USAGE_FILING)) if named else None
 
 
 def r10c_ftz_not_covered(f: Facts) -> bool:
