@@ -34,10 +34,10 @@ FTZ = {**PI, "exporter.ftz_zone": "BJ-FTZ", "asset.sector": "civil_aviation",
        "request.ftz_scenario": "civil_aviation/passenger_services", "request.subjects": 300_000}
 EU = {"asset.contains_pi": True, "asset.eu_personal_data": True, "exporter.jurisdiction": "DE",
       "request.destination": "CN", "request.subjects": 50_000}
-ASSESSMENT = {"status": "PASSED", "issued": "2026-01-10", "expires": "2029-01-09", "recipients": [],
+ASSESSMENT: dict[str, Any] = {"status": "PASSED", "issued": "2026-01-10", "expires": "2029-01-09", "recipients": [],
               "purposes": [], "max_subjects": None, "extension_filed": None}
-CONTRACT = {"effective": "2026-03-01", "filing_id": "SCF-1", "ends": None, "recipients": []}
-CERTIFICATE = {"issued": "2026-01-01", "expires": "2028-12-31", "recipients": []}
+CONTRACT: dict[str, Any] = {"effective": "2026-03-01", "filing_id": "SCF-1", "ends": None, "recipients": []}
+CERTIFICATE: dict[str, Any] = {"issued": "2026-01-01", "expires": "2028-12-31", "recipients": []}
 
 
 def _gdpr(mechanism: str, *, ground: str | None = None, repetitive: bool = False, tia: bool = False,
