@@ -18,7 +18,7 @@ import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chain.crossborder.counters import counts_including
+from chain.crossborder.counters import carries_pi, counts_including, sensitive_in_request
 from chain.crossborder.countries import ISO_3166_ALPHA2
 from chain.crossborder.model import (
     AssessmentStatus,
@@ -94,15 +94,10 @@ def facts(
         or asset.grade is Grade.CORE
     )
     n_ns, n_s = counts_including(exporter.ytd, request, now)
-    if asset.sensitive_pi and request.sensitive_subjects == 0:
-        n_s += 1  # P2: sending sensitive PI sends at least one person's (ADR 0014: R13c needs N_s = 0)
-    has_pi = (
-        asset.contains_pi or asset.sensitive_pi or asset.minors_pi or asset.eu_personal_data
-        or request.subjects > 0 or request.sensitive_subjects > 0
-    )
+    n_s += sensitive_in_request(asset, request) - request.sensitive_subjects  # P2, ADR 0014 A5
     return Facts(
         asset=asset, exporter=exporter, request=request, evidence=evidence, policy=policy, now=now,
-        has_pi=has_pi,
+        has_pi=carries_pi(asset, request),
         notified=notified,
         suspected=not notified and (asset.suspected_important or asset.grade is Grade.IMPORTANT),
         important=important, n_ns=n_ns, n_s=n_s,

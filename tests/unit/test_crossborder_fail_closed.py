@@ -18,6 +18,7 @@ import pytest
 
 from chain.contracts.governance import ORG_TYPES
 from chain.crossborder import facts as chain_facts
+from chain.crossborder.counters import ytd_after
 from chain.crossborder.model import GdprMechanism, GdprSafeguard, RecipientType
 from chain.crossborder.rules import evaluate
 from chain.crossborder.scenarios import Scenario, decide, default_policy
@@ -208,3 +209,47 @@ def test_pending_or_lapsed_determination_is_absent(status: str) -> None:
 def test_decided_determination_counts_for_its_asset_only() -> None:
     assert chain_facts._determination(_decision(status="PASSED"), "asset-1") is not None
     assert chain_facts._determination(_decision(status="PASSED"), "asset-2") is None
+
+
+# --- A15: the counters take in what the engine judged as PI (splitting never escapes a threshold) ----
+
+
+def _released(scenario: Scenario) -> Any:
+    decision = decide(scenario, POLICY)
+    assert decision.decision == "ALLOW", decision
+    return ytd_after(scenario.asset, scenario.exporter, scenario.request, decision, POLICY, scenario.now)
+
+
+@pytest.mark.parametrize(
+    ("changes", "added"),
+    [
+        ({"asset.eu_personal_data": True, "request.subjects": 500}, (500, 0)),
+        ({"request.subjects": 500}, (500, 0)),
+        ({"request.subjects": 500, "request.sensitive_subjects": 0, "asset.contains_pi": True,
+          "asset.sensitive_pi": True, EV + "standard_contract": CONTRACT}, (500, 1)),
+    ],
+    ids=["EU personal data", "counted persons", "sensitive PI with no sensitive count"],
+)
+def test_counters_take_in_what_the_engine_judged_as_pi(changes: dict[str, Any], added: tuple[int, int]) -> None:
+    scenario = variant(changes)
+    after = _released(scenario)
+    ytd = scenario.exporter.ytd
+    assert (after.subjects - ytd.subjects, after.sensitive_subjects - ytd.sensitive_subjects) == added
+
+
+def test_split_transfers_without_pi_flags_reach_the_threshold() -> None:
+    exporter_ytd = {"year": 2026, "subjects": 0, "sensitive_subjects": 0}
+    for _ in range(2):
+        scenario = variant({"request.subjects": 40_000, "exporter.ytd": exporter_ytd})
+        after = _released(scenario)
+        exporter_ytd = {"year": after.year, "subjects": after.subjects, "sensitive_subjects": after.sensitive_subjects}
+    third = decide(variant({"request.subjects": 40_000, "exporter.ytd": exporter_ytd}), POLICY)
+    assert (third.decision, third.requires, third.rules) == ("REQUIRE", ("sc_or_cert",), ("R13b", "R14"))
+
+
+def test_unknown_sender_is_counted_like_a_mainland_one() -> None:
+    scenario = variant({**PI, "request.subjects": 500})
+    exporter = dataclasses.replace(scenario.exporter, jurisdiction="XX")
+    decision = evaluate(scenario.asset, exporter, scenario.request, POLICY, scenario.now)
+    after = ytd_after(scenario.asset, exporter, scenario.request, decision, POLICY, scenario.now)
+    assert decision.decision == "ALLOW" and after.subjects == scenario.exporter.ytd.subjects + 500
