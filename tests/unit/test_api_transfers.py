@@ -96,7 +96,7 @@ def test_transfer_routes_show_decisions_rules_and_policy_version() -> None:
         record = await response.json()
         assert record["state"] == "RELEASED" and record["asset_id"] == asset_id
         assert record["decision"]["decision"] == "ALLOW" and record["decision"]["policy_version"] == 1
-        assert record["decision"]["rules"] == ["R13b", "R14"] and record["decisions"] == {"standard_contract": "SC-1"}
+        assert record["decision"]["rules"] == ["R13b", "R14", "R16"] and record["decisions"] == {"standard_contract": "SC-1"}
         assert [step["action"] for step in record["history"]] == ["requested", "evidence", "reviewed"]
         assert record["history"][0]["decision"]["requires"] == ["sc_or_cert"]
 
