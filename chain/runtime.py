@@ -12,17 +12,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import secrets
 import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yarl
 from aiohttp import web
 
 from chain import codec, consensus
 from chain.api import make_app
+from chain.api.app import server_ssl_context
 from chain.api.jsonwire import ledger_block_json, ledger_tx_json
+from chain.api.validator_auth import sign_request
 from chain.config import NodeConfig
 from chain.consensus import events as ev
 from chain.consensus.messages import BlockHandle
@@ -102,7 +106,13 @@ class NodeRuntime:
             on_connect=self._on_peer_connected,
             log=logging.getLogger("silkport.net"),
         )
-        self.app = make_app(self, max_body_bytes=config.max_body_bytes, rate_per_second=genesis.params.api_rate_per_second)
+        self.app = make_app(
+            self,
+            max_body_bytes=config.max_body_bytes,
+            rate_per_second=genesis.params.api_rate_per_second,
+            budgets=config.api_budgets,
+            clock_ms=self.now,
+        )
         self.net.register(self.app)
         self.started_ms = self.now()
         self._stopping = asyncio.Event()
@@ -116,7 +126,13 @@ class NodeRuntime:
     async def run(self) -> None:
         runner = web.AppRunner(self.app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, self.config.listen_host, self.config.listen_port)
+        ssl_context = None
+        if self.config.api_tls_cert and self.config.api_tls_key:
+            ssl_context = server_ssl_context(
+                str(self.config.path(self.home, self.config.api_tls_cert)),
+                str(self.config.path(self.home, self.config.api_tls_key)),
+            )
+        site = web.TCPSite(runner, self.config.listen_host, self.config.listen_port, ssl_context=ssl_context)
         await site.start()
         log.info(
             "event=node_started index=%d height=%d port=%d", self.index, self.ledger.height, self.config.listen_port
@@ -262,10 +278,12 @@ class NodeRuntime:
                 url = self.config.peers.get(peer)
                 if url is None:
                     continue
+                path_qs = f"/v1/sync/blocks?from={from_height}&to={to_height}"
+                headers = sign_request(
+                    self.keypair, self.index, self.chain_id, "GET", path_qs, self.now(), secrets.token_bytes(16)
+                )
                 try:
-                    async with session.get(
-                        f"{url}/v1/sync/blocks", params={"from": str(from_height), "to": str(to_height)}
-                    ) as response:
+                    async with session.get(yarl.URL(url + path_qs, encoded=True), headers=headers) as response:
                         if response.status != 200:
                             continue
                         payload = await response.read()
