@@ -13,9 +13,11 @@ import asyncio
 import logging
 import shutil
 import signal
+import ssl
 import sys
 from pathlib import Path
 
+from chain.api.app import server_ssl_context
 from chain.config import NodeConfig, load_config, save_config
 from chain.crypto import load_key_file, save_key_file
 from chain.errors import SilkportError
@@ -52,7 +54,21 @@ def cmd_init(args: argparse.Namespace) -> int:
     key_path = home / "validator.key"
     if not key_path.exists():
         save_key_file(key_path, keypair)
+    if bool(args.api_tls_cert) != bool(args.api_tls_key):
+        raise SilkportError("--api-tls-cert and --api-tls-key go together")
+    tls_cert = tls_key = None
+    if args.api_tls_cert:
+        for flag, source, name in (("--api-tls-cert", args.api_tls_cert, "api-tls.crt"),
+                                   ("--api-tls-key", args.api_tls_key, "api-tls.key")):
+            if not Path(source).is_file():
+                raise SilkportError(f"{flag} {source}: no such file")
+            shutil.copyfile(source, home / name)
+            (home / name).chmod(0o600)
+        server_ssl_context(str(home / "api-tls.crt"), str(home / "api-tls.key"))  # fail now, not at run
+        tls_cert, tls_key = "api-tls.crt", "api-tls.key"
     config = NodeConfig(
+        api_tls_cert=tls_cert,
+        api_tls_key=tls_key,
         index=args.index,
         listen_host=host or "127.0.0.1",
         listen_port=int(port),
@@ -92,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--listen", default="127.0.0.1:26657", help="HOST:PORT for the API and /p2p")
     init.add_argument("--peer", action="append", type=parse_peer, help="INDEX=http://HOST:PORT (repeat)")
     init.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    init.add_argument("--api-tls-cert", help="PEM certificate chain: serve the API over HTTPS (ADR 0011)")
+    init.add_argument("--api-tls-key", help="PEM private key of --api-tls-cert")
     init.set_defaults(func=cmd_init)
     run = sub.add_parser("run", help="run the node in the foreground")
     run.add_argument("--home", required=True)
@@ -106,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except SilkportError as exc:
         print(f"node.py: {exc.message}", file=sys.stderr)
+        return 1
+    except ssl.SSLError as exc:
+        print(f"node.py: the API TLS certificate or key is not usable: {exc.reason}", file=sys.stderr)
         return 1
 
 
