@@ -58,13 +58,13 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise SilkportError("--api-tls-cert and --api-tls-key go together")
     tls_cert = tls_key = None
     if args.api_tls_cert:
-        for flag, source, name in (("--api-tls-cert", args.api_tls_cert, "api-tls.crt"),
-                                   ("--api-tls-key", args.api_tls_key, "api-tls.key")):
+        for flag, source in (("--api-tls-cert", args.api_tls_cert), ("--api-tls-key", args.api_tls_key)):
             if not Path(source).is_file():
                 raise SilkportError(f"{flag} {source}: no such file")
+        server_ssl_context(args.api_tls_cert, args.api_tls_key)  # fail now (changing nothing), not at run
+        for source, name in ((args.api_tls_cert, "api-tls.crt"), (args.api_tls_key, "api-tls.key")):
             shutil.copyfile(source, home / name)
             (home / name).chmod(0o600)
-        server_ssl_context(str(home / "api-tls.crt"), str(home / "api-tls.key"))  # fail now, not at run
         tls_cert, tls_key = "api-tls.crt", "api-tls.key"
     config = NodeConfig(
         api_tls_cert=tls_cert,
