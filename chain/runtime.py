@@ -285,6 +285,7 @@ class NodeRuntime:
                 try:
                     async with session.get(yarl.URL(url + path_qs, encoded=True), headers=headers) as response:
                         if response.status != 200:
+                            log.info("event=catchup_peer_refused peer=%d status=%d", peer, response.status)
                             continue
                         payload = await response.read()
                     items = codec.decode(payload, max_size=CATCHUP_MAX_BYTES * 2)

@@ -33,6 +33,9 @@ HEAVY_ROUTES = frozenset(
     }
 )
 OPS_ROUTES = frozenset({"/v1/status", "/metrics"})
+EXEMPT_ROUTES = frozenset({"/p2p"})
+"""The peer websocket authenticates and limits its own connections (chain/net); a connection lives
+for hours, so it must not hold one of the public's slots."""
 
 
 class RouteClass(Enum):
@@ -206,7 +209,10 @@ def make_middleware(authenticate: Callable[[web.Request], int | None]) -> Callab
     async def limits_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         limiter = request.app[LIMITER]
         route = request.match_info.route.resource
-        kind = route_class(request.method, route.canonical if route is not None else None)
+        canonical = route.canonical if route is not None else None
+        if canonical in EXEMPT_ROUTES:
+            return await handler(request)
+        kind = route_class(request.method, canonical)
         if kind is RouteClass.HEAVY and authenticate(request) is not None:
             refusal = limiter.acquire_validator()
             if refusal is not None:
