@@ -231,7 +231,11 @@ def test_refusals_are_problems_with_retry_after_and_status_keeps_its_own_budget(
         refused = await problem_of(answers[-1], 429, "rate_limited")
         assert "read requests" in refused["detail"] and answers[-1].headers["Retry-After"] == "1"
         assert (await client.get("/v1/status")).status == 200  # ops has its own budget
-        assert (await client.get("/metrics")).status == 200
+        metrics = await client.get("/metrics")
+        assert metrics.status == 200
+        text = await metrics.text()
+        assert 'silkport_api_refused_total{class="read",code="rate_limited"} 3' in text
+        assert 'silkport_api_in_flight{class="ops"} 1' in text  # this very request
 
     serve(body, budgets)
 
@@ -309,3 +313,32 @@ def test_json_depth_counts_iteratively() -> None:
     assert json_depth(deep, 32) == 33
     assert json_depth({"a": [1, {"b": []}]}, 32) == 4
     assert json_depth(json.loads("7"), 32) == 0
+
+
+def test_peer_websocket_route_is_not_limited() -> None:
+    from chain.api.limits import EXEMPT_ROUTES
+
+    calls: list[str] = []
+
+    async def p2p(request: web.Request) -> web.Response:
+        calls.append(request.remote or "")
+        return web.Response(text="peer")
+
+    async def body(client: Client, node: LocalNode) -> None:
+        statuses = [(await client.get("/p2p")).status for _ in range(5)]
+        assert statuses == [200] * 5 and len(calls) == 5
+        assert (await client.get("/v1/blocks/1")).status == 200
+        assert (await client.get("/v1/blocks/1")).status == 200
+        assert (await client.get("/v1/blocks/1")).status == 429  # reads are limited; /p2p was not counted
+
+    assert "/p2p" in EXEMPT_ROUTES
+    node = LocalNode(genesis(), KEYS)
+    node.produce_block()
+
+    async def main() -> None:
+        app = make_app(node, rate_limit=None, budgets=ApiBudgets(read=TIGHT), clock=lambda: 0.0)
+        app.router.add_get("/p2p", p2p)
+        async with TestClient(TestServer(app)) as client:
+            await body(client, node)
+
+    asyncio.run(main())
