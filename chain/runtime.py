@@ -32,7 +32,7 @@ from chain.consensus import events as ev
 from chain.consensus.messages import BlockHandle
 from chain.consensus.state import reconfigure
 from chain.crypto import Signer, load_key_file
-from chain.errors import SilkportError, ValidationError
+from chain.errors import MempoolFullError, SilkportError, ValidationError
 from chain.genesis import load_genesis
 from chain.ledger import Ledger, decode_raw_block
 from chain.metrics import NodeMetrics
@@ -47,6 +47,9 @@ CHANNEL_TXS = 1
 CATCHUP_MAX_BYTES = 8 * 1024 * 1024
 ADMITTED_FRAMES = 50_000
 RELAY_ON_CONNECT_TXS = 10_000
+API_QUEUE_LIMIT = 20_000
+"""Events waiting for the consensus core above which the API refuses new transactions with 503 +
+Retry-After (ADR 0011: a full queue refuses, it never grows without bound)."""
 RELAY_ON_CONNECT_BYTES = 64 * 1024 * 1024
 
 
@@ -368,6 +371,10 @@ class NodeRuntime:
         }
 
     def submit_tx(self, tx: SignedTx) -> str:
+        if self.queue.qsize() >= API_QUEUE_LIMIT:
+            raise MempoolFullError(
+                f"the node is {self.queue.qsize()} consensus events behind; retry later", code="queue_full"
+            )
         self._admit(tx, len(tx.encode()), forward=True)
         return tx.tx_id
 

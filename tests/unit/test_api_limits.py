@@ -342,3 +342,24 @@ def test_peer_websocket_route_is_not_limited() -> None:
             await body(client, node)
 
     asyncio.run(main())
+
+
+def test_a_full_consensus_queue_refuses_submissions_with_503() -> None:
+    from types import SimpleNamespace
+
+    from chain.api.problems import status_for
+    from chain.errors import MempoolFullError
+    from chain.runtime import API_QUEUE_LIMIT, NodeRuntime
+
+    admitted: list[str] = []
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    fake = SimpleNamespace(queue=queue, _admit=lambda tx, size, forward: admitted.append(tx.tx_id))
+    tx = make_tx(CHAIN, "noop", "ping", {"note": "x"}, [KeyPair.generate()], 1)
+    for _ in range(API_QUEUE_LIMIT - 1):
+        queue.put_nowait(None)
+    assert NodeRuntime.submit_tx(fake, tx) == tx.tx_id  # type: ignore[arg-type]
+    queue.put_nowait(None)
+    with pytest.raises(MempoolFullError, match="consensus events behind") as refused:
+        NodeRuntime.submit_tx(fake, tx)  # type: ignore[arg-type]
+    assert refused.value.code == "queue_full" and status_for(refused.value) == 503
+    assert admitted == [tx.tx_id]
