@@ -48,6 +48,9 @@ CATCHUP_MAX_BYTES = 8 * 1024 * 1024
 ADMITTED_FRAMES = 50_000
 RELAY_ON_CONNECT_TXS = 10_000
 API_QUEUE_LIMIT = 20_000
+API_IDLE_TIMEOUT_S = 15.0
+"""A connection that has not completed a request within this time is closed (aiohttp's keep-alive
+timer also covers a request's unfinished headers): slowloris connections do not pile up (ADR 0011)."""
 """Events waiting for the consensus core above which the API refuses new transactions with 503 +
 Retry-After (ADR 0011: a full queue refuses, it never grows without bound)."""
 RELAY_ON_CONNECT_BYTES = 64 * 1024 * 1024
@@ -127,7 +130,7 @@ class NodeRuntime:
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        runner = web.AppRunner(self.app, access_log=None)
+        runner = web.AppRunner(self.app, access_log=None, keepalive_timeout=API_IDLE_TIMEOUT_S)
         await runner.setup()
         ssl_context = None
         if self.config.api_tls_cert and self.config.api_tls_key:
