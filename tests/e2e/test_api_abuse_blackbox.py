@@ -328,3 +328,45 @@ def test_api_over_tls(devnet: Devnet, tmp_path: Path) -> None:
     http = silkport("status", "--node", url.replace("https", "http"), "--json")
     assert http.returncode == 1 and "Traceback" not in http.stderr, http.stderr
     assert procs.is_running(devnet.reload().node(3))
+
+
+def test_validator_signed_sync_is_served_during_a_flood_and_cannot_be_replayed(devnet: Devnet) -> None:
+    from chain.api.validator_auth import sign_request
+    from chain.crypto import load_key_file
+
+    devnet.wait_height(0, 3)
+    api = devnet.api(0)
+    validator = load_key_file(devnet.manifest.node(2).key_file)
+    path = "/v1/sync/blocks?from=1&to=2"
+
+    def signed_get(headers: dict[str, str]) -> tuple[int, Any]:
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(api + path, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=15) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    flood = [f"{api}/v1/sync/blocks?from=1&to=999"]
+    with background(lambda stop: asyncio.run(hammer(flood, stop, clients=8))) as attack:
+        time.sleep(1.0)
+        served = []
+        for _ in range(5):
+            headers = sign_request(validator, 2, devnet.chain_id, "GET", path, int(time.time() * 1000),
+                                   KeyPair.generate().public_key[:16])
+            served.append(signed_get(headers)[0])
+        replay_headers = sign_request(validator, 2, devnet.chain_id, "GET", path, int(time.time() * 1000),
+                                      b"\x07" * 16)
+        first, _ = signed_get(replay_headers)
+        replay, problem = signed_get(replay_headers)
+        other_chain = sign_request(validator, 2, "another-chain", "GET", path, int(time.time() * 1000),
+                                   b"\x08" * 16)
+        wrong_chain, _ = signed_get(other_chain)
+    counts: Counter[str] = attack["result"]
+    assert counts["429"] + counts["503"] > 0, f"the public flood was never refused: {counts}"
+    assert served == [200] * 5, f"a validator's signed sync was refused during the flood: {served}"
+    assert first == 200 and replay == 401 and "already used" in problem["detail"], (first, replay, problem)
+    assert wrong_chain == 401
