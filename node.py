@@ -15,9 +15,11 @@ import logging
 import os
 import shutil
 import signal
+import ssl
 import sys
 from pathlib import Path
 
+from chain.api.app import server_ssl_context
 from chain.config import NodeConfig, PeerConfig, load_config, save_config
 from chain.crypto import is_encrypted_key_file, key_file_public_key, load_key_file, save_key_file
 from chain.errors import SilkportError
@@ -85,7 +87,21 @@ def cmd_init(args: argparse.Namespace) -> int:
         copy_private(Path(args.key), key_path)
     elif not key_path.exists():
         save_key_file(key_path, load_key_file(args.key))
+    if bool(args.api_tls_cert) != bool(args.api_tls_key):
+        raise SilkportError("--api-tls-cert and --api-tls-key go together")
+    tls_cert = tls_key = None
+    if args.api_tls_cert:
+        for flag, source in (("--api-tls-cert", args.api_tls_cert), ("--api-tls-key", args.api_tls_key)):
+            if not Path(source).is_file():
+                raise SilkportError(f"{flag} {source}: no such file")
+        server_ssl_context(args.api_tls_cert, args.api_tls_key)  # fail now (changing nothing), not at run
+        for source, name in ((args.api_tls_cert, "api-tls.crt"), (args.api_tls_key, "api-tls.key")):
+            shutil.copyfile(source, home / name)
+            (home / name).chmod(0o600)
+        tls_cert, tls_key = "api-tls.crt", "api-tls.key"
     config = NodeConfig(
+        api_tls_cert=tls_cert,
+        api_tls_key=tls_key,
         index=args.index,
         listen_host=host or "127.0.0.1",
         listen_port=int(port),
@@ -141,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="peer links WITHOUT TLS (test devnets only; every node of the network must agree)",
     )
     init.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    init.add_argument("--api-tls-cert", help="PEM certificate chain: serve the API over HTTPS (ADR 0011)")
+    init.add_argument("--api-tls-key", help="PEM private key of --api-tls-cert")
     init.set_defaults(func=cmd_init)
     run = sub.add_parser("run", help="run the node in the foreground")
     run.add_argument("--home", required=True)
@@ -158,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except SilkportError as exc:
         print(f"node.py: {exc.message}", file=sys.stderr)
+        return 1
+    except ssl.SSLError as exc:
+        print(f"node.py: the API TLS certificate or key is not usable: {exc.reason}", file=sys.stderr)
         return 1
 
 

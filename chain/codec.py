@@ -162,6 +162,8 @@ DOMAIN_HANDSHAKE = b"silkport/handshake/v1"
 DOMAIN_CATCHUP = b"silkport/catchup/v1"
 DOMAIN_PEER_CERT = b"silkport/peercert/v1"
 """A validator's signature over a peer TLS key (chain/net/certs.py, ADR 0010)."""
+DOMAIN_API_REQUEST = b"silkport/apirequest/v1"
+"""A validator's signed REST request: ``[method, path?query, timestamp_ms, nonce]`` (ADR 0011)."""
 
 DOMAINS = frozenset(
     {
@@ -175,6 +177,7 @@ DOMAINS = frozenset(
         DOMAIN_HANDSHAKE,
         DOMAIN_CATCHUP,
         DOMAIN_PEER_CERT,
+        DOMAIN_API_REQUEST,
     }
 )
 

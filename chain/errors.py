@@ -83,6 +83,12 @@ class OversizeError(ValidationError):
     code = "oversize"
 
 
+class RequestAuthError(ValidationError):
+    """A signed REST request whose validator signature is bad, stale or replayed (ADR 0011)."""
+
+    code = "bad_request_signature"
+
+
 class ProofError(SilkportError):
     """A Merkle, state or certificate proof that does not verify; the message says which check failed."""
 

@@ -12,23 +12,27 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import secrets
 import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yarl
 from aiohttp import web
 
 from chain import codec, consensus
 from chain.api import make_app
+from chain.api.app import server_ssl_context
 from chain.api.jsonwire import ledger_block_json, ledger_tx_json
+from chain.api.validator_auth import sign_request
 from chain.config import NodeConfig
 from chain.consensus import events as ev
 from chain.consensus.messages import BlockHandle
 from chain.consensus.state import reconfigure
 from chain.crypto import Signer, load_key_file, read_passphrase_file
-from chain.errors import SilkportError, ValidationError
+from chain.errors import MempoolFullError, SilkportError, ValidationError
 from chain.genesis import load_genesis
 from chain.ledger import Ledger, decode_raw_block
 from chain.metrics import NodeMetrics
@@ -43,6 +47,12 @@ CHANNEL_TXS = 1
 CATCHUP_MAX_BYTES = 8 * 1024 * 1024
 ADMITTED_FRAMES = 50_000
 RELAY_ON_CONNECT_TXS = 10_000
+API_QUEUE_LIMIT = 20_000
+API_IDLE_TIMEOUT_S = 15.0
+"""A connection that has not completed a request within this time is closed (aiohttp's keep-alive
+timer also covers a request's unfinished headers): slowloris connections do not pile up (ADR 0011)."""
+"""Events waiting for the consensus core above which the API refuses new transactions with 503 +
+Retry-After (ADR 0011: a full queue refuses, it never grows without bound)."""
 RELAY_ON_CONNECT_BYTES = 64 * 1024 * 1024
 
 
@@ -106,7 +116,13 @@ class NodeRuntime:
             on_connect=self._on_peer_connected,
             log=logging.getLogger("silkport.net"),
         )
-        self.app = make_app(self, max_body_bytes=config.max_body_bytes, rate_per_second=genesis.params.api_rate_per_second)
+        self.app = make_app(
+            self,
+            max_body_bytes=config.max_body_bytes,
+            rate_per_second=genesis.params.api_rate_per_second,
+            budgets=config.api_budgets,
+            clock_ms=self.now,
+        )
         self.started_ms = self.now()
         self._stopping = asyncio.Event()
 
@@ -117,9 +133,15 @@ class NodeRuntime:
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        runner = web.AppRunner(self.app, access_log=None)
+        runner = web.AppRunner(self.app, access_log=None, keepalive_timeout=API_IDLE_TIMEOUT_S)
         await runner.setup()
-        site = web.TCPSite(runner, self.config.listen_host, self.config.listen_port)
+        ssl_context = None
+        if self.config.api_tls_cert and self.config.api_tls_key:
+            ssl_context = server_ssl_context(
+                str(self.config.path(self.home, self.config.api_tls_cert)),
+                str(self.config.path(self.home, self.config.api_tls_key)),
+            )
+        site = web.TCPSite(runner, self.config.listen_host, self.config.listen_port, ssl_context=ssl_context)
         await site.start()
         log.info(
             "event=node_started index=%d height=%d port=%d p2p=%s tls=%s",
@@ -267,11 +289,14 @@ class NodeRuntime:
                 if address is None:
                     continue
                 url = address.api
+                path_qs = f"/v1/sync/blocks?from={from_height}&to={to_height}"
+                headers = sign_request(
+                    self.keypair, self.index, self.chain_id, "GET", path_qs, self.now(), secrets.token_bytes(16)
+                )
                 try:
-                    async with session.get(
-                        f"{url}/v1/sync/blocks", params={"from": str(from_height), "to": str(to_height)}
-                    ) as response:
+                    async with session.get(yarl.URL(url + path_qs, encoded=True), headers=headers) as response:
                         if response.status != 200:
+                            log.info("event=catchup_peer_refused peer=%d status=%d", peer, response.status)
                             continue
                         payload = await response.read()
                     items = codec.decode(payload, max_size=CATCHUP_MAX_BYTES * 2)
@@ -354,6 +379,10 @@ class NodeRuntime:
         }
 
     def submit_tx(self, tx: SignedTx) -> str:
+        if self.queue.qsize() >= API_QUEUE_LIMIT:
+            raise MempoolFullError(
+                f"the node is {self.queue.qsize()} consensus events behind; retry later", code="queue_full"
+            )
         self._admit(tx, len(tx.encode()), forward=True)
         return tx.tx_id
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -463,7 +464,9 @@ def test_refusals_are_all_counted_but_logged_at_most_once_a_second(caplog: pytes
             writer.close()
         await until(lambda: b.net.stats.refused["tls_handshake_failed"] == 20, "twenty refusals")
 
+    started = time.monotonic()
     with caplog.at_level(logging.INFO, logger="test.net"):
         run(with_nodes([b], body))
+    seconds = time.monotonic() - started
     lines = [r for r in caplog.records if "tls_handshake_failed" in r.getMessage()]
-    assert 1 <= len(lines) < 20
+    assert 1 <= len(lines) <= int(seconds) + 1  # once a second at most, however slow the machine is
