@@ -205,14 +205,36 @@ class NodeRuntime:
         self.timers[name] = asyncio.get_running_loop().call_later(delay_ms / 1000, fire)
 
     def _propose(self, action: Any) -> None:
+        """Answer RequestProposal with ProposalReady, or ProposalFailed if no block could be built: the
+        core never waits for an answer that does not come (ADR 0013). Transactions that turned invalid
+        are left out of the block by the ledger and reported to the core as dropped first."""
         if action.height != self.ledger.height + 1 or action.prev_hash != self.ledger.head_hash:
             log.info("event=proposal_skipped height=%d head=%d", action.height, self.ledger.height)
+            self.queue.put_nowait(ev.ProposalFailed(action.height, action.view, "not on the ledger's head"))
             return
         started = time.perf_counter()
-        block = self.ledger.build_block(action.view, self.now(), self.index)
+        try:
+            block = self.ledger.build_block(action.view, self.now(), self.index)
+        except SilkportError as exc:
+            log.error("event=proposal_failed height=%d reason=%s", action.height, exc.message)
+            self._report_dropped()
+            self.queue.put_nowait(ev.ProposalFailed(action.height, action.view, exc.message))
+            return
         self.metrics.block_build_seconds.observe(time.perf_counter() - started)
         log.debug("event=proposal_built height=%d txs=%d", block.height, len(block.txs))
+        self._report_dropped()
         self.queue.put_nowait(ev.ProposalReady(block))
+
+    def _report_dropped(self) -> None:
+        """Tell the core which pending requests left the mempool without committing (RequestsDropped)."""
+        dropped = self.ledger.take_dropped()
+        if dropped:
+            log.info("event=requests_dropped count=%d", len(dropped))
+            for tx_hash in dropped:
+                for future in self.waiters.pop(tx_hash, []):
+                    if not future.done():
+                        future.set_result(None)
+            self.queue.put_nowait(ev.RequestsDropped(tuple(dropped), self.now()))
 
     def _commit(self, block: Block, certificate: CommitCertificate) -> None:
         started = time.perf_counter()
@@ -228,6 +250,7 @@ class NodeRuntime:
                     future.set_result(None)
         if hashes:
             self.queue.put_nowait(ev.RequestsDone(tuple(hashes), self.now()))
+        self._report_dropped()
         log.info(
             "event=block_committed height=%d view=%d txs=%d hash=%s",
             block.height,

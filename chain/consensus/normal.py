@@ -18,6 +18,7 @@ from chain.consensus.events import (
     CancelTimer,
     CommitBlock,
     ExecuteBlock,
+    ProposalFailed,
     ProposalReady,
     RequestProposal,
     SetTimer,
@@ -206,6 +207,24 @@ def settle_requests(state: ReplicaState, tx_hashes: Iterable[bytes]) -> None:
     settled = [tx_hash for tx_hash in tx_hashes if state.requests.pop(tx_hash, None) is not None]
     if settled:
         state.progress_ms = state.now_ms
+
+
+def forget_requests(state: ReplicaState, tx_hashes: Iterable[bytes]) -> None:
+    """Forget requests that can no longer commit (ADR 0013: dropped). Unlike :func:`settle_requests`
+    this is no progress: the request timer keeps measuring the oldest request that can still commit,
+    and a primary with only dead requests left proposes no block for them."""
+    for tx_hash in tx_hashes:
+        state.requests.pop(tx_hash, None)
+
+
+def on_proposal_failed(state: ReplicaState, event: ProposalFailed, out: list[Action]) -> None:
+    """The runtime could not build the requested block: retry in the same view after the empty-block
+    interval (ADR 0013) instead of leaving the instance without a pre-prepare until the view timer."""
+    if state.proposal_requested != (event.view, event.height):
+        return drop(state, "stale_proposal")
+    state.proposal_requested = None
+    if state.active and state.is_primary and state.instance.preprepare is None:
+        out.append(SetTimer("proposal", state.config.empty_block_interval_ms))
 
 
 def commit_block(state: ReplicaState, handle: BlockHandle, certificate: CommitCertificate, out: list[Action]) -> None:

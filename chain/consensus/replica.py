@@ -19,10 +19,12 @@ from chain.consensus.events import (
     Event,
     ExecuteBlock,
     MessageReceived,
+    ProposalFailed,
     ProposalReady,
     RelayRequests,
     RequestReceived,
     RequestsDone,
+    RequestsDropped,
     SetTimer,
     Start,
     TimerFired,
@@ -99,11 +101,16 @@ def step(state: ReplicaState, event: Event) -> tuple[ReplicaState, list[Action]]
             drop(state, "unexpected_execution")
     elif isinstance(event, ProposalReady):
         normal.on_proposal_ready(state, event, out)
+    elif isinstance(event, ProposalFailed):
+        normal.on_proposal_failed(state, event, out)
     elif isinstance(event, RequestReceived):
         _on_request(state, event, out)
     elif isinstance(event, RequestsDone):
         state.now_ms = max(state.now_ms, event.now_ms)
         normal.settle_requests(state, event.tx_hashes)
+    elif isinstance(event, RequestsDropped):
+        state.now_ms = max(state.now_ms, event.now_ms)
+        normal.forget_requests(state, event.tx_hashes)
     elif isinstance(event, CatchUpReceived):
         catchup.on_catchup_received(state, event, out)
     elif isinstance(event, Start):
