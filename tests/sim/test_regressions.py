@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .network import Schedule, run_schedule
+from .network import Schedule, Simulation, run_schedule
 
 REGRESSIONS = [
     # Catch-up and the pre-prepare of the same block executed at once: one BlockExecuted was lost.
@@ -31,3 +31,23 @@ REGRESSIONS = [
 @pytest.mark.parametrize("schedule", REGRESSIONS, ids=[f"n{s.n}-seed{s.seed}" for s in REGRESSIONS])
 def test_pinned_schedule(schedule: Schedule) -> None:
     run_schedule(schedule)
+
+
+def _commits_before(simulation: Simulation, until_ms: int) -> int:
+    return sum(1 for at in simulation.nodes[0].commit_times if at <= until_ms)
+
+
+@pytest.mark.parametrize("expiring", [8, 10_000])
+def test_expiring_requests_force_no_view_change_and_no_empty_block_storm(expiring: int) -> None:
+    """Issue 12.1: requests that expire in every replica's mempool are dropped from the request timers
+    (``RequestsDropped``); before, they kept the primary proposing empty blocks back to back and made
+    the backups change views over and over. Pinned seed, no faults: the block rate must match a run
+    without them (counted over the same virtual time), and no replica may start a view change."""
+    common = {"n": 4, "seed": 1212, "max_delay_ms": 5, "heal_ms": 100, "txs": 2, "extra_blocks": 40}
+    baseline = run_schedule(Schedule(**common))  # type: ignore[arg-type]
+    attacked = run_schedule(Schedule(**common, expiring=expiring))  # type: ignore[arg-type]
+    window = min(baseline.now, attacked.now)
+    assert _commits_before(attacked, window) <= _commits_before(baseline, window) + 3
+    for node in attacked.nodes:
+        assert node.state.view_changes_started == 0 and node.state.view == 0, f"replica {node.index} changed view"
+        assert node.state.requests == {}, f"replica {node.index} still tracks dead requests"
