@@ -44,6 +44,8 @@ CATCHUP_MAX_BYTES = 8 * 1024 * 1024
 ADMITTED_FRAMES = 50_000
 RELAY_ON_CONNECT_TXS = 10_000
 RELAY_ON_CONNECT_BYTES = 64 * 1024 * 1024
+CONSUME_BATCH = 64
+"""Events stepped before the consumer yields to the other tasks (catch-up fetches, peer I/O)."""
 
 
 def now_ms() -> int:
@@ -92,6 +94,8 @@ class NodeRuntime:
         self.admitted_frames: OrderedDict[bytes, None] = OrderedDict()
         """SHA-256 of tx frames this node admitted: a relayed copy is dropped before it is decoded."""
         self.catchup_task: asyncio.Task[None] | None = None
+        self.catchup_wanted: tuple[int, int, tuple[int, ...]] | None = None
+        """The newest RequestCatchUp that arrived while a fetch was running (started when it ends)."""
         self.net = PeerNetwork(
             self.chain_id,
             self.index,
@@ -140,12 +144,16 @@ class NodeRuntime:
         self._stopping.set()
 
     async def _consume(self) -> None:
+        handled = 0
         while True:
             event = await self.queue.get()
             try:
                 self._step(event)
             except Exception:  # a bug must not kill the node silently: log it with context
                 log.exception("event=step_failed kind=%s", type(event).__name__)
+            handled += 1
+            if handled % CONSUME_BATCH == 0:
+                await asyncio.sleep(0)  # a non-empty queue never yields: let fetches and peers run
 
     def _step(self, event: Any) -> None:
         self.replica, actions = consensus.step(self.replica, event)
@@ -274,12 +282,26 @@ class NodeRuntime:
     # --- catch-up --------------------------------------------------------------------------------
 
     def _start_catchup(self, from_height: int, to_height: int, peers: tuple[int, ...]) -> None:
+        """Start a fetch; while one runs, remember the newest request and start it as soon as the running
+        one ends (issue 13: a request dropped here waited for the 4 s catch-up timer)."""
         if self.catchup_task is not None and not self.catchup_task.done():
+            self.catchup_wanted = (from_height, to_height, peers)
+            return
+        self.catchup_wanted = None
+        from_height = max(from_height, self.ledger.height + 1)  # blocks committed meanwhile are not asked
+        if from_height > to_height:
             return
         self.catchup_task = asyncio.create_task(self._catchup(from_height, to_height, peers))
+        self.catchup_task.add_done_callback(self._catchup_done)
+
+    def _catchup_done(self, _task: asyncio.Task[None]) -> None:
+        wanted, self.catchup_wanted = self.catchup_wanted, None
+        if wanted is not None and not self._stopping.is_set():
+            self._start_catchup(*wanted)
 
     async def _catchup(self, from_height: int, to_height: int, peers: tuple[int, ...]) -> None:
         timeout = aiohttp.ClientTimeout(total=10)
+        answer: ev.CatchUpReceived | None = None
         async with aiohttp.ClientSession(timeout=timeout) as session:
             for peer in peers or tuple(self.config.peers):
                 url = self.config.peers.get(peer)
@@ -299,8 +321,10 @@ class NodeRuntime:
                     continue
                 if pairs:
                     log.info("event=catchup_received peer=%d blocks=%d", peer, len(pairs))
-                    self.queue.put_nowait(ev.CatchUpReceived(pairs, peer))
-                    return
+                    answer = ev.CatchUpReceived(pairs, peer)
+                    break
+        if answer is not None:  # handed over after the session closed: the task is done when it is used
+            self.queue.put_nowait(answer)
 
     def _relay(self, tx_hashes: tuple[bytes, ...]) -> None:
         """Send pending transactions to every validator again (receivers drop frames they admitted)."""
