@@ -206,9 +206,11 @@ class NodeRuntime:
         if old is not None:
             old.cancel()
 
+        due_ms = self.now() + delay_ms
+
         def fire() -> None:
             self.timers.pop(name, None)
-            self.queue.put_nowait(ev.TimerFired(name, self.now()))
+            self.queue.put_nowait(ev.TimerFired(name, self.now(), due_ms))
 
         self.timers[name] = asyncio.get_running_loop().call_later(delay_ms / 1000, fire)
 

@@ -38,8 +38,13 @@ class MessageReceived:
 
 @dataclass(frozen=True, slots=True)
 class TimerFired:
+    """Timer ``name`` expired; ``due_ms`` (0: unknown) is when it should have, on the same clock as
+    ``now_ms``. A view or request timer that fires far past its deadline (the process was stopped,
+    SIGSTOP/SIGCONT) is re-armed, not obeyed: its silence says nothing about the primary (ADR 0013)."""
+
     name: str
     now_ms: int
+    due_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,6 +109,8 @@ class Node:
     ever_persisted: set[bytes] = field(default_factory=set)
     commit_times: list[int] = field(default_factory=list)
     seen: list[bytes] = field(default_factory=list)
+    votes: list[tuple[int, str, int, int]] = field(default_factory=list)
+    """(time, kind, view, height) of every PREPARE/COMMIT this replica sent."""
 
     @property
     def head(self) -> Header:
@@ -302,6 +304,9 @@ class Simulation:
             message = action.message_bytes
             if byzantine is None:
                 self.check_persisted(node, message)
+                decoded = decode_message(message)
+                if decoded.kind in (PREPARE, COMMIT):
+                    node.votes.append((self.now, decoded.kind, decoded.body.view, decoded.body.height))
             targets = [action.to_index] if isinstance(action, Send) else range(self.s.n)
             for dst in targets:
                 for out in self.byzantine_rewrite(node, byzantine, dst, message):
