@@ -162,8 +162,8 @@ def _on_timer(state: ReplicaState, event: TimerFired, out: list[Action]) -> None
     name = event.name
     if name in ("view", "request") and event.due_ms and event.now_ms - event.due_ms > state.config.view_timeout_ms:
         drop(state, "late_timer")  # the process was stopped: give the chain a full timeout to show itself
-        if name == "request":
-            state.progress_ms = state.now_ms
+        if name == "request":  # every pending request's wait restarts now
+            state.view_started_ms = state.progress_ms = state.now_ms
         timeout = state.view_timeout() if name == "view" else state.config.request_timeout_ms
         out.append(SetTimer(name, timeout))
         return
