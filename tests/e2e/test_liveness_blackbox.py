@@ -10,6 +10,8 @@ Rates are compared as block counts over equal windows with a generous margin, ne
 from __future__ import annotations
 
 import http.client
+import os
+import signal
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
@@ -127,3 +129,34 @@ def test_expiring_transactions_cause_no_view_change_and_no_empty_block_storm(dev
         for index in range(devnet.size):
             code, body = http_json(f"{devnet.api(index)}/v1/txs/{tx.tx_id}")
             assert code == 404 or body.get("status") != "committed", f"expired tx {tx.tx_id[:16]} committed"
+
+
+def test_a_backup_stopped_and_continued_rejoins_without_a_view_change(devnet: Devnet) -> None:
+    """Issue 13: a node frozen with SIGSTOP (its view timer long overdue, its head far behind) must not
+    suspect the primary after SIGCONT: no view change anywhere, and it is back at the others' head in
+    their view. Before, it fired its overdue timers at once and stayed alone in a higher view."""
+    devnet.wait_height(0, 2)
+    _, views_before = heights_and_views(devnet)
+    primary = devnet.primary(0)
+    frozen = (primary + 1) % devnet.size
+    others = [i for i in range(devnet.size) if i != frozen]
+    pid = devnet.manifest.node(frozen).pid
+    assert pid
+    stale = expiring_txs(devnet.chain_id, 3, 0)  # requests pending on the frozen node when it stops
+    post_all(devnet.api(frozen), stale)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(3 * WINDOW_S)  # frozen well past its view and request timeouts
+        top = devnet.height(others[0])
+        assert top is not None
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+    def rejoined() -> bool:
+        heights, views = heights_and_views(devnet)
+        return heights[frozen] >= top and len(set(views)) == 1
+
+    wait_until(rejoined, 30, f"node {frozen} back at height {top} in the others' view")
+    for _ in range(2):
+        _, views = blocks_in_window(devnet)
+        assert views == views_before, f"view change after SIGCONT: views {views_before} -> {views}"
