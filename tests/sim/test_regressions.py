@@ -86,6 +86,7 @@ def test_a_replica_that_caught_up_from_far_behind_votes_again() -> None:
                         extra_blocks=30)
     simulation = run_schedule(schedule)
     lagging = simulation.nodes[3]
+    assert simulation.heal_height is not None
     assert simulation.heal_heads[3] + schedule.window < simulation.heal_height, "replica 3 was not far behind"
     back = _back_and_voting(simulation, 3, 1_500)
     assert back is not None, f"replica 3 never voted again (stable checkpoint {lagging.state.stable_checkpoint})"
