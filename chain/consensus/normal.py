@@ -246,7 +246,7 @@ def commit_block(state: ReplicaState, handle: BlockHandle, certificate: CommitCe
     state.executing = {digest: purpose for digest, purpose in state.executing.items() if purpose != "instance"}
     if certificate.view > state.view:
         adopt_certified_view(state, certificate.view)
-    elif certificate.view < state.view and not state.active and height > _own_view_change_head(state):
+    elif certificate.view < state.view and not state.active and height > _own_view_change_head(state) + 1:
         rejoin_view(state, certificate.view)
     state.instance = Instance(state.view, height + 1)
     if height % state.config.checkpoint_interval == 0:
@@ -285,8 +285,9 @@ def _own_view_change_head(state: ReplicaState) -> int:
 def rejoin_view(state: ReplicaState, view: int) -> None:
     """Leave a view change nobody joined for the lower ``view`` a quorum is committing in (ADR 0013).
 
-    The block just committed is certified in ``view`` above the head this replica reported in its own
-    VIEW-CHANGE: a quorum was committing in ``view`` after this replica left it, so ``view`` is live,
+    The block just committed is certified in ``view`` more than one height above the head this replica
+    reported in its own VIEW-CHANGE (the next height may have been committing as it left): a quorum
+    was committing in ``view`` after this replica left it, so ``view`` is live,
     and no NEW-VIEW for the higher view can have been installed before that commit without a quorum
     leaving ``view`` first. PBFT's f+1 rule (TOCS §4.5.2) moves a replica *up* to a view others want;
     this moves it back to the view the others never left. The VIEW-CHANGEs it sent for the views it
