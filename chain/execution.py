@@ -155,7 +155,22 @@ class Executor:
         return last
 
     def execute(self, height: int, timestamp_ms: int, txs: Sequence[SignedTx]) -> BlockResult:
-        """Execute ``txs`` as block ``height`` on top of the state at ``height - 1``."""
+        """Execute ``txs`` as block ``height`` on top of the state at ``height - 1``; a transaction that
+        fails :meth:`check_admissible` makes the block invalid (:class:`BlockInvalidError`)."""
+        result, _, _ = self._execute(height, timestamp_ms, txs, skip_invalid=False)
+        return result
+
+    def execute_admissible(
+        self, height: int, timestamp_ms: int, candidates: Sequence[SignedTx]
+    ) -> tuple[BlockResult, list[SignedTx], list[tuple[SignedTx, str]]]:
+        """Block building in one pass (DESIGN.md §5, ADR 0013): each candidate is checked against the
+        block's running overlay and skipped if it is no longer admissible (expired, nonce used,
+        duplicate). Returns the result, the included transactions and the skipped ones with reasons."""
+        return self._execute(height, timestamp_ms, candidates[: self.max_block_txs], skip_invalid=True)
+
+    def _execute(
+        self, height: int, timestamp_ms: int, txs: Sequence[SignedTx], *, skip_invalid: bool
+    ) -> tuple[BlockResult, list[SignedTx], list[tuple[SignedTx, str]]]:
         if len(txs) > self.max_block_txs:
             raise BlockInvalidError(f"{len(txs)} transactions exceed the block limit of {self.max_block_txs}")
         base_version = height - 1 if height > 0 else None
@@ -170,15 +185,25 @@ class Executor:
         block_state = Overlay(read_committed)
         block_index = Overlay(self.read_index, self.read_index_many)
         receipts: list[Receipt] = []
+        included: list[SignedTx] = []
+        skipped: list[tuple[SignedTx, str]] = []
         seen: set[bytes] = set()
-        for index, tx in enumerate(txs):
+        for position, tx in enumerate(txs):
+            index = len(included)
             if tx.tx_hash in seen:
-                raise BlockInvalidError(f"transaction {index} appears twice in the block", tx_index=index)
-            seen.add(tx.tx_hash)
+                if skip_invalid:
+                    skipped.append((tx, "duplicate in block"))
+                    continue
+                raise BlockInvalidError(f"transaction {position} appears twice in the block", tx_index=position)
             try:
                 self.check_admissible(tx, block_state.get, height)
             except SilkportError as exc:
-                raise BlockInvalidError(f"transaction {index}: {exc.message}", tx_index=index) from exc
+                if skip_invalid:
+                    skipped.append((tx, exc.message))
+                    continue
+                raise BlockInvalidError(f"transaction {position}: {exc.message}", tx_index=position) from exc
+            seen.add(tx.tx_hash)
+            included.append(tx)
             tx_state = block_state.child()
             receipt, record_nonce = self._run_contract(tx, index, height, timestamp_ms, tx_state, block_index)
             if record_nonce:
@@ -187,9 +212,9 @@ class Executor:
             block_state.merge(tx_state)
         if height % self.checkpoint_interval == 0:
             apply_pending_validators(block_state)
-        leaves = [merkle.leaf_hash(tx_leaf_data(tx, r)) for tx, r in zip(txs, receipts, strict=True)]
+        leaves = [merkle.leaf_hash(tx_leaf_data(tx, r)) for tx, r in zip(included, receipts, strict=True)]
         update = self.tree.update(base_version, height, block_state.writes)
-        return BlockResult(
+        result = BlockResult(
             height=height,
             receipts=tuple(receipts),
             tx_root=merkle.root(leaves),
@@ -198,6 +223,7 @@ class Executor:
             state_batch=update.batch,
             index_writes=block_index.writes,
         )
+        return result, included, skipped
 
     def _run_contract(
         self, tx: SignedTx, index: int, height: int, timestamp_ms: int, tx_state: Overlay, block_index: Overlay

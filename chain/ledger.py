@@ -76,6 +76,7 @@ class Ledger:
             max_txs=50_000, max_bytes=256 * 1024 * 1024, max_per_sender=self.params.max_pending_per_sender
         )
         self._results: dict[bytes, BlockResult] = {}
+        self._dropped: list[bytes] = []
         self._recent_tx_ids: dict[int, list[str]] = {}
         self._check_genesis()
         head = self.store.head()
@@ -182,24 +183,26 @@ class Ledger:
         )
 
     def build_block(self, view: int, now_ms: int, proposer: int) -> Block:
-        """Select mempool transactions, drop any that became invalid, execute, and build the header."""
+        """Select mempool transactions and execute them in one pass; a candidate that is no longer
+        admissible (expired, nonce used) is left out of the block and dropped from the mempool (DESIGN.md
+        §5, ADR 0013). A bad transaction never makes building fail; :meth:`take_dropped` names it."""
         timestamp = max(now_ms, self.head_header.timestamp_ms + 1)
-        candidates = list(self.mempool.select(self.params.max_block_txs, self.params.max_block_bytes))
-        for _attempt in range(20):
-            try:
-                result = self.executor.execute(self.height + 1, timestamp, candidates)
-            except BlockInvalidError as exc:
-                bad = exc.tx_index
-                if bad is None:
-                    raise
-                log.info("event=proposal_drops_tx tx=%s reason=%s", candidates[bad].tx_id[:16], exc.message)
-                self.mempool.discard(candidates[bad].tx_hash)
-                del candidates[bad]
-                continue
-            block = Block(self._expected_header(view, timestamp, proposer, result), tuple(candidates))
-            self._results[block.block_hash] = result
-            return block
-        raise BlockInvalidError("could not assemble a valid block from the mempool")
+        candidates = self.mempool.select(self.params.max_block_txs, self.params.max_block_bytes)
+        result, included, skipped = self.executor.execute_admissible(self.height + 1, timestamp, candidates)
+        for tx, reason in skipped:
+            log.info("event=proposal_drops_tx tx=%s reason=%s", tx.tx_id[:16], reason)
+            if self.mempool.discard(tx.tx_hash):
+                self._dropped.append(tx.tx_hash)
+        block = Block(self._expected_header(view, timestamp, proposer, result), tuple(included))
+        self._results[block.block_hash] = result
+        return block
+
+    def take_dropped(self) -> list[bytes]:
+        """Hashes of the pending transactions dropped from the mempool since the last call because they
+        can no longer commit (skipped by block building, expired, nonce used by a committed block); the
+        runtime reports them to the replica (``RequestsDropped``) so its request timer forgets them."""
+        dropped, self._dropped = self._dropped, []
+        return dropped
 
     def validate_block(self, block: Block, now_ms: int) -> str:
         """Block validity as a backup checks it before PREPARE (DESIGN.md §5); returns '' if valid."""
@@ -247,7 +250,9 @@ class Ledger:
         self._results = {h: r for h, r in self._results.items() if r.height > self.height}
         self._recent_tx_ids[block.height] = [tx.tx_id for tx in block.txs]
         self._recent_tx_ids.pop(block.height - RECENT_BLOCKS, None)
-        self.mempool.remove_committed(block.txs)
+        in_block = {tx.tx_hash for tx in block.txs}
+        stale = [h for h in self.mempool.remove_committed(block.txs) if h not in in_block]
+        self._dropped.extend(stale + self.mempool.purge_expired(self.height + 1))
         self.validators = self._load_validators()
         return result
 

@@ -54,6 +54,8 @@ timer also covers a request's unfinished headers): slowloris connections do not 
 """Events waiting for the consensus core above which the API refuses new transactions with 503 +
 Retry-After (ADR 0011: a full queue refuses, it never grows without bound)."""
 RELAY_ON_CONNECT_BYTES = 64 * 1024 * 1024
+CONSUME_BATCH = 64
+"""Events stepped before the consumer yields to the other tasks (catch-up fetches, peer I/O)."""
 
 
 def now_ms() -> int:
@@ -104,6 +106,8 @@ class NodeRuntime:
         self.admitted_frames: OrderedDict[bytes, None] = OrderedDict()
         """SHA-256 of tx frames this node admitted: a relayed copy is dropped before it is decoded."""
         self.catchup_task: asyncio.Task[None] | None = None
+        self.catchup_wanted: tuple[int, int, tuple[int, ...]] | None = None
+        """The newest RequestCatchUp that arrived while a fetch was running (started when it ends)."""
         self.net = PeerNetwork(
             self.chain_id,
             self.index,
@@ -166,12 +170,16 @@ class NodeRuntime:
         self._stopping.set()
 
     async def _consume(self) -> None:
+        handled = 0
         while True:
             event = await self.queue.get()
             try:
                 self._step(event)
             except Exception:  # a bug must not kill the node silently: log it with context
                 log.exception("event=step_failed kind=%s", type(event).__name__)
+            handled += 1
+            if handled % CONSUME_BATCH == 0:
+                await asyncio.sleep(0)  # a non-empty queue never yields: let fetches and peers run
 
     def _step(self, event: Any) -> None:
         self.replica, actions = consensus.step(self.replica, event)
@@ -224,21 +232,45 @@ class NodeRuntime:
         if old is not None:
             old.cancel()
 
+        due_ms = self.now() + delay_ms
+
         def fire() -> None:
             self.timers.pop(name, None)
-            self.queue.put_nowait(ev.TimerFired(name, self.now()))
+            self.queue.put_nowait(ev.TimerFired(name, self.now(), due_ms))
 
         self.timers[name] = asyncio.get_running_loop().call_later(delay_ms / 1000, fire)
 
     def _propose(self, action: Any) -> None:
+        """Answer RequestProposal with ProposalReady, or ProposalFailed if no block could be built: the
+        core never waits for an answer that does not come (ADR 0013). Transactions that turned invalid
+        are left out of the block by the ledger and reported to the core as dropped first."""
         if action.height != self.ledger.height + 1 or action.prev_hash != self.ledger.head_hash:
             log.info("event=proposal_skipped height=%d head=%d", action.height, self.ledger.height)
+            self.queue.put_nowait(ev.ProposalFailed(action.height, action.view, "not on the ledger's head"))
             return
         started = time.perf_counter()
-        block = self.ledger.build_block(action.view, self.now(), self.index)
+        try:
+            block = self.ledger.build_block(action.view, self.now(), self.index)
+        except SilkportError as exc:
+            log.error("event=proposal_failed height=%d reason=%s", action.height, exc.message)
+            self._report_dropped()
+            self.queue.put_nowait(ev.ProposalFailed(action.height, action.view, exc.message))
+            return
         self.metrics.block_build_seconds.observe(time.perf_counter() - started)
         log.debug("event=proposal_built height=%d txs=%d", block.height, len(block.txs))
+        self._report_dropped()
         self.queue.put_nowait(ev.ProposalReady(block))
+
+    def _report_dropped(self) -> None:
+        """Tell the core which pending requests left the mempool without committing (RequestsDropped)."""
+        dropped = self.ledger.take_dropped()
+        if dropped:
+            log.info("event=requests_dropped count=%d", len(dropped))
+            for tx_hash in dropped:
+                for future in self.waiters.pop(tx_hash, []):
+                    if not future.done():
+                        future.set_result(None)
+            self.queue.put_nowait(ev.RequestsDropped(tuple(dropped), self.now()))
 
     def _commit(self, block: Block, certificate: CommitCertificate) -> None:
         started = time.perf_counter()
@@ -254,6 +286,7 @@ class NodeRuntime:
                     future.set_result(None)
         if hashes:
             self.queue.put_nowait(ev.RequestsDone(tuple(hashes), self.now()))
+        self._report_dropped()
         log.info(
             "event=block_committed height=%d view=%d txs=%d hash=%s",
             block.height,
@@ -277,12 +310,26 @@ class NodeRuntime:
     # --- catch-up --------------------------------------------------------------------------------
 
     def _start_catchup(self, from_height: int, to_height: int, peers: tuple[int, ...]) -> None:
+        """Start a fetch; while one runs, remember the newest request and start it as soon as the running
+        one ends (issue 13: a request dropped here waited for the 4 s catch-up timer)."""
         if self.catchup_task is not None and not self.catchup_task.done():
+            self.catchup_wanted = (from_height, to_height, peers)
+            return
+        self.catchup_wanted = None
+        from_height = max(from_height, self.ledger.height + 1)  # blocks committed meanwhile are not asked
+        if from_height > to_height:
             return
         self.catchup_task = asyncio.create_task(self._catchup(from_height, to_height, peers))
+        self.catchup_task.add_done_callback(self._catchup_done)
+
+    def _catchup_done(self, _task: asyncio.Task[None]) -> None:
+        wanted, self.catchup_wanted = self.catchup_wanted, None
+        if wanted is not None and not self._stopping.is_set():
+            self._start_catchup(*wanted)
 
     async def _catchup(self, from_height: int, to_height: int, peers: tuple[int, ...]) -> None:
         timeout = aiohttp.ClientTimeout(total=10)
+        answer: ev.CatchUpReceived | None = None
         async with aiohttp.ClientSession(timeout=timeout) as session:
             for peer in peers or tuple(self.config.peers):
                 address = self.config.peers.get(peer)
@@ -306,8 +353,10 @@ class NodeRuntime:
                     continue
                 if pairs:
                     log.info("event=catchup_received peer=%d blocks=%d", peer, len(pairs))
-                    self.queue.put_nowait(ev.CatchUpReceived(pairs, peer))
-                    return
+                    answer = ev.CatchUpReceived(pairs, peer)
+                    break
+        if answer is not None:  # handed over after the session closed: the task is done when it is used
+            self.queue.put_nowait(answer)
 
     def _relay(self, tx_hashes: tuple[bytes, ...]) -> None:
         """Send pending transactions to every validator again (receivers drop frames they admitted)."""
