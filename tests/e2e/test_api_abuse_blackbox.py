@@ -301,9 +301,9 @@ def test_api_over_tls(devnet: Devnet, tmp_path: Path) -> None:
     devnet.cli("kill", 3)
     base: list[str | Path] = [sys.executable, "node.py", "init", "--home", home, "--genesis", home / "genesis.json",
                               "--key", home / "validator.key", "--index", "3",
-                              "--listen", f"{config.listen_host}:{config.listen_port}"]
+                              "--listen", f"{config.listen_host}:{config.listen_port}", "--p2p-listen", config.p2p_listen]
     for index, peer in config.peers.items():
-        base += ["--peer", f"{index}={peer}"]
+        base += ["--peer", f"{index}={peer.api},{peer.p2p}"]
 
     def init(*tls: str | Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run(list(map(str, [*base, *tls])), cwd=REPO, capture_output=True, text=True, timeout=60)
