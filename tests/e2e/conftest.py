@@ -100,8 +100,14 @@ class Devnet:
     # --- API ---
 
     def status(self, index: int) -> dict[str, Any] | None:
-        code, body = http_json(f"{self.api(index)}/v1/status", timeout=2)
-        return body if code == 200 and isinstance(body, dict) else None
+        """``/v1/status`` of node ``index`` (None if it does not answer). A polite client: a 429/503 of
+        the API limits (ADR 0011; every test shares 127.0.0.1) is retried after a short pause."""
+        for _attempt in range(20):
+            code, body = http_json(f"{self.api(index)}/v1/status", timeout=2)
+            if code not in (429, 503):
+                return body if code == 200 and isinstance(body, dict) else None
+            time.sleep(0.1)
+        return None
 
     def height(self, index: int) -> int | None:
         status = self.status(index)

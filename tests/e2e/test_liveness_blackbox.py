@@ -14,18 +14,25 @@ import os
 import signal
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 
 import pytest
 
 from chain.crypto import KeyPair
 from chain.types import SignedTx, make_tx
 
-from .conftest import Devnet, http_json, wait_until
+from .conftest import Devnet, http_json, running_devnet, wait_until
 
 pytestmark = [pytest.mark.blackbox, pytest.mark.timeout(120)]
+
+
+@pytest.fixture
+def devnet(tmp_path: Path) -> Iterator[Devnet]:
+    """The attack sends noop pings from fresh keys: a test chain (``--test-mode``, ADR 0012)."""
+    yield from running_devnet(tmp_path, 4, "--test-mode")
 
 WINDOW_S = 8.0
 """Length of the baseline and of each observation window (several empty-block intervals)."""

@@ -28,7 +28,7 @@ def genesis(max_block_txs: int = 2000) -> GenesisDoc:
             ],
             "authorities": {"public_keys": [AUTHORITY.public_hex], "threshold": 1},
             "policy": default_policy(),
-            "params": {"max_block_txs": max_block_txs},
+            "params": {"max_block_txs": max_block_txs, "test_mode": True},  # noop candidates (ADR 0012)
         }
     )
 

@@ -96,7 +96,7 @@ def test_purge_skips_transactions_already_removed_and_readmits_cleanly() -> None
 
 
 def test_ten_thousand_expiring_transactions_are_purged_in_one_call() -> None:
-    pool = Mempool(max_txs=20_000, max_bytes=64 * 1024 * 1024)
+    pool = Mempool(max_txs=20_000, max_bytes=64 * 1024 * 1024, max_per_sender=20_000)
     keep = tx(BOB, 1)
     pool.add(keep)
     expired = [expiring(ALICE, nonce, 7) for nonce in range(1, 10_001)]
