@@ -18,6 +18,9 @@ class ConsensusTimeouts(BaseModel):
     view_timeout_ms: int = Field(default=4000, ge=100)
     request_timeout_ms: int = Field(default=8000, ge=100)
     empty_block_interval_ms: int = Field(default=1000, ge=10)
+    batch_delay_ms: int = Field(default=50, ge=0, le=10_000)
+    """Blocks sized by load: the primary proposes when a block is full or the oldest pending
+    transaction has waited this long (0: at once, one block per handful of transactions)."""
 
 
 class PeerConfig(BaseModel):

@@ -89,6 +89,8 @@ class NodeRuntime:
             view_timeout_ms=config.timeouts.view_timeout_ms,
             request_timeout_ms=config.timeouts.request_timeout_ms,
             empty_block_interval_ms=config.timeouts.empty_block_interval_ms,
+            batch_delay_ms=config.timeouts.batch_delay_ms,
+            block_txs=genesis.params.max_block_txs,
         )
         persisted = [value for _key, value in self.votes.load_all()]
         head_certificate = self.ledger.store.certificate(self.ledger.height) if self.ledger.height else None

@@ -224,7 +224,7 @@ def on_proposal_failed(state: ReplicaState, event: ProposalFailed, out: list[Act
         return drop(state, "stale_proposal")
     state.proposal_requested = None
     if state.active and state.is_primary and state.instance.preprepare is None:
-        out.append(SetTimer("proposal", state.config.empty_block_interval_ms))
+        _arm_proposal(state, out, state.now_ms + state.config.empty_block_interval_ms, replace=True)
 
 
 def commit_block(state: ReplicaState, handle: BlockHandle, certificate: CommitCertificate, out: list[Action]) -> None:
@@ -315,7 +315,9 @@ def enter_height(state: ReplicaState, out: list[Action]) -> None:
 
 
 def maybe_propose(state: ReplicaState, out: list[Action], *, arm_timer: bool = False, force: bool = False) -> None:
-    """Primary: propose at once if requests are pending (or ``force``), else after the empty-block interval."""
+    """Primary: cut a block by load (DESIGN.md §5; issue 13): at once when it would be full or on
+    ``force`` (the proposal timer), else when the oldest pending request has waited ``batch_delay_ms``,
+    else — nothing pending — an empty heartbeat block after the empty-block interval."""
     height, view = state.head_height + 1, state.view
     if not state.active or not state.is_primary or state.instance.preprepare is not None:
         return
@@ -325,12 +327,27 @@ def maybe_propose(state: ReplicaState, out: list[Action], *, arm_timer: bool = F
         return
     if (PREPREPARE, view, height) in state.my_votes:
         return
+    config = state.config
+    if state.requests and not force and len(state.requests) < config.block_txs and config.batch_delay_ms:
+        oldest = next(iter(state.requests.values()))  # arrival order: the first entry is the oldest
+        due = oldest + config.batch_delay_ms
+        if due > state.now_ms:
+            _arm_proposal(state, out, due)
+            return
     if state.requests or force:
         out.append(CancelTimer("proposal"))
         out.append(RequestProposal(height, view, state.head_hash))
         state.proposal_requested = (view, height)
+        state.proposal_due_ms = 0
     elif arm_timer:
-        out.append(SetTimer("proposal", state.config.empty_block_interval_ms))
+        _arm_proposal(state, out, state.now_ms + config.empty_block_interval_ms, replace=True)
+
+
+def _arm_proposal(state: ReplicaState, out: list[Action], due_ms: int, *, replace: bool = False) -> None:
+    """Arm the proposal timer for ``due_ms`` unless it is already armed to fire no later."""
+    if replace or not state.proposal_due_ms or due_ms < state.proposal_due_ms:
+        state.proposal_due_ms = due_ms
+        out.append(SetTimer("proposal", max(1, due_ms - state.now_ms)))
 
 
 def on_proposal_ready(state: ReplicaState, event: ProposalReady, out: list[Action]) -> None:

@@ -170,6 +170,7 @@ def _on_timer(state: ReplicaState, event: TimerFired, out: list[Action]) -> None
     if name == "view":
         viewchange.on_view_timer(state, out)
     elif name == "proposal":
+        state.proposal_due_ms = 0
         normal.maybe_propose(state, out, force=True)
     elif name == "status":
         catchup.send_status(state, out)

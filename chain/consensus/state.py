@@ -40,6 +40,11 @@ class ReplicaConfig:
     max_log_bytes: int = 64 * 1024 * 1024
     """Bound on the bytes of buffered messages."""
     empty_block_interval_ms: int = 1_000
+    batch_delay_ms: int = 0
+    """Blocks sized by load: with requests pending, the primary proposes when ``block_txs`` of them are
+    pending or the oldest has waited this long (0: at once). The runtime sets it from the node config."""
+    block_txs: int = 2_000
+    """A block is full at this many transactions (the genesis ``max_block_txs``): propose at once."""
     """The primary proposes an empty block this long after the last commit if no request is pending."""
     status_interval_ms: int = 0
     """Period of STATUS broadcasts and checkpoint retransmission (0: ``view_timeout_ms``)."""
@@ -125,6 +130,8 @@ class ReplicaState:
     """Highest-view prepared certificate for height head + 1 (reported in VIEW-CHANGE)."""
     prepared_block: BlockHandle | None = None
     proposal_requested: tuple[int, int] | None = None
+    proposal_due_ms: int = 0
+    """When the armed "proposal" timer fires (0: not armed), so a new request re-arms it only earlier."""
     proposed_txs: tuple[bytes, frozenset[bytes]] | None = None
     """(block_hash, tx hashes) of this primary's last proposal: pending requests it settles on commit."""
     executing: dict[bytes, str] = field(default_factory=dict)

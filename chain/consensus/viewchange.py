@@ -151,6 +151,7 @@ def start_view_change(state: ReplicaState, new_view: int, out: list[Action]) -> 
     state.view_change_quorum_seen = False
     state.executing = {digest: purpose for digest, purpose in state.executing.items() if purpose != "instance"}
     out.append(CancelTimer("proposal"))
+    state.proposal_due_ms = 0
     body = ViewChange(new_view, state.head_header, state.head_certificate, state.prepared)
     payload = state.prepared_block.block_bytes if state.prepared_block is not None else b""
     envelope, signature = sign_persist_send(state, out, VIEW_CHANGE, body, view=new_view, height=0, block_hash=b"",
