@@ -16,6 +16,7 @@ import signal
 import sys
 from pathlib import Path
 
+from chain.byzantine import MODES as BYZANTINE_MODES
 from chain.config import NodeConfig, load_config, save_config
 from chain.crypto import load_key_file, save_key_file
 from chain.errors import SilkportError
@@ -71,7 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from chain.runtime import NodeRuntime
 
     async def main() -> None:
-        node = NodeRuntime(home, config)
+        node = NodeRuntime(home, config, byzantine_mode=args.byzantine)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, node.stop)
@@ -96,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the node in the foreground")
     run.add_argument("--home", required=True)
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    run.add_argument(
+        "--byzantine", choices=list(BYZANTINE_MODES), help="misbehave (test chains only, ADR 0016)"
+    )
     run.set_defaults(func=cmd_run)
     return parser
 

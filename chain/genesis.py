@@ -69,9 +69,15 @@ class Params(_Strict):
     max_anchor_batch: int = Field(default=10_000, ge=1)
     block_time_drift_ms: int = Field(default=30_000, ge=100)
     api_rate_per_second: int = Field(default=5_000, ge=1)
+    test_mode: bool = False
+    """A test chain: Byzantine test modes are allowed (``node.py run --byzantine``, ADR 0016). Never in production."""
 
     def to_record(self) -> tuple[tuple[str, Any], ...]:
-        return codec.pairs_from_dict(self.model_dump())
+        """The state record; ``test_mode`` is left out while false, so existing genesis hashes stay the same."""
+        record = self.model_dump()
+        if not record["test_mode"]:
+            del record["test_mode"]
+        return codec.pairs_from_dict(record)
 
 
 class OrganisationEntry(_Strict):

@@ -55,7 +55,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         what = f"started node(s) {', '.join(map(str, started))}" if started else "all nodes already running"
         print(f"reusing the devnet in {directory}: {what}")
     else:
-        manifest = layout.create_layout(directory, args.nodes or 4, base_port=args.base_port)
+        params = {"test_mode": True} if args.test_mode else None
+        manifest = layout.create_layout(directory, args.nodes or 4, base_port=args.base_port, params=params)
         try:
             procs.init_nodes(manifest, args.log_level)
         except SilkportError:
@@ -215,6 +216,9 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--fresh", action="store_true", help="stop and delete an existing devnet first")
     up.add_argument("--log-level", default="info")
     up.add_argument("--ready-timeout", type=float, default=procs.READY_TIMEOUT_S)
+    up.add_argument(
+        "--test-mode", action="store_true", help="a test chain: genesis params.test_mode (Byzantine modes allowed)"
+    )
     up.set_defaults(run=cmd_up)
 
     status = command("status", "print the status table once")

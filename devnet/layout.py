@@ -94,8 +94,10 @@ def make_genesis(
     threshold: int = AUTHORITY_THRESHOLD,
     genesis_time_ms: int | None = None,
     organisations: Sequence[dict[str, Any]] = (),
+    params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A ``silkport-genesis/1`` document, checked with :func:`chain.genesis.parse_genesis`."""
+    """A ``silkport-genesis/1`` document, checked with :func:`chain.genesis.parse_genesis`; ``params``
+    overrides genesis parameters (``{"test_mode": True}``: a test chain, ADR 0016)."""
     document: dict[str, Any] = {
         "format": GENESIS_FORMAT,
         "chain_id": chain_id,
@@ -114,6 +116,8 @@ def make_genesis(
         "roles": [],
         "policy": default_policy(),
     }
+    if params:
+        document["params"] = dict(params)
     parse_genesis(document)  # fail here, not in four node processes
     return document
 
@@ -210,6 +214,7 @@ def create_layout(
     base_port: int | None = None,
     chain_id: str = DEFAULT_CHAIN_ID,
     seats: Sequence[ValidatorSeat] | None = None,
+    params: dict[str, Any] | None = None,
 ) -> Manifest:
     """Write keys, authorities and genesis into a new ``directory``; return the (unsaved) manifest.
 
@@ -257,7 +262,7 @@ def create_layout(
         save_key_file(directory / "authorities" / f"authority{k}.json", keypair)
         authority_keys.append(keypair.public_key)
 
-    genesis = make_genesis(validators, authority_keys, chain_id=chain_id)
+    genesis = make_genesis(validators, authority_keys, chain_id=chain_id, params=params)
     genesis_path = directory / GENESIS_FILE
     genesis_path.write_text(json.dumps(genesis, indent=2, sort_keys=True) + "\n")
     return Manifest(directory, chain_id, str(genesis_path), entries)
