@@ -9,7 +9,8 @@ Commands (all take ``--dir D``, default ``./.devnet``)::
     start N                                               restart node N (same home, same port)
     logs N [-f] [-n LINES]                                print or follow node N's log
     bench [--nodes N] [--txs K] [--rate R] [--clients C] [--workload W] [--json]
-    chaos [--duration S] [--interval S] [--seed N]        kill -9 / restart nodes, at most f down
+    chaos [--nodes N] [--duration S] [--seed X] [--byzantine K] [--rate R] [--json]
+                                                          faults under load, at most f; check the chain
     demo                                                  narrated data-asset scenario on a running devnet
 """
 
@@ -26,6 +27,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.live import Live
 
+from chain.byzantine import MODES as BYZANTINE_MODES
 from chain.errors import SilkportError
 from devnet import layout, procs
 from devnet.table import WIDE_COLUMNS, Sampler, caption_for, render
@@ -203,9 +205,9 @@ def parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text)
         sub.add_argument(
             "--dir",
-            default=None if name == "bench" else str(layout.DEFAULT_DIR),
+            default=None if name in ("bench", "chaos") else str(layout.DEFAULT_DIR),
             help="devnet directory (default ./.devnet)"
-            + ("; default: start one in a temp dir" if name == "bench" else ""),
+            + ("; default: start one in a temp dir" if name in ("bench", "chaos") else ""),
         )
         return sub
 
@@ -264,10 +266,22 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(run=cmd_bench)
 
-    chaos = command("chaos", "kill -9 and restart nodes at random, at most f at a time")
-    chaos.add_argument("--duration", type=float, default=60.0, help="seconds")
-    chaos.add_argument("--interval", type=float, default=5.0, help="seconds between faults")
-    chaos.add_argument("--seed", type=int, default=None, help="replay a run (printed at the start)")
+    chaos = command("chaos", "faults under load (kill -9, pause, link cuts, Byzantine), then check the chain")
+    chaos.add_argument("--nodes", type=int, default=4, help="size of the devnet started when --dir is not given")
+    chaos.add_argument("--duration", type=float, default=60.0, help="seconds of faults and load")
+    chaos.add_argument("--interval", type=float, default=10.0, help="seconds between faults")
+    chaos.add_argument("--seed", type=int, default=None, help="replay a run (printed in the report)")
+    chaos.add_argument("--rate", type=float, default=250.0, help="offered tx/s (0: no load)")
+    chaos.add_argument("--byzantine", type=int, default=0, help="nodes in a Byzantine mode (<= f; test chains)")
+    chaos.add_argument(
+        "--byzantine-mode", default="mixed", choices=["mixed", *BYZANTINE_MODES], help="mixed: seeded choice per node"
+    )
+    chaos.add_argument(
+        "--converge-timeout", type=float, default=90.0, help="seconds to wait for one head after the last heal"
+    )
+    chaos.add_argument("--keep", action="store_true", help="keep the temp devnet (kept anyway on failure)")
+    chaos.add_argument("--log-level", default="info")
+    chaos.add_argument("--json", action="store_true", help="print the report as JSON")
     chaos.set_defaults(run=cmd_chaos)
 
     demo = command("demo", "narrated data-asset scenario against a running devnet")
