@@ -11,6 +11,7 @@ Commands (all take ``--dir D``, default ``./.devnet``)::
     bench [--nodes N] [--txs K] [--rate R] [--clients C] [--workload W] [--json]
     chaos [--nodes N] [--duration S] [--seed X] [--byzantine K] [--rate R] [--json]
                                                           faults under load, at most f; check the chain
+    crashtest [--kills K] [--seed X] [--rate R] [--json]  kill -9 during commits; durability checks
     demo                                                  narrated data-asset scenario on a running devnet
 """
 
@@ -191,6 +192,12 @@ def cmd_chaos(args: argparse.Namespace) -> int:
     return chaos.main(args)
 
 
+def cmd_crashtest(args: argparse.Namespace) -> int:
+    from devnet import crashtest
+
+    return crashtest.main(args)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from devnet import demo
 
@@ -283,6 +290,16 @@ def parser() -> argparse.ArgumentParser:
     chaos.add_argument("--log-level", default="info")
     chaos.add_argument("--json", action="store_true", help="print the report as JSON")
     chaos.set_defaults(run=cmd_chaos)
+
+    crash = commands.add_parser("crashtest", help="kill -9 nodes during commits, restart, check durability")
+    crash.add_argument("--nodes", type=int, default=4)
+    crash.add_argument("--kills", type=int, default=100)
+    crash.add_argument("--seed", type=int, default=None)
+    crash.add_argument("--rate", type=float, default=100.0, help="offered tx/s during the kills")
+    crash.add_argument("--keep", action="store_true", help="keep the temp devnet (kept anyway on failure)")
+    crash.add_argument("--log-level", default="info")
+    crash.add_argument("--json", action="store_true")
+    crash.set_defaults(run=cmd_crashtest)
 
     demo = command("demo", "narrated data-asset scenario against a running devnet")
     demo.set_defaults(run=cmd_demo)

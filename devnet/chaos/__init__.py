@@ -34,8 +34,6 @@ from devnet.chaos import check, links
 from devnet.chaos.faults import FaultInjector
 from devnet.chaos.load import LoadGenerator
 
-CONVERGE_TIMEOUT_S = 90.0
-
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
@@ -154,7 +152,8 @@ class Runner:
             "load": {"submitted": stats.submitted, "accepted": stats.accepted, "refused": stats.refused,
                      "unreachable": stats.unreachable, "acknowledged": len(stats.acknowledged)},
             "safety_violations": verdict.safety_violations,
-            "lost_acknowledged_txs": verdict.lost_acknowledged,
+            "lost_acknowledged_count": len(verdict.lost_acknowledged),
+            "lost_acknowledged_txs": verdict.lost_acknowledged[: check.SHOWN],
             "unreadable": verdict.unreadable,
             "longest_stall_s": round(monitor.longest_stall, 2),
             "longest_stall_at_s": round(monitor.longest_stall_at, 2),
@@ -212,7 +211,7 @@ def main(args: Any) -> int:
         print(
             f"seed {report['seed']}: {'PASS' if report['passed'] else 'FAIL'} · heights {report['heights']} · "
             f"{len(report['faults'])} faults · {len(report['safety_violations'])} safety violations · "
-            f"{len(report['lost_acknowledged_txs'])} lost acknowledged txs ({report['load']['acknowledged']} acknowledged) · "
+            f"{report['lost_acknowledged_count']} lost acknowledged txs ({report['load']['acknowledged']} acknowledged) · "
             f"longest stall {report['longest_stall_s']} s · converged {report['converge_s']} s after the last heal"
         )
     return 0 if report["passed"] else 1

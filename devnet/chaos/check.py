@@ -22,6 +22,7 @@ from typing import Any
 from devnet import layout, procs
 
 POLL_S = 0.25
+SHOWN = 20
 
 
 def heights(manifest: layout.Manifest, indices: Sequence[int], timeout: float = 1.0) -> dict[int, int | None]:
@@ -95,6 +96,7 @@ class ChainCheck:
     checked_height: int = 0
     safety_violations: list[dict[str, Any]] = field(default_factory=list)
     lost_acknowledged: list[dict[str, Any]] = field(default_factory=list)
+    """Every lost acknowledged transaction (reports show the first :data:`SHOWN`, and the count)."""
     unreadable: list[dict[str, Any]] = field(default_factory=list)
 
 
