@@ -118,7 +118,7 @@ class Runner:
             self.note("healed everything")
         stats = load.stop()
         floor = monitor.best
-        converged_at = None
+        converged_at, height = None, None
         if not interrupted:
             height = check.wait_converged(self.manifest, self.honest, floor, args.converge_timeout)
             converged_at = None if height is None else self.clock()
@@ -160,6 +160,7 @@ class Runner:
             "last_heal_s": round(last_heal, 2),
             "converge_s": converge_s,
             "converged": converged_at is not None,
+            "converged_height": height,
             "passed": passed,
             "events": self.events,
         }
