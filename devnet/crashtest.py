@@ -55,20 +55,6 @@ def _wait_commit_line(entry: layout.NodeEntry, timeout: float) -> int | None:
     return None
 
 
-def _wait_exited(pid: int | None, timeout: float = 10.0) -> None:
-    """Wait until ``pid`` is a zombie or gone: only then has the kernel released its LevelDB lock
-    (``/proc/<pid>/cmdline`` empties earlier, while the process is still closing its files)."""
-    deadline = time.monotonic() + timeout
-    while pid and time.monotonic() < deadline:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            return
-        if stat[stat.rindex(")") + 2] in "ZX":
-            return
-        time.sleep(0.01)
-
-
 def inspect_store(entry: layout.NodeEntry) -> tuple[int, list[tuple[str, int, int, str]]]:
     """Open a dead node's LevelDB: its head height and its persisted votes ``(kind, view, height, hash)``."""
     home = Path(entry.home)
@@ -107,9 +93,7 @@ class CrashTest:
             time.sleep(self.rng.uniform(*RANDOM_DELAY_S))
         status = procs.fetch_status(entry, timeout=0.2)
         reported = max(seen or 0, int(status["height"]) if status else 0)
-        pid = entry.pid
-        procs.kill_node(self.manifest, victim)
-        _wait_exited(pid)
+        procs.kill_node(self.manifest, victim)  # returns once the whole process is gone (lock released)
         record: dict[str, Any] = {"round": number, "node": victim, "instant": "after_commit" if biased else "random",
                                   "reported_height": reported}
         try:

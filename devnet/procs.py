@@ -175,6 +175,7 @@ def kill_node(manifest: Manifest, index: int) -> bool:
         if running and entry.pid:
             _signal_group(entry.pid, signal.SIGKILL)
             _wait_gone([entry], 5.0)
+            _wait_reaped(entry.pid, 10.0)
         entry.pid = None
         manifest.save()
     return running
@@ -202,6 +203,21 @@ def stop_nodes(
                 entry.pid = None
         manifest.save()
     return [e.index for e in stubborn]
+
+
+def _wait_reaped(pid: int, timeout: float) -> None:
+    """Wait until ``pid`` has no ``/proc`` entry left (reaping it if it is our child).
+
+    ``is_running`` turns false as soon as a dying process has dropped its memory (its cmdline reads
+    empty), and a killed leader shows as a zombie while its other threads still exit; only when the
+    whole thread group is gone are its files closed and its LevelDB lock released, so a restart can
+    open the store."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if _proc_state(pid) is None:
+            return
+        time.sleep(0.01)
 
 
 def _wait_gone(entries: list[NodeEntry], timeout: float) -> list[NodeEntry]:

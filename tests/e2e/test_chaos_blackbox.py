@@ -105,7 +105,7 @@ def test_byzantine_count_above_f_is_refused() -> None:
 
 
 def test_crash_durability_bounded() -> None:
-    kills = "100" if LONG else "12"
+    kills = "100" if LONG else "10"
     code, report, stderr = run_json(
         "crashtest", "--kills", kills, "--seed", "5", "--rate", "50", timeout=3600 if LONG else 240
     )
