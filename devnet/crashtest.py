@@ -28,7 +28,7 @@ from typing import Any
 
 from chain.config import load_config
 from chain.consensus.persist import decode_record
-from chain.errors import SilkportError
+from chain.errors import ConfigError, SilkportError
 from chain.storage.blockstore import BlockStore, VoteLog
 from chain.storage.leveldb import LevelDBKV
 from devnet import layout, procs
@@ -175,6 +175,10 @@ class CrashTest:
 
 
 def main(args: Any) -> int:
+    if args.nodes < 1 or args.kills < 1:
+        raise ConfigError(f"--nodes and --kills must be at least 1, not {args.nodes} and {args.kills}")
+    if args.rate < 0:
+        raise ConfigError(f"--rate must be 0 (no load) or positive, not {args.rate}")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     temp = Path(tempfile.mkdtemp(prefix="silkport-crashtest-"))
     manifest = layout.create_layout(temp / "devnet", args.nodes, params={"test_mode": True})

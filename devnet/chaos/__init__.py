@@ -174,7 +174,18 @@ def _check_byzantine_allowed(manifest: layout.Manifest, count: int) -> None:
         )
 
 
+def validate(args: Any) -> None:
+    """Refuse bad numbers before anything starts (a clear error naming the option, exit 1)."""
+    for name, low in (("nodes", 1), ("duration", 0), ("interval", 0), ("converge_timeout", 0)):
+        value = getattr(args, name)
+        if value is None or value < low or (low == 0 and value == 0):
+            raise ConfigError(f"--{name.replace('_', '-')} must be {'at least 1' if low else 'positive'}, not {value}")
+    if args.rate < 0:
+        raise ConfigError(f"--rate must be 0 (no load) or positive, not {args.rate}")
+
+
 def main(args: Any) -> int:
+    validate(args)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     swept = links.sweep_stale() if links.available() is None else 0
     if swept:
