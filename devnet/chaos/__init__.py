@@ -207,6 +207,9 @@ def main(args: Any) -> int:
     report: dict[str, Any] = {"passed": False}
     try:
         report = runner.run()
+    except KeyboardInterrupt:  # during start-up or the final checks: faults are healed, nodes stopped below
+        print("chaos: interrupted", file=sys.stderr)
+        return 130
     finally:
         if temp is not None:
             procs.stop_nodes(manifest)

@@ -50,7 +50,7 @@ def assert_clean(code: int, report: dict[str, Any], stderr: str) -> None:
 def test_chaos_run_with_kills_pauses_and_a_link_cut() -> None:
     code, report, stderr = run_json(
         "chaos", "--nodes", "4", "--duration", "30", "--interval", "8", "--rate", "50", "--seed", "7",
-        "--converge-timeout", "30", timeout=150,
+        "--converge-timeout", "60", timeout=150,
     )
     kinds = [fault["kind"] for fault in report["faults"]]
     assert "kill" in kinds and "pause" in kinds, kinds
@@ -69,7 +69,7 @@ def test_chaos_run_with_kills_pauses_and_a_link_cut() -> None:
 def test_chaos_run_with_an_equivocating_node() -> None:
     code, report, stderr = run_json(
         "chaos", "--nodes", "4", "--duration", "25", "--interval", "8", "--rate", "50", "--seed", "11",
-        "--byzantine", "1", "--byzantine-mode", "equivocate", "--converge-timeout", "30", timeout=150,
+        "--byzantine", "1", "--byzantine-mode", "equivocate", "--converge-timeout", "60", timeout=150,
     )
     assert list(report["byzantine"].values()) == ["equivocate"]
     assert report["faults"] == []  # K = f: the Byzantine node is the whole fault budget
