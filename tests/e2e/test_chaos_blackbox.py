@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ import pytest
 
 from devnet.chaos import links
 
-from .conftest import REPO, Devnet, devnet_cli
+from .conftest import REPO, Devnet, devnet_cli, noop_tx, teardown_devnet, wait_until
 
 pytestmark = pytest.mark.blackbox
 LONG = os.environ.get("SILKPORT_LONG") == "1"
@@ -126,3 +128,46 @@ def test_chaos_long_seeds(seed: int, tmp_path: Path) -> None:
     )
     (tmp_path / "report.json").write_text(json.dumps(report, indent=1))
     assert_clean(code, report, stderr)  # converge_s is a figure for docs/reliability.md, not asserted
+
+
+def dropped(devnet: Devnet, index: int, reason: str) -> float:
+    """``silkport_consensus_dropped{reason=...}`` from node ``index``'s ``/metrics`` (0 if absent)."""
+    try:
+        with urllib.request.urlopen(f"{devnet.api(index)}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("silkport_consensus_dropped{") and f'reason="{reason}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+@pytest.mark.parametrize(("mode", "reason"), [("forge", "bad_signature"), ("stale", "duplicate")])
+def test_a_byzantine_peer_is_dropped_and_counted(tmp_path: Path, mode: str, reason: str) -> None:
+    """A real node in ``mode`` (test chain): the honest three keep committing and count its messages."""
+    directory = tmp_path / "devnet"
+    result = devnet_cli("up", "--dir", directory, "--nodes", "4", "--detach", "--test-mode", "--ready-timeout", "60")
+    assert result.returncode == 0, result.stdout + result.stderr
+    devnet = Devnet(directory)
+    byzantine: subprocess.Popen[bytes] | None = None
+    try:
+        devnet.cli("kill", 3)
+        entry = devnet.manifest.node(3)
+        with open(entry.log_file, "ab") as log:
+            byzantine = subprocess.Popen(
+                [sys.executable, "node.py", "run", "--home", entry.home, "--byzantine", mode],
+                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        wait_until(lambda: dropped(devnet, 0, reason) > 0, 60, f"node 0 counting {reason} drops from node 3")
+        for index in (0, 1, 2):
+            tx_id = devnet.submit(index, noop_tx(devnet.chain_id, f"{mode} {index}"))
+            devnet.wait_committed((index + 1) % 3, tx_id)
+        head = min(devnet.height(i) or 0 for i in (0, 1, 2))
+        devnet.assert_agree([0, 1, 2], head)
+        assert byzantine.poll() is None, "the Byzantine node itself must keep running"
+    finally:
+        if byzantine is not None and byzantine.poll() is None:
+            os.killpg(byzantine.pid, signal.SIGKILL)
+            byzantine.wait(10)
+        teardown_devnet(directory)
