@@ -1,28 +1,57 @@
 # Every target creates the virtualenv and installs the project itself: nothing is done by hand.
+#
+# PY picks the interpreter (ADR 0015): `make test PY=python3.13` finds it on PATH or among pyenv's
+# installed versions (.ci/find-python) and uses a virtualenv of its own, .venv-3.13; the default
+# Python 3.11 keeps .venv. A virtualenv whose interpreter is not the requested version (or no longer
+# runs) is rebuilt, never reused.
 PY ?= python3.11
-VENV := .venv
-BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+DEFAULT_VERSION := 3.11
+# The versions `make test-pythons` runs the suite on (those that are installed).
+PYTHONS ?= 3.11 3.12 3.13
+# Extra pytest arguments for `make test`, e.g. PYTEST_ARGS=tests/unit/test_kv_suite.py.
+PYTEST_ARGS ?=
 
-.PHONY: venv test lint devnet bench-core bench clean
+PYTHON := $(shell .ci/find-python $(PY))
+PYVER := $(filter 3.%,$(firstword $(if $(PYTHON),$(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])'))))
+VENV := $(if $(filter $(DEFAULT_VERSION),$(PYVER)),.venv,.venv-$(PYVER))
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(PYVER)
+
+# The version the existing virtualenv actually runs: when it differs, drop the stamp so it is rebuilt.
+VENV_VERSION := $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+ifneq ($(PYVER),)
+ifneq ($(VENV_VERSION),$(PYVER))
+$(shell rm -f '$(STAMP)')
+endif
+endif
+
+.PHONY: venv test test-pythons lint devnet bench-core bench clean
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@test -n "$(PYVER)" || { echo "make: no interpreter for PY=$(PY) (see the find-python message above)" >&2; exit 1; }
+	@if test -e $(VENV) && test "$(VENV_VERSION)" != "$(PYVER)"; then \
+		echo "$(VENV) does not run Python $(PYVER): rebuilding it"; rm -rf $(VENV); fi
+	.ci/system-deps $(PYTHON)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
+	@echo "$(PYTHON) $(PYVER)" > $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+
+# Runs the suite once per installed interpreter in PYTHONS and prints a summary; fails if any run fails.
+test-pythons:
+	@.ci/test-pythons $(PYTHONS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check chain devnet tests node.py
 	$(BIN)/mypy
 
 devnet: $(STAMP)
-	$(BIN)/python -m devnet up
+	$(BIN)/python -m devnet up --test-mode
 
 bench-core: $(STAMP)
 	$(BIN)/python -m chain.bench core
@@ -31,4 +60,4 @@ bench: $(STAMP)
 	$(BIN)/python -m chain.bench all
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf .venv .venv-3.* .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -2,7 +2,8 @@
 
 ``init`` writes ``HOME/config.json`` and copies the genesis file and the validator key (0600)
 into the home; ``run`` opens LevelDB under ``HOME/data``, recovers head, state and persisted votes,
-serves the REST API and the peer websocket on one port, and shuts down cleanly on SIGTERM/SIGINT.
+serves the REST API on ``--listen`` and the TLS 1.3 peer links on ``--p2p-listen`` (ADR 0010), and
+shuts down cleanly on SIGTERM/SIGINT.
 Logs are one line per event (``ts level logger event=... key=value``) on stderr.
 """
 
@@ -11,14 +12,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import shutil
 import signal
+import ssl
 import sys
 from pathlib import Path
 
+from chain.api.app import server_ssl_context
 from chain.byzantine import MODES as BYZANTINE_MODES
-from chain.config import NodeConfig, load_config, save_config
-from chain.crypto import load_key_file, save_key_file
+from chain.config import NodeConfig, PeerConfig, load_config, save_config
+from chain.crypto import is_encrypted_key_file, key_file_public_key, load_key_file, save_key_file
 from chain.errors import SilkportError
 from chain.genesis import load_genesis
 
@@ -32,42 +36,95 @@ def setup_logging(level: str) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
-def parse_peer(text: str) -> tuple[int, str]:
-    index, _, url = text.partition("=")
-    if not index.isdigit() or not url.startswith(("http://", "https://")):
-        raise argparse.ArgumentTypeError(f"peer must be INDEX=http://HOST:PORT, got {text!r}")
-    return int(index), url.rstrip("/")
+PEER_SYNTAX = "INDEX=http://API_HOST:API_PORT,P2P_HOST:P2P_PORT"
+
+
+def parse_peer(text: str) -> tuple[int, PeerConfig]:
+    """``INDEX=API_URL,P2P_HOST:PORT``: the peer's REST API (catch-up) and its peer port."""
+    index, _, rest = text.partition("=")
+    url, _, p2p = rest.partition(",")
+    host, _, port = p2p.rpartition(":")
+    if (
+        not index.isdigit()
+        or not url.startswith(("http://", "https://"))
+        or not host
+        or not port.isdigit()
+        or not 0 < int(port) < 65536
+    ):
+        raise argparse.ArgumentTypeError(f"peer must be {PEER_SYNTAX}, got {text!r}")
+    return int(index), PeerConfig(api=url.rstrip("/"), p2p=p2p)
+
+
+def parse_listen(text: str) -> str:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return text
+
+
+def copy_private(source: Path, target: Path) -> None:
+    """Copy a file into a new file created with mode 0600 (never readable by others, not even briefly)."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, source.read_bytes())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     home = Path(args.home)
     home.mkdir(parents=True, exist_ok=True)
     genesis = load_genesis(args.genesis)
-    keypair = load_key_file(args.key)
+    public_key = key_file_public_key(args.key)  # an encrypted key is checked and copied still encrypted
     keys = genesis.validator_keys
-    if not 0 <= args.index < len(keys) or keys[args.index] != keypair.public_key:
+    if not 0 <= args.index < len(keys) or keys[args.index] != public_key:
         raise SilkportError(f"the key is not validator {args.index} of the genesis file")
     host, _, port = args.listen.rpartition(":")
     if Path(args.genesis).resolve() != (home / "genesis.json").resolve():
         shutil.copyfile(args.genesis, home / "genesis.json")
     key_path = home / "validator.key"
-    if not key_path.exists():
-        save_key_file(key_path, keypair)
+    if not key_path.exists() and is_encrypted_key_file(args.key):
+        copy_private(Path(args.key), key_path)
+    elif not key_path.exists():
+        save_key_file(key_path, load_key_file(args.key))
+    if bool(args.api_tls_cert) != bool(args.api_tls_key):
+        raise SilkportError("--api-tls-cert and --api-tls-key go together")
+    tls_cert = tls_key = None
+    if args.api_tls_cert:
+        for flag, source in (("--api-tls-cert", args.api_tls_cert), ("--api-tls-key", args.api_tls_key)):
+            if not Path(source).is_file():
+                raise SilkportError(f"{flag} {source}: no such file")
+        server_ssl_context(args.api_tls_cert, args.api_tls_key)  # fail now (changing nothing), not at run
+        for source, name in ((args.api_tls_cert, "api-tls.crt"), (args.api_tls_key, "api-tls.key")):
+            shutil.copyfile(source, home / name)
+            (home / name).chmod(0o600)
+        tls_cert, tls_key = "api-tls.crt", "api-tls.key"
     config = NodeConfig(
+        api_tls_cert=tls_cert,
+        api_tls_key=tls_key,
         index=args.index,
         listen_host=host or "127.0.0.1",
         listen_port=int(port),
+        p2p_listen=args.p2p_listen,
+        p2p_tls=not args.insecure_plaintext,
         peers=dict(args.peer or []),
         log_level=args.log_level,
     )
     save_config(home, config)
-    print(f"initialised node {args.index} in {home} (chain {genesis.chain_id}, listening on {args.listen})")
+    mode = "PLAINTEXT (insecure)" if args.insecure_plaintext else "TLS 1.3"
+    print(
+        f"initialised node {args.index} in {home} (chain {genesis.chain_id}, API on {args.listen}, "
+        f"peers on {args.p2p_listen}, {mode})"
+    )
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     home = Path(args.home)
     config = load_config(home)
+    if args.key_passphrase_file:
+        config = config.model_copy(update={"key_passphrase_file": str(Path(args.key_passphrase_file).resolve())})
     setup_logging(args.log_level or config.log_level)
     from chain.runtime import NodeRuntime
 
@@ -90,13 +147,26 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--genesis", required=True)
     init.add_argument("--key", required=True, help="validator key file (0600)")
     init.add_argument("--index", type=int, required=True, help="this validator's index in the genesis set")
-    init.add_argument("--listen", default="127.0.0.1:26657", help="HOST:PORT for the API and /p2p")
-    init.add_argument("--peer", action="append", type=parse_peer, help="INDEX=http://HOST:PORT (repeat)")
+    init.add_argument("--listen", default="127.0.0.1:26657", type=parse_listen, help="HOST:PORT of the REST API")
+    init.add_argument(
+        "--p2p-listen", default="127.0.0.1:26656", type=parse_listen, help="HOST:PORT of the peer port (TLS 1.3)"
+    )
+    init.add_argument("--peer", action="append", type=parse_peer, help=f"{PEER_SYNTAX} (repeat)")
+    init.add_argument(
+        "--insecure-plaintext",
+        action="store_true",
+        help="peer links WITHOUT TLS (test devnets only; every node of the network must agree)",
+    )
     init.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    init.add_argument("--api-tls-cert", help="PEM certificate chain: serve the API over HTTPS (ADR 0011)")
+    init.add_argument("--api-tls-key", help="PEM private key of --api-tls-cert")
     init.set_defaults(func=cmd_init)
     run = sub.add_parser("run", help="run the node in the foreground")
     run.add_argument("--home", required=True)
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    run.add_argument(
+        "--key-passphrase-file", help="passphrase of an encrypted validator key (else $SILKPORT_KEY_PASSPHRASE)"
+    )
     run.add_argument(
         "--byzantine", choices=list(BYZANTINE_MODES), help="misbehave (test chains only, ADR 0016)"
     )
@@ -110,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except SilkportError as exc:
         print(f"node.py: {exc.message}", file=sys.stderr)
+        return 1
+    except ssl.SSLError as exc:
+        print(f"node.py: the API TLS certificate or key is not usable: {exc.reason}", file=sys.stderr)
         return 1
 
 

@@ -20,12 +20,12 @@ from typing import Any
 
 from chain import codec
 from chain.cli_chain import default_nonce
-from chain.cli_common import add_node_options, client_for, fail, print_fields, print_json
+from chain.cli_common import add_node_options, client_for, print_fields, print_json, wait_outcome
 from chain.contracts.assets import GRADES, IMPORTANT_BASES, ORIGINS
 from chain.contracts.governance import DECISION_KINDS, DECISION_STATUSES, ORG_TYPES, PURPOSES, ROLES
 from chain.contracts.registry import asset_id_for
 from chain.contracts.valuation import METHODS
-from chain.crypto import KeyPair, load_key_file
+from chain.crypto import KeyPair, key_file_public_key, load_key_file
 from chain.errors import ValidationError
 from chain.types import SignedTx, make_tx
 
@@ -40,7 +40,7 @@ def public_key(text: str) -> bytes:
     """A public key: 64 hex characters, or a key file whose public key is used."""
     if HEX_KEY.match(text):
         return bytes.fromhex(text)
-    return load_key_file(text).public_key
+    return key_file_public_key(text)
 
 
 def hash_arg(text: str) -> bytes:
@@ -84,6 +84,9 @@ def send(args: argparse.Namespace, contract: str, method: str, call: dict[str, A
                 print(f"{name}: {value}")
         return 0
     info = client.tx(tx_id, wait=True, timeout=args.timeout)
+    accepted = info.get("status") == "committed" and (info.get("receipt") or {}).get("ok")
+    if not accepted:
+        derived = {}  # an asset id of a refused registration names nothing: never print it
     if args.json:
         print_json({**info, **derived})
     elif info.get("status") == "committed":
@@ -96,14 +99,7 @@ def send(args: argparse.Namespace, contract: str, method: str, call: dict[str, A
             if certificate:
                 rows.append(("certificate", certificate))
         print_fields(rows)
-    if info.get("status") != "committed":
-        fail(f"transaction {tx_id} not committed within {args.timeout:g} s (still {info.get('status')})")
-        return 1
-    receipt = info.get("receipt") or {}
-    if not receipt.get("ok"):
-        fail(f"transaction {tx_id} refused: {receipt.get('error_code')}")
-        return 1
-    return 0
+    return wait_outcome(tx_id, info, args.timeout)
 
 
 # --- assets --------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from chain.api.jsonwire import args_from_json
-from chain.cli_common import add_node_options, client_for, print_fields, print_json
+from chain.cli_common import add_node_options, client_for, print_fields, print_json, wait_outcome
 from chain.crypto import load_key_file
 from chain.errors import ValidationError
 from chain.types import SignedTx, TxBody
@@ -82,7 +82,7 @@ def show_tx(info: dict[str, Any]) -> None:
 
 
 def tx_submit(args: argparse.Namespace) -> int:
-    keypairs = [load_key_file(args.key), *(load_key_file(path) for path in args.signer)]
+    keypairs = [load_key_file(path) for path in args.key]
     client = client_for(args)
     chain_id = args.chain_id or str(client.status()["chain_id"])
     body = TxBody(
@@ -103,7 +103,8 @@ def tx_submit(args: argparse.Namespace) -> int:
         show_tx(info)
     else:
         print(tx_id)
-    return 0
+    return 0 if info is None else wait_outcome(tx_id, info, args.timeout)
+
 
 
 def tx_show(args: argparse.Namespace) -> int:
@@ -154,7 +155,8 @@ def register(commands: Any) -> None:
         description="Sign and submit a transaction. The nonce defaults to the current time in milliseconds: "
         "nonces only need to increase per sender.",
     )
-    submit.add_argument("--key", required=True, metavar="FILE", help="key file of the sender (first signer)")
+    submit.add_argument("--key", action="append", required=True, metavar="FILE",
+                        help="signer key file; repeat for co-signers (the first is the sender)")
     submit.add_argument("--contract", required=True)
     submit.add_argument("--method", required=True)
     submit.add_argument(
@@ -164,9 +166,7 @@ def register(commands: Any) -> None:
         help='arguments as a JSON object or @FILE; bytes as {"hex": "..."}',
     )
     submit.add_argument("--nonce", type=int, default=None, help="default: current time in ms")
-    submit.add_argument(
-        "--signer", action="append", default=[], metavar="FILE", help="co-signer key file (repeat)"
-    )
+    submit.add_argument("--signer", action="append", dest="key", metavar="FILE", help=argparse.SUPPRESS)  # old name
     submit.add_argument("--chain-id", default=None, help="default: the node's chain id")
     submit.add_argument(
         "--valid-until", type=int, default=0, metavar="HEIGHT", help="expiry height (0 = none)"

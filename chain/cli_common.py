@@ -16,6 +16,7 @@ from chain.client import Client
 
 DEFAULT_NODE = "http://127.0.0.1:26657"
 NODE_ENV = "SILKPORT_NODE"
+CACERT_ENV = "SILKPORT_CACERT"
 
 
 def add_output_option(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +30,12 @@ def add_node_options(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help=f"node API URL (default: ${NODE_ENV} or {DEFAULT_NODE})",
     )
+    parser.add_argument(
+        "--cacert",
+        default=None,
+        metavar="FILE",
+        help=f"CA certificate (PEM) that signed an https node's certificate (default: ${CACERT_ENV})",
+    )
     add_output_option(parser)
 
 
@@ -37,7 +44,8 @@ def node_url(args: argparse.Namespace) -> str:
 
 
 def client_for(args: argparse.Namespace) -> Client:
-    return Client(node_url(args))
+    cacert = getattr(args, "cacert", None) or os.environ.get(CACERT_ENV) or None
+    return Client(node_url(args), cacert=cacert)
 
 
 def print_json(data: Any) -> None:
@@ -58,3 +66,16 @@ def print_fields(rows: Iterable[tuple[str, Any]], *, title: str | None = None) -
 
 def fail(message: str) -> None:
     print(f"silkport: error: {message}", file=sys.stderr)
+
+
+def wait_outcome(tx_id: str, info: dict[str, Any], timeout: float) -> int:
+    """Exit status of a ``--wait``: 0 only for a committed transaction whose receipt is ok; otherwise
+    say why on stderr (refused with its code, or not committed in time) and return 1."""
+    if info.get("status") != "committed":
+        fail(f"transaction {tx_id} not committed within {timeout:g} s (still {info.get('status')})")
+        return 1
+    receipt = info.get("receipt") or {}
+    if not receipt.get("ok"):
+        fail(f"transaction {tx_id} refused: {receipt.get('error_code')}")
+        return 1
+    return 0

@@ -71,14 +71,25 @@ def anchor_submit(args: argparse.Namespace) -> int:
         tx_ids.append(client.submit(tx))
         if not args.json:
             print(tx_ids[-1])
+    already: list[tuple[str, str]] = []
     if args.wait:
-        for tx_id in tx_ids:
+        for number, tx_id in enumerate(tx_ids):
             info = client.tx(tx_id, wait=True, timeout=args.timeout)
             receipt = info.get("receipt") or {}
             if info.get("status") != "committed" or not receipt.get("ok"):
                 raise SilkportError(f"batch {tx_id} not anchored: {info.get('status')} {receipt.get('error_code') or ''}")
+            start = number * args.batch
+            for event in receipt.get("events") or []:
+                if event.get("name") == "anchored":
+                    positions = list((event.get("data") or {}).get("known") or [])
+                    positions += list((event.get("data") or {}).get("repeated") or [])
+                    already += [(str(paths[start + p]), digests[start + p].hex()) for p in sorted(positions)]
+        for path, digest in already:
+            print(f"already anchored (not counted again): {path} {digest}; its receipt is the first anchoring's: "
+                  f"silkport anchor receipt {digest}", file=sys.stderr)
     if args.json:
-        print_json({"tx_ids": tx_ids, "hashes": {str(p): d.hex() for p, d in zip(paths, digests, strict=True)}})
+        print_json({"tx_ids": tx_ids, "hashes": {str(p): d.hex() for p, d in zip(paths, digests, strict=True)},
+                    "already_anchored": [digest for _, digest in already]})
     return 0
 
 
@@ -108,6 +119,21 @@ def prove_asset(args: argparse.Namespace) -> int:
     if not re.fullmatch(r"[0-9a-f]{64}", args.asset_id):
         raise ConfigError("an asset id is 64 lowercase hex characters")
     _save(client_for(args).asset_proof_text(args.asset_id, since=args.since), args.output)
+    return 0
+
+
+def canonicalise(args: argparse.Namespace) -> int:
+    """Rewrite a proof document in canonical form (whitespace, key order, escapes); nothing is verified
+    here, and a changed value still fails ``verify``."""
+    from chain.proof_format import canonical_json, parse_document
+
+    try:
+        document, _ = parse_document(Path(args.document).read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {args.document}: {exc.strerror}") from None
+    except ProofError as exc:
+        raise ConfigError(f"{args.document}: {exc.message}") from None
+    _save(canonical_json(document), args.output)
     return 0
 
 
@@ -179,6 +205,11 @@ def register(commands: Any) -> None:
     prove = commands.add_parser("prove", help="fetch proof bundles (silkport prove asset ID -o bundle.json)")
     sub = prove.add_subparsers(dest="prove_command", required=True, metavar="SUBCOMMAND")
     add_prove_asset_command(sub)
+
+    p = commands.add_parser("canonicalise", help="rewrite a receipt/bundle in canonical form (-o FIXED.json)")
+    p.add_argument("document", metavar="DOC")
+    p.add_argument("-o", "--output", default=None, help="output file (default: standard output)")
+    p.set_defaults(handler=canonicalise)
 
     p = commands.add_parser("verify", help="verify a receipt or bundle offline against the genesis file")
     p.add_argument("documents", nargs="+", metavar="DOC", help="a receipt/bundle, or OLD NEW receipts")

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from chain.cli_common import add_output_option, print_json
 
 
 def rules_check(args: argparse.Namespace) -> int:
-    from chain.crossborder.scenarios import run_check  # lazy: the rule engine is not needed elsewhere
+    """One compact JSON line per scenario on stdout (for scripts), then a summary for people on stderr:
+    how many passed, and each mismatch with its reason."""
+    import json
 
-    lines, all_ok = run_check(args.file)
+    from chain.crossborder.scenarios import check_file  # lazy: the rule engine is not needed elsewhere
+
+    results = check_file(args.file)
+    lines = [json.dumps(result, separators=(",", ":"), ensure_ascii=False) for result, _, _ in results]
+    all_ok = all(ok for _, ok, _ in results)
     if args.json:
-        print_json({"ok": all_ok, "lines": list(lines)})
+        print_json({"ok": all_ok, "lines": lines})
     else:
         for line in lines:
             print(line)
+    failed = [(result["id"], reason) for result, ok, reason in results if not ok]
+    for scenario_id, reason in failed:
+        print(f"MISMATCH {scenario_id}: {reason}", file=sys.stderr)
+    print(f"{args.file}: {len(results)} scenarios, {len(results) - len(failed)} as expected, {len(failed)} not",
+          file=sys.stderr)
     return 0 if all_ok else 1
 
 

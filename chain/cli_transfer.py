@@ -1,6 +1,6 @@
 """``silkport transfer request|evidence|review|ack|revoke|show|list``: the cross-border transfer contract.
 
-Writes sign a ``crossborder`` transaction with ``--key`` (plus ``--signer`` co-signers, e.g. the
+Writes sign a ``crossborder`` transaction with ``--key`` (repeated for co-signers, e.g. the
 pledgee), submit it, wait for the commit and show the transfer with its decision; a refused
 transaction prints its receipt's error code and exits 1.
 """
@@ -48,7 +48,9 @@ def _gdpr(text: str | None) -> dict[str, Any] | None:
 
 
 def _submit(args: argparse.Namespace, method: str, tx_args: dict[str, Any]) -> tuple[Client, SignedTx, dict[str, Any]]:
-    keypairs = [load_key_file(args.key), *(load_key_file(path) for path in getattr(args, "signer", []))]
+    if args.one_signer and len(args.key) > 1:
+        raise ValidationError(f"this command is signed by one key; got {len(args.key)} --key options")
+    keypairs = [load_key_file(path) for path in args.key]
     client = client_for(args)
     chain_id = args.chain_id or str(client.status()["chain_id"])
     body = TxBody(chain_id=chain_id, contract="crossborder", method=method,
@@ -90,7 +92,8 @@ def show(record: dict[str, Any]) -> None:
         ("purpose", record["purpose"]), ("decision", decision.get("decision")), ("requires", decision.get("requires")),
         ("rules", decision.get("rules")), ("path", decision.get("path")),
         ("policy", decision.get("policy_version")), ("decided on", decision.get("date")),
-        ("evidence", record.get("decisions")), ("steps", [s["action"] for s in record.get("history", [])]),
+        ("decisions", record.get("decisions") or {}), ("declarations", record.get("attestations") or {}),
+        ("gdpr tool", record.get("gdpr")), ("steps", [s["action"] for s in record.get("history", [])]),
     ])
 
 
@@ -159,10 +162,11 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def _write_options(parser: argparse.ArgumentParser, *, cosigners: bool = True) -> None:
-    parser.add_argument("--key", required=True, metavar="FILE", help="key file of the sender")
-    if cosigners:
-        parser.add_argument("--signer", action="append", default=[], metavar="FILE",
-                            help="co-signer key file (repeat), e.g. the pledgee's: its signature is its consent")
+    help_text = ("signer key file; repeat for co-signers, e.g. the pledgee's: its signature is its consent "
+                 "(the first is the sender)") if cosigners else "key file of the sender (one signer)"
+    parser.add_argument("--key", action="append", required=True, metavar="FILE", help=help_text)
+    parser.set_defaults(one_signer=not cosigners)
+    parser.add_argument("--signer", action="append", dest="key", metavar="FILE", help=argparse.SUPPRESS)  # old name
     parser.add_argument("--chain-id", default=None, help="default: the node's chain id")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the commit (max 30)")
     add_node_options(parser)
@@ -218,7 +222,7 @@ def register(commands: Any) -> None:
     _write_options(ak, cosigners=False)
     ak.set_defaults(handler=ack)
 
-    rk = sub.add_parser("revoke", help="exporter (before release) or authority quorum (--signer): revoke")
+    rk = sub.add_parser("revoke", help="exporter (before release) or authority quorum (--key repeated): revoke")
     rk.add_argument("transfer_id", metavar="TRANSFER")
     rk.add_argument("--reason", default="")
     _write_options(rk)

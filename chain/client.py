@@ -8,6 +8,7 @@ reached raises ``ApiError(status=0, code="unreachable")``.
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.error
 import urllib.request
 from types import TracebackType
@@ -17,7 +18,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from chain import codec
-from chain.errors import SilkportError
+from chain.errors import ConfigError, SilkportError
 from chain.types import SignedTx
 
 MSGPACK = "application/msgpack"
@@ -48,8 +49,19 @@ def error_from_response(status: int, body: bytes) -> ApiError:
     if isinstance(document, dict) and isinstance(document.get("type"), str):
         code = document.get("code") or document["type"].rsplit("/", 1)[-1]
         return ApiError(status, str(code), str(document.get("detail") or document.get("title") or ""))
-    text = body.decode("utf-8", "replace").strip()[:200]
-    return ApiError(status, f"http_{status}", text or f"HTTP {status}")
+    text = body.decode("utf-8", "replace").strip()
+    if not text or text.startswith("<") or "\n" in text:  # an HTML page or the like: not our answer
+        return ApiError(status, "not_silkport", f"the server answered HTTP {status} without a Silkport problem "
+                                                "document: is --node a Silkport node's API URL?")
+    return ApiError(status, f"http_{status}", text[:200])
+
+
+def checked_base_url(url: str) -> str:
+    """The node URL without a trailing slash; a URL without ``http://``/``https://`` is refused with the
+    fix (``127.0.0.1:8080`` → ``http://127.0.0.1:8080``)."""
+    if not url.startswith(("http://", "https://")):
+        raise ApiError(0, "bad_node_url", f"node URL {url!r} has no scheme: use http://{url} (or https://)")
+    return url.rstrip("/")
 
 
 def _tx_id_hex(tx_id: str | bytes) -> str:
@@ -75,12 +87,23 @@ def _asset_path(asset_id: str, what: str = "") -> str:
     return f"/v1/assets/{asset_id}" + (f"/{what}" if what else "")
 
 
+def client_ssl_context(cacert: str) -> ssl.SSLContext:
+    """Verify the node's API certificate against the CA in ``cacert`` (PEM) only."""
+    try:
+        return ssl.create_default_context(cafile=cacert)
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigError(f"--cacert {cacert}: cannot load a CA certificate ({error})") from None
+
+
 class Client:
     """Blocking client (plain ``urllib.request``; no event loop needed)."""
 
-    def __init__(self, base_url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-        self.base_url = base_url.rstrip("/")
+    def __init__(
+        self, base_url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, cacert: str | None = None
+    ) -> None:
+        self.base_url = checked_base_url(base_url)
         self.timeout_s = timeout_s
+        self.ssl_context = client_ssl_context(cacert) if cacert else None
 
     def _request(
         self,
@@ -96,13 +119,22 @@ class Client:
             headers["Content-Type"] = content_type
         request = urllib.request.Request(self.base_url + path, data=body, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=timeout_s or self.timeout_s) as response:
+            with urllib.request.urlopen(
+                request, timeout=timeout_s or self.timeout_s, context=self.ssl_context
+            ) as response:
                 data: bytes = response.read()
                 return data
         except urllib.error.HTTPError as error:
             raise error_from_response(error.code, error.read()) from None
         except urllib.error.URLError as error:
+            if isinstance(error.reason, ssl.SSLCertVerificationError):
+                raise ApiError(
+                    0, "tls_unverified", f"cannot verify {self.base_url}: {error.reason.verify_message} "
+                    "(give the CA certificate with --cacert or SILKPORT_CACERT)"
+                ) from None
             raise ApiError(0, "unreachable", f"cannot reach {self.base_url}: {error.reason}") from None
+        except ssl.SSLError as error:
+            raise ApiError(0, "tls_error", f"TLS with {self.base_url} failed: {error.reason}") from None
         except (TimeoutError, ConnectionError) as error:
             raise ApiError(0, "unreachable", f"cannot reach {self.base_url}: {error}") from None
 
@@ -210,7 +242,7 @@ class AsyncClient:
     """aiohttp client; use as ``async with AsyncClient(url) as client: ...`` (or call ``close()``)."""
 
     def __init__(self, base_url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = checked_base_url(base_url)
         self.timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
 

@@ -160,6 +160,10 @@ DOMAIN_VIEW_CHANGE = b"silkport/viewchange/v1"
 DOMAIN_NEW_VIEW = b"silkport/newview/v1"
 DOMAIN_HANDSHAKE = b"silkport/handshake/v1"
 DOMAIN_CATCHUP = b"silkport/catchup/v1"
+DOMAIN_PEER_CERT = b"silkport/peercert/v1"
+"""A validator's signature over a peer TLS key (chain/net/certs.py, ADR 0010)."""
+DOMAIN_API_REQUEST = b"silkport/apirequest/v1"
+"""A validator's signed REST request: ``[method, path?query, timestamp_ms, nonce]`` (ADR 0011)."""
 
 DOMAINS = frozenset(
     {
@@ -172,6 +176,8 @@ DOMAINS = frozenset(
         DOMAIN_NEW_VIEW,
         DOMAIN_HANDSHAKE,
         DOMAIN_CATCHUP,
+        DOMAIN_PEER_CERT,
+        DOMAIN_API_REQUEST,
     }
 )
 

@@ -20,6 +20,56 @@ class ConsensusTimeouts(BaseModel):
     empty_block_interval_ms: int = Field(default=1000, ge=10)
 
 
+class PeerConfig(BaseModel):
+    """Where validator ``i`` is reached: its REST API (catch-up) and its peer port (ADR 0010)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api: str = Field(pattern=r"^https?://\S+$")
+    p2p: str = Field(pattern=r"^\S+:[0-9]{1,5}$")
+
+
+class RouteBudget(BaseModel):
+    """The limits of one route class (ADR 0011): token buckets per source address and in total, and
+    caps on requests in flight per address and in total."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rate_per_s: float = Field(gt=0)
+    """Sustained requests per second from one source address."""
+    burst: int = Field(ge=1)
+    global_rate_per_s: float = Field(gt=0)
+    """Sustained requests per second from all addresses together (so many addresses cannot bypass)."""
+    global_burst: int = Field(ge=1)
+    in_flight_per_address: int = Field(ge=1)
+    in_flight_global: int = Field(ge=1)
+
+
+class ApiBudgets(BaseModel):
+    """Budgets per route class (ADR 0011). ``write`` defaults to one derived from the genesis
+    parameter ``api_rate_per_second`` (see :func:`chain.api.limits.write_budget`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ops: RouteBudget = RouteBudget(
+        rate_per_s=20, burst=40, global_rate_per_s=200, global_burst=400, in_flight_per_address=4, in_flight_global=32
+    )
+    read: RouteBudget = RouteBudget(
+        rate_per_s=300, burst=600, global_rate_per_s=3000, global_burst=6000,
+        in_flight_per_address=64, in_flight_global=256,
+    )
+    write: RouteBudget | None = None
+    heavy: RouteBudget = RouteBudget(
+        rate_per_s=4, burst=8, global_rate_per_s=16, global_burst=32, in_flight_per_address=1, in_flight_global=2
+    )
+    validator_in_flight: int = Field(default=4, ge=1)
+    """Heavy reads in flight for requests signed by a validator (a pool the public cannot take)."""
+    max_addresses: int = Field(default=10_000, ge=1)
+    """Per-address state kept at most (least recently used forgotten first)."""
+    max_response_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
+    """Cap on one heavy response (block sync)."""
+
+
 class NodeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -29,11 +79,21 @@ class NodeConfig(BaseModel):
     listen_port: int = Field(ge=0, le=65535)
     genesis_file: str = "genesis.json"
     key_file: str = "validator.key"
+    key_passphrase_file: str | None = None
+    """File holding the passphrase of an encrypted ``key_file`` (else ``$SILKPORT_KEY_PASSPHRASE``)."""
     data_dir: str = "data"
-    peers: dict[int, str] = Field(default_factory=dict)
+    p2p_listen: str = Field(default="127.0.0.1:26656", pattern=r"^\S+:[0-9]{1,5}$")
+    """HOST:PORT of the peer port (TLS 1.3 validator links; separate from the REST API)."""
+    p2p_tls: bool = True
+    """False only on a devnet created with ``--insecure-plaintext``: peer links without TLS."""
+    peers: dict[int, PeerConfig] = Field(default_factory=dict)
     log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     timeouts: ConsensusTimeouts = ConsensusTimeouts()
+    api_budgets: ApiBudgets = ApiBudgets()
+    api_tls_cert: str | None = None
+    """PEM certificate chain for the API listener (with ``api_tls_key``): HTTPS instead of HTTP."""
+    api_tls_key: str | None = None
     clock_offset_ms: int = 0
     """Added to the wall clock for every timestamp this node uses (proposals, drift checks, timers):
     simulated time for staging and tests (e.g. a year boundary). Every validator of a network must use

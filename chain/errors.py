@@ -83,6 +83,12 @@ class OversizeError(ValidationError):
     code = "oversize"
 
 
+class RequestAuthError(ValidationError):
+    """A signed REST request whose validator signature is bad, stale or replayed (ADR 0011)."""
+
+    code = "bad_request_signature"
+
+
 class ProofError(SilkportError):
     """A Merkle, state or certificate proof that does not verify; the message says which check failed."""
 
@@ -96,6 +102,23 @@ class MempoolFullError(SilkportError):
     """The mempool is at capacity; retry later."""
 
     code = "mempool_full"
+
+
+class NotPermittedError(SilkportError):
+    """The signers are nobody to the method: no role, membership or quorum its declaration accepts
+    (ADR 0012); ``code`` names the failed check (``missing_role``, ``unknown_member``, ``no_quorum``)."""
+
+    code = "not_permitted"
+
+
+class QuotaError(SilkportError):
+    """A sender over one of its limits (state bytes per window, pending transactions); retry later."""
+
+    code = "quota_exceeded"
+
+    def __init__(self, message: str = "", *, code: str | None = None, retry_after_s: int = 1) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_s = retry_after_s
 
 
 class DuplicateTxError(SilkportError):

@@ -6,10 +6,15 @@ For each transaction, in block order:
    committed transaction, ``valid_until_height`` not passed, nonce strictly above the sender's last
    committed nonce. Any failure makes the **whole block invalid** (:class:`BlockInvalidError`): an
    honest primary never proposes such a block, so backups refuse to prepare it.
-2. *Nonce* — the sender's nonce is recorded whatever the contract does.
-3. *Contract* — dispatch through the :class:`~chain.contracts.base.ContractRegistry`; the handler
+2. *Callers* — the method's declaration (:mod:`chain.contracts.callers`, ADR 0012). Signers that
+   are nobody to it (the admission test, on the block's state) get a failure receipt and record
+   **nothing, not even the nonce**; signers it refuses more precisely (``not_owner``) get a failure
+   receipt with the nonce recorded.
+3. *Nonce* — otherwise the sender's nonce is recorded whatever the contract does.
+4. *Contract* — dispatch through the :class:`~chain.contracts.base.ContractRegistry`; the handler
    runs on its own overlay. A :class:`~chain.errors.ContractError` discards that overlay and gives a
-   failure receipt with the stable error code; success merges it.
+   failure receipt with the stable error code; success merges it, unless the sender's state quota
+   (:mod:`chain.quota`) refuses it (``quota_exceeded``).
 
 A handler also reads and writes the node-local index (``Context.index``, ADR 0009) through an
 overlay of the same shape; its writes are returned with the block and stored outside the state tree.
@@ -26,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain import codec, merkle, statekeys
-from chain.contracts.base import Context, ContractRegistry, Overlay
+from chain.contracts.base import Context, ContractRegistry, Method, Overlay
 from chain.errors import (
     ContractError,
     DecodeError,
@@ -36,6 +41,7 @@ from chain.errors import (
     TxExpiredError,
     ValidationError,
 )
+from chain.quota import QuotaRule, charge
 from chain.statetree import StateTree
 from chain.storage.kv import WriteBatch
 from chain.types import STATUS_FAILED, STATUS_OK, Receipt, SignedTx, tx_leaf_data
@@ -122,6 +128,7 @@ class Executor:
         checkpoint_interval: int = 16,
         read_index: Callable[[bytes], bytes | None] | None = None,
         read_index_many: Callable[[list[bytes]], list[bytes | None]] | None = None,
+        quota: QuotaRule | None = None,
     ) -> None:
         self.chain_id = chain_id
         self.registry = registry
@@ -132,6 +139,7 @@ class Executor:
         self.checkpoint_interval = checkpoint_interval
         self.read_index: Callable[[bytes], bytes | None] = read_index or _no_index
         self.read_index_many = read_index_many
+        self.quota = quota
 
     def check_admissible(self, tx: SignedTx, get: Callable[[bytes], bytes | None], height: int) -> int:
         """The block-validity checks of one transaction (also the mempool's admission test); returns
@@ -147,7 +155,22 @@ class Executor:
         return last
 
     def execute(self, height: int, timestamp_ms: int, txs: Sequence[SignedTx]) -> BlockResult:
-        """Execute ``txs`` as block ``height`` on top of the state at ``height - 1``."""
+        """Execute ``txs`` as block ``height`` on top of the state at ``height - 1``; a transaction that
+        fails :meth:`check_admissible` makes the block invalid (:class:`BlockInvalidError`)."""
+        result, _, _ = self._execute(height, timestamp_ms, txs, skip_invalid=False)
+        return result
+
+    def execute_admissible(
+        self, height: int, timestamp_ms: int, candidates: Sequence[SignedTx]
+    ) -> tuple[BlockResult, list[SignedTx], list[tuple[SignedTx, str]]]:
+        """Block building in one pass (DESIGN.md §5, ADR 0013): each candidate is checked against the
+        block's running overlay and skipped if it is no longer admissible (expired, nonce used,
+        duplicate). Returns the result, the included transactions and the skipped ones with reasons."""
+        return self._execute(height, timestamp_ms, candidates[: self.max_block_txs], skip_invalid=True)
+
+    def _execute(
+        self, height: int, timestamp_ms: int, txs: Sequence[SignedTx], *, skip_invalid: bool
+    ) -> tuple[BlockResult, list[SignedTx], list[tuple[SignedTx, str]]]:
         if len(txs) > self.max_block_txs:
             raise BlockInvalidError(f"{len(txs)} transactions exceed the block limit of {self.max_block_txs}")
         base_version = height - 1 if height > 0 else None
@@ -162,24 +185,36 @@ class Executor:
         block_state = Overlay(read_committed)
         block_index = Overlay(self.read_index, self.read_index_many)
         receipts: list[Receipt] = []
+        included: list[SignedTx] = []
+        skipped: list[tuple[SignedTx, str]] = []
         seen: set[bytes] = set()
-        for index, tx in enumerate(txs):
+        for position, tx in enumerate(txs):
+            index = len(included)
             if tx.tx_hash in seen:
-                raise BlockInvalidError(f"transaction {index} appears twice in the block", tx_index=index)
-            seen.add(tx.tx_hash)
+                if skip_invalid:
+                    skipped.append((tx, "duplicate in block"))
+                    continue
+                raise BlockInvalidError(f"transaction {position} appears twice in the block", tx_index=position)
             try:
                 self.check_admissible(tx, block_state.get, height)
             except SilkportError as exc:
-                raise BlockInvalidError(f"transaction {index}: {exc.message}", tx_index=index) from exc
+                if skip_invalid:
+                    skipped.append((tx, exc.message))
+                    continue
+                raise BlockInvalidError(f"transaction {position}: {exc.message}", tx_index=position) from exc
+            seen.add(tx.tx_hash)
+            included.append(tx)
             tx_state = block_state.child()
-            tx_state.writes[statekeys.nonce_key(tx.sender)] = codec.encode(tx.body.nonce)
-            receipts.append(self._run_contract(tx, index, height, timestamp_ms, tx_state, block_index))
+            receipt, record_nonce = self._run_contract(tx, index, height, timestamp_ms, tx_state, block_index)
+            if record_nonce:
+                tx_state.writes[statekeys.nonce_key(tx.sender)] = codec.encode(tx.body.nonce)
+            receipts.append(receipt)
             block_state.merge(tx_state)
         if height % self.checkpoint_interval == 0:
             apply_pending_validators(block_state)
-        leaves = [merkle.leaf_hash(tx_leaf_data(tx, r)) for tx, r in zip(txs, receipts, strict=True)]
+        leaves = [merkle.leaf_hash(tx_leaf_data(tx, r)) for tx, r in zip(included, receipts, strict=True)]
         update = self.tree.update(base_version, height, block_state.writes)
-        return BlockResult(
+        result = BlockResult(
             height=height,
             receipts=tuple(receipts),
             tx_root=merkle.root(leaves),
@@ -188,13 +223,21 @@ class Executor:
             state_batch=update.batch,
             index_writes=block_index.writes,
         )
+        return result, included, skipped
 
     def _run_contract(
         self, tx: SignedTx, index: int, height: int, timestamp_ms: int, tx_state: Overlay, block_index: Overlay
-    ) -> Receipt:
+    ) -> tuple[Receipt, bool]:
+        """The receipt, and whether the sender's nonce is recorded (not for a nobody: ADR 0012)."""
         method = self.registry.lookup(tx.body.contract, tx.body.method)
         if method is None:
-            return Receipt(STATUS_FAILED, "unknown_method")
+            return Receipt(STATUS_FAILED, "unknown_method"), False  # no declaration: nobody may call it
+        try:
+            nobody = method.callers.admissible(tx.body.signer_pubkeys, tx_state.get)
+        except DecodeError:  # a corrupt role or membership record fails the tx alike everywhere
+            return Receipt(STATUS_FAILED, "corrupt_state"), True
+        if nobody is not None:
+            return Receipt(STATUS_FAILED, nobody.code), False
         contract_state = tx_state.child()
         contract_index = block_index.child()
         ctx = Context(
@@ -207,15 +250,33 @@ class Executor:
             state=contract_state,
             index=contract_index,
         )
-        try:
-            args: dict[str, Any] = method.schema.validate(tx.body.args_dict())
-            method.handler(ctx, args)
-        except ContractError as exc:
-            return Receipt(STATUS_FAILED, exc.code)
-        except DecodeError:
-            return Receipt(STATUS_FAILED, "corrupt_state")
-        except Exception:  # a handler bug must fail the tx the same way on every replica, not halt the chain
-            return Receipt(STATUS_FAILED, "internal_error")
+        code = self._call(method, tx, ctx)
+        if code:
+            return Receipt(STATUS_FAILED, code), True
+        if self.quota is not None:
+            nonce_key = statekeys.nonce_key(tx.sender)
+            writes = {**contract_state.writes, nonce_key: codec.encode(tx.body.nonce)}
+            try:
+                charged = charge(tx_state.get, writes, tx.sender, height, self.quota)
+            except DecodeError:
+                return Receipt(STATUS_FAILED, "corrupt_state"), True
+            if isinstance(charged, int):
+                return Receipt(STATUS_FAILED, "quota_exceeded"), True
+            contract_state.writes[charged[0]] = charged[1]
         tx_state.merge(contract_state)
         block_index.merge(contract_index)
-        return Receipt(STATUS_OK, "", tuple(ctx.events))
+        return Receipt(STATUS_OK, "", tuple(ctx.events)), True
+
+    @staticmethod
+    def _call(method: Method, tx: SignedTx, ctx: Context) -> str:
+        """Validate the arguments, check the callers, run the handler; the failure code or ''."""
+        try:
+            args: dict[str, Any] = method.schema.validate(tx.body.args_dict())
+            method.run(ctx, args)
+        except ContractError as exc:
+            return exc.code
+        except DecodeError:
+            return "corrupt_state"
+        except Exception:  # a handler bug must fail the tx the same way on every replica, not halt the chain
+            return "internal_error"
+        return ""

@@ -69,15 +69,26 @@ class Params(_Strict):
     max_anchor_batch: int = Field(default=10_000, ge=1)
     block_time_drift_ms: int = Field(default=30_000, ge=100)
     api_rate_per_second: int = Field(default=5_000, ge=1)
+    quota_window_blocks: int = Field(default=4096, ge=1)
+    """Blocks per state-quota window (chain.quota, ADR 0012)."""
+    max_state_bytes_per_window: int = Field(default=16 * 1024 * 1024, ge=1024)
+    """State bytes one sender may add per window (chain.quota, ADR 0012)."""
+    max_pending_per_sender: int = Field(default=4096, ge=1)
+    """Transactions one sender may have waiting in a node's mempool (refused 429 beyond)."""
     test_mode: bool = False
-    """A test chain: Byzantine test modes are allowed (``node.py run --byzantine``, ADR 0016). Never in production."""
+    """A test chain: the ``noop`` contract is registered and Byzantine test modes are allowed (ADR 0016). Never in production."""
 
     def to_record(self) -> tuple[tuple[str, Any], ...]:
-        """The state record; ``test_mode`` is left out while false, so existing genesis hashes stay the same."""
+        """The state record; parameters added after the first release are left out while they have their
+        default, so an existing genesis file keeps its genesis hash (ADR 0012)."""
         record = self.model_dump()
-        if not record["test_mode"]:
-            del record["test_mode"]
+        for name in OMITTED_AT_DEFAULT:
+            if record[name] == Params.model_fields[name].default:
+                del record[name]
         return codec.pairs_from_dict(record)
+
+
+OMITTED_AT_DEFAULT = ("quota_window_blocks", "max_state_bytes_per_window", "max_pending_per_sender", "test_mode")
 
 
 class OrganisationEntry(_Strict):
@@ -142,6 +153,8 @@ def canonical_json(document: Any) -> str:
 def load_genesis(path: Path | str) -> GenesisDoc:
     try:
         return parse_genesis(json.loads(Path(path).read_text()))
+    except UnicodeDecodeError:
+        raise ConfigError(f"genesis file {path} is binary, not a silkport-genesis/1 JSON document") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"cannot read genesis file {path}: {exc}") from exc
 

@@ -15,9 +15,17 @@ from chain import codec, merkle, statekeys
 from chain.consensus.mempool import Mempool
 from chain.contracts import default_registry
 from chain.contracts.base import ContractRegistry
-from chain.errors import OversizeError, SilkportError, StorageError, ValidationError
+from chain.errors import (
+    NotPermittedError,
+    OversizeError,
+    QuotaError,
+    SilkportError,
+    StorageError,
+    ValidationError,
+)
 from chain.execution import BlockInvalidError, BlockResult, Executor, SignatureCache
 from chain.genesis import GenesisDoc, Params, genesis_header, genesis_state
+from chain.quota import QuotaRule, used_in_window
 from chain.statetree import StateTree
 from chain.storage import schema
 from chain.storage.blockstore import BlockStore
@@ -47,8 +55,9 @@ class Ledger:
         self.chain_id = genesis.chain_id
         self.store = BlockStore(kv)
         self.tree = StateTree(kv, prefix=STATE_PREFIX)
-        self.registry = registry or default_registry()
         self.params: Params = genesis.params
+        self.registry = registry or default_registry(test_mode=self.params.test_mode)
+        self.quota = QuotaRule(self.params.quota_window_blocks, self.params.max_state_bytes_per_window)
         self.signatures = SignatureCache()
         self.local_index = LocalIndex(kv)
         self.executor = Executor(
@@ -61,9 +70,13 @@ class Ledger:
             checkpoint_interval=self.params.checkpoint_interval,
             read_index=self.local_index.get,
             read_index_many=self.local_index.get_many,
+            quota=self.quota,
         )
-        self.mempool = Mempool(max_txs=50_000, max_bytes=256 * 1024 * 1024)
+        self.mempool = Mempool(
+            max_txs=50_000, max_bytes=256 * 1024 * 1024, max_per_sender=self.params.max_pending_per_sender
+        )
         self._results: dict[bytes, BlockResult] = {}
+        self._dropped: list[bytes] = []
         self._recent_tx_ids: dict[int, list[str]] = {}
         self._check_genesis()
         head = self.store.head()
@@ -124,7 +137,8 @@ class Ledger:
     # --- admission -------------------------------------------------------------------------------
 
     def admit(self, tx: SignedTx, size: int) -> None:
-        """Mempool admission: size, known method, signatures, not committed, nonce above committed."""
+        """Mempool admission: size, known method, signatures, not committed, nonce above committed, signers
+        somebody to the method (ADR 0012), sender within its state quota and pending cap."""
         if size > self.params.max_tx_bytes:
             raise OversizeError(f"transaction of {size} bytes exceeds {self.params.max_tx_bytes}")
         method = self.registry.lookup(tx.body.contract, tx.body.method)
@@ -133,7 +147,23 @@ class Ledger:
                 f"unknown contract method {tx.body.contract}.{tx.body.method}", code="unknown_method"
             )
         committed_nonce = self.executor.check_admissible(tx, self.state_get, self.height + 1)
+        nobody = method.callers.admissible(tx.body.signer_pubkeys, self.state_get)
+        if nobody is not None:
+            raise NotPermittedError(f"{tx.body.contract}.{tx.body.method}: {nobody.message}", code=nobody.code)
+        self._check_quota(tx.sender)
         self.mempool.add(tx, committed_nonce=committed_nonce)
+
+    def _check_quota(self, sender: bytes) -> None:
+        """Refuse a sender whose state quota for the coming block's window is spent (it could only fail)."""
+        height = self.height + 1
+        used = used_in_window(self.state_get, sender, self.quota.window(height))
+        if used >= self.quota.max_bytes:
+            blocks = self.quota.window_end(height) - height
+            raise QuotaError(
+                f"sender {sender.hex()[:16]}… used {used} of its {self.quota.max_bytes} state bytes for this "
+                f"window; it resets in {blocks} blocks",
+                retry_after_s=min(blocks, 3600),
+            )
 
     # --- proposals and validation ----------------------------------------------------------------
 
@@ -153,24 +183,26 @@ class Ledger:
         )
 
     def build_block(self, view: int, now_ms: int, proposer: int) -> Block:
-        """Select mempool transactions, drop any that became invalid, execute, and build the header."""
+        """Select mempool transactions and execute them in one pass; a candidate that is no longer
+        admissible (expired, nonce used) is left out of the block and dropped from the mempool (DESIGN.md
+        §5, ADR 0013). A bad transaction never makes building fail; :meth:`take_dropped` names it."""
         timestamp = max(now_ms, self.head_header.timestamp_ms + 1)
-        candidates = list(self.mempool.select(self.params.max_block_txs, self.params.max_block_bytes))
-        for _attempt in range(20):
-            try:
-                result = self.executor.execute(self.height + 1, timestamp, candidates)
-            except BlockInvalidError as exc:
-                bad = exc.tx_index
-                if bad is None:
-                    raise
-                log.info("event=proposal_drops_tx tx=%s reason=%s", candidates[bad].tx_id[:16], exc.message)
-                self.mempool.discard(candidates[bad].tx_hash)
-                del candidates[bad]
-                continue
-            block = Block(self._expected_header(view, timestamp, proposer, result), tuple(candidates))
-            self._results[block.block_hash] = result
-            return block
-        raise BlockInvalidError("could not assemble a valid block from the mempool")
+        candidates = self.mempool.select(self.params.max_block_txs, self.params.max_block_bytes)
+        result, included, skipped = self.executor.execute_admissible(self.height + 1, timestamp, candidates)
+        for tx, reason in skipped:
+            log.info("event=proposal_drops_tx tx=%s reason=%s", tx.tx_id[:16], reason)
+            if self.mempool.discard(tx.tx_hash):
+                self._dropped.append(tx.tx_hash)
+        block = Block(self._expected_header(view, timestamp, proposer, result), tuple(included))
+        self._results[block.block_hash] = result
+        return block
+
+    def take_dropped(self) -> list[bytes]:
+        """Hashes of the pending transactions dropped from the mempool since the last call because they
+        can no longer commit (skipped by block building, expired, nonce used by a committed block); the
+        runtime reports them to the replica (``RequestsDropped``) so its request timer forgets them."""
+        dropped, self._dropped = self._dropped, []
+        return dropped
 
     def validate_block(self, block: Block, now_ms: int) -> str:
         """Block validity as a backup checks it before PREPARE (DESIGN.md §5); returns '' if valid."""
@@ -218,7 +250,9 @@ class Ledger:
         self._results = {h: r for h, r in self._results.items() if r.height > self.height}
         self._recent_tx_ids[block.height] = [tx.tx_id for tx in block.txs]
         self._recent_tx_ids.pop(block.height - RECENT_BLOCKS, None)
-        self.mempool.remove_committed(block.txs)
+        in_block = {tx.tx_hash for tx in block.txs}
+        stale = [h for h in self.mempool.remove_committed(block.txs) if h not in in_block]
+        self._dropped.extend(stale + self.mempool.purge_expired(self.height + 1))
         self.validators = self._load_validators()
         return result
 

@@ -8,6 +8,7 @@ verified is shown.
 from __future__ import annotations
 
 import datetime
+import sys
 
 from rich.console import Console
 from rich.markup import escape
@@ -68,4 +69,6 @@ def build_tree(result: Verified) -> Tree:
 
 
 def explain(result: Verified, console: Console | None = None) -> None:
-    (console or Console(highlight=False, soft_wrap=True)).print(build_tree(result))
+    if console is None:  # piped or redirected: no terminal width to fit, so crop nothing
+        console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 10_000)
+    console.print(build_tree(result))

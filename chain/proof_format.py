@@ -83,7 +83,10 @@ class _Mismatch(Exception):
 
 def _expect(text: str, offset: int, piece: str) -> int:
     if not text.startswith(piece, offset):
-        raise _Mismatch(offset)
+        same = 0
+        while same < len(piece) and offset + same < len(text) and text[offset + same] == piece[same]:
+            same += 1
+        raise _Mismatch(offset + same)  # the first character that differs, not the start of the piece
     return offset + len(piece)
 
 
@@ -160,6 +163,26 @@ def _no_float(text: str) -> Any:
 
 def load_document(data: bytes | str) -> dict[str, Any]:
     """Parse a proof document; refuse oversize, malformed, non-canonical text or a wrong format tag."""
+    document, text = parse_document(data)
+    try:
+        end = _match(document, 0, text, 0)
+        _expect(text, end, "\n")
+        if end + 1 != len(text):
+            raise _Mismatch(end + 1)
+    except RecursionError as exc:
+        raise Fail("document is nested too deeply") from exc
+    except _Mismatch as exc:
+        line = text.count("\n", 0, exc.offset) + 1
+        column = exc.offset - (text.rfind("\n", 0, exc.offset) + 1) + 1
+        raise Fail(f"document is not in canonical form (first difference at character {exc.offset}, line {line} "
+                   f"column {column}); re-canonicalise it with `silkport canonicalise FILE -o FIXED.json` (the proof "
+                   "is then checked as usual) or export it again from a node, unmodified") from exc
+    return document
+
+
+def parse_document(data: bytes | str) -> tuple[dict[str, Any], str]:
+    """The document and its text, with every check of :func:`load_document` but the canonical form
+    (``silkport canonicalise`` rewrites such a document in canonical form)."""
     if isinstance(data, bytes):
         if len(data) > MAX_DOCUMENT_BYTES:
             raise Fail(f"document of {len(data)} bytes exceeds {MAX_DOCUMENT_BYTES}")
@@ -182,17 +205,7 @@ def load_document(data: bytes | str) -> dict[str, Any]:
         raise Fail("document must be a JSON object")
     if document.get("format") != FORMAT:
         raise Fail(f"format must be {FORMAT!r}, got {str(document.get('format'))[:40]!r}")
-    try:
-        end = _match(document, 0, text, 0)
-        _expect(text, end, "\n")
-        if end + 1 != len(text):
-            raise _Mismatch(end + 1)
-    except RecursionError as exc:
-        raise Fail("document is nested too deeply") from exc
-    except _Mismatch as exc:
-        raise Fail(f"document is not in canonical form (first difference at character {exc.offset}); "
-                   "export it again with `silkport anchor receipt` / `silkport prove` or the API, unmodified") from exc
-    return document
+    return document, text
 
 
 # --- strict readers -------------------------------------------------------------------------------------

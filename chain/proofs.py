@@ -198,9 +198,15 @@ class Verifier:
             raise Fail(f"certified header at height {header.height}: chain_id {header.chain_id!r} is not {self.chain_id!r}")
         if header.height < 1:
             raise Fail("certified header: height must be at least 1")
-        _inclusion(f"certified header at height {header.height}: genesis block inclusion in history_root",
-                   merkle.leaf_hash(self.genesis_header.block_hash), 0, header.height, genesis_path,
-                   header.history_root)
+        try:
+            _inclusion(f"certified header at height {header.height}: genesis block inclusion in history_root",
+                       merkle.leaf_hash(self.genesis_header.block_hash), 0, header.height, genesis_path,
+                       header.history_root)
+        except Fail as exc:
+            raise Fail(f"the document is not from the chain of this genesis file: its certified header (height "
+                       f"{header.height}) does not descend from genesis block {self.genesis_header.hash_hex[:16]}… "
+                       f"— it comes from another genesis file or another network with chain id {self.chain_id!r} "
+                       f"({exc.message})") from exc
         epochs = [self.genesis_epoch]
         for i, change in enumerate(changes):
             epochs.append(self._change(change, f"validator_changes[{i}]", epochs[-1], header))

@@ -12,27 +12,31 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import secrets
 import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yarl
 from aiohttp import web
 
 from chain import byzantine, codec, consensus
 from chain.api import make_app
+from chain.api.app import server_ssl_context
 from chain.api.jsonwire import ledger_block_json, ledger_tx_json
+from chain.api.validator_auth import sign_request
 from chain.config import NodeConfig
 from chain.consensus import events as ev
 from chain.consensus.messages import BlockHandle
 from chain.consensus.state import reconfigure
-from chain.crypto import Signer, load_key_file
-from chain.errors import SilkportError, ValidationError
+from chain.crypto import Signer, load_key_file, read_passphrase_file
+from chain.errors import MempoolFullError, SilkportError, ValidationError
 from chain.genesis import load_genesis
 from chain.ledger import Ledger, decode_raw_block
 from chain.metrics import NodeMetrics
-from chain.net import PeerNetwork
+from chain.net import PeerNetwork, parse_address
 from chain.storage.blockstore import VoteLog
 from chain.storage.leveldb import LevelDBKV
 from chain.types import Block, CommitCertificate, SignedTx
@@ -43,7 +47,15 @@ CHANNEL_TXS = 1
 CATCHUP_MAX_BYTES = 8 * 1024 * 1024
 ADMITTED_FRAMES = 50_000
 RELAY_ON_CONNECT_TXS = 10_000
+API_QUEUE_LIMIT = 20_000
+API_IDLE_TIMEOUT_S = 15.0
+"""A connection that has not completed a request within this time is closed (aiohttp's keep-alive
+timer also covers a request's unfinished headers): slowloris connections do not pile up (ADR 0011)."""
+"""Events waiting for the consensus core above which the API refuses new transactions with 503 +
+Retry-After (ADR 0011: a full queue refuses, it never grows without bound)."""
 RELAY_ON_CONNECT_BYTES = 64 * 1024 * 1024
+CONSUME_BATCH = 64
+"""Events stepped before the consumer yields to the other tasks (catch-up fetches, peer I/O)."""
 
 
 def now_ms() -> int:
@@ -57,7 +69,9 @@ class NodeRuntime:
         self.home = home
         self.config = config
         genesis = load_genesis(config.path(home, config.genesis_file))
-        self.keypair = load_key_file(config.path(home, config.key_file))
+        passphrase_file = config.key_passphrase_file
+        passphrase = read_passphrase_file(config.path(home, passphrase_file)) if passphrase_file else None
+        self.keypair = load_key_file(config.path(home, config.key_file), passphrase)
         self.kv = LevelDBKV(config.path(home, config.data_dir))
         self.ledger = Ledger(self.kv, genesis)
         self.chain_id = genesis.chain_id
@@ -96,18 +110,27 @@ class NodeRuntime:
         self.admitted_frames: OrderedDict[bytes, None] = OrderedDict()
         """SHA-256 of tx frames this node admitted: a relayed copy is dropped before it is decoded."""
         self.catchup_task: asyncio.Task[None] | None = None
+        self.catchup_wanted: tuple[int, int, tuple[int, ...]] | None = None
+        """The newest RequestCatchUp that arrived while a fetch was running (started when it ends)."""
         self.net = PeerNetwork(
             self.chain_id,
             self.index,
             self.keypair,
             self.ledger.validator_keys,
-            {int(i): url for i, url in config.peers.items()},
+            {int(i): peer.p2p for i, peer in config.peers.items()},
             self._on_frame,
+            listen=parse_address(config.p2p_listen),
+            tls=config.p2p_tls,
             on_connect=self._on_peer_connected,
             log=logging.getLogger("silkport.net"),
         )
-        self.app = make_app(self, max_body_bytes=config.max_body_bytes, rate_per_second=genesis.params.api_rate_per_second)
-        self.net.register(self.app)
+        self.app = make_app(
+            self,
+            max_body_bytes=config.max_body_bytes,
+            rate_per_second=genesis.params.api_rate_per_second,
+            budgets=config.api_budgets,
+            clock_ms=self.now,
+        )
         self.started_ms = self.now()
         self._stopping = asyncio.Event()
 
@@ -118,12 +141,19 @@ class NodeRuntime:
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        runner = web.AppRunner(self.app, access_log=None)
+        runner = web.AppRunner(self.app, access_log=None, keepalive_timeout=API_IDLE_TIMEOUT_S)
         await runner.setup()
-        site = web.TCPSite(runner, self.config.listen_host, self.config.listen_port)
+        ssl_context = None
+        if self.config.api_tls_cert and self.config.api_tls_key:
+            ssl_context = server_ssl_context(
+                str(self.config.path(self.home, self.config.api_tls_cert)),
+                str(self.config.path(self.home, self.config.api_tls_key)),
+            )
+        site = web.TCPSite(runner, self.config.listen_host, self.config.listen_port, ssl_context=ssl_context)
         await site.start()
         log.info(
-            "event=node_started index=%d height=%d port=%d", self.index, self.ledger.height, self.config.listen_port
+            "event=node_started index=%d height=%d port=%d p2p=%s tls=%s",
+            self.index, self.ledger.height, self.config.listen_port, self.config.p2p_listen, self.config.p2p_tls,
         )
         if self.config.clock_offset_ms:
             log.warning("event=clock_offset offset_ms=%d (simulated time; every validator needs the same)",
@@ -144,12 +174,16 @@ class NodeRuntime:
         self._stopping.set()
 
     async def _consume(self) -> None:
+        handled = 0
         while True:
             event = await self.queue.get()
             try:
                 self._step(event)
             except Exception:  # a bug must not kill the node silently: log it with context
                 log.exception("event=step_failed kind=%s", type(event).__name__)
+            handled += 1
+            if handled % CONSUME_BATCH == 0:
+                await asyncio.sleep(0)  # a non-empty queue never yields: let fetches and peers run
 
     def _step(self, event: Any) -> None:
         self.replica, actions = consensus.step(self.replica, event)
@@ -204,21 +238,45 @@ class NodeRuntime:
         if old is not None:
             old.cancel()
 
+        due_ms = self.now() + delay_ms
+
         def fire() -> None:
             self.timers.pop(name, None)
-            self.queue.put_nowait(ev.TimerFired(name, self.now()))
+            self.queue.put_nowait(ev.TimerFired(name, self.now(), due_ms))
 
         self.timers[name] = asyncio.get_running_loop().call_later(delay_ms / 1000, fire)
 
     def _propose(self, action: Any) -> None:
+        """Answer RequestProposal with ProposalReady, or ProposalFailed if no block could be built: the
+        core never waits for an answer that does not come (ADR 0013). Transactions that turned invalid
+        are left out of the block by the ledger and reported to the core as dropped first."""
         if action.height != self.ledger.height + 1 or action.prev_hash != self.ledger.head_hash:
             log.info("event=proposal_skipped height=%d head=%d", action.height, self.ledger.height)
+            self.queue.put_nowait(ev.ProposalFailed(action.height, action.view, "not on the ledger's head"))
             return
         started = time.perf_counter()
-        block = self.ledger.build_block(action.view, self.now(), self.index)
+        try:
+            block = self.ledger.build_block(action.view, self.now(), self.index)
+        except SilkportError as exc:
+            log.error("event=proposal_failed height=%d reason=%s", action.height, exc.message)
+            self._report_dropped()
+            self.queue.put_nowait(ev.ProposalFailed(action.height, action.view, exc.message))
+            return
         self.metrics.block_build_seconds.observe(time.perf_counter() - started)
         log.debug("event=proposal_built height=%d txs=%d", block.height, len(block.txs))
+        self._report_dropped()
         self.queue.put_nowait(ev.ProposalReady(block))
+
+    def _report_dropped(self) -> None:
+        """Tell the core which pending requests left the mempool without committing (RequestsDropped)."""
+        dropped = self.ledger.take_dropped()
+        if dropped:
+            log.info("event=requests_dropped count=%d", len(dropped))
+            for tx_hash in dropped:
+                for future in self.waiters.pop(tx_hash, []):
+                    if not future.done():
+                        future.set_result(None)
+            self.queue.put_nowait(ev.RequestsDropped(tuple(dropped), self.now()))
 
     def _commit(self, block: Block, certificate: CommitCertificate) -> None:
         started = time.perf_counter()
@@ -234,6 +292,7 @@ class NodeRuntime:
                     future.set_result(None)
         if hashes:
             self.queue.put_nowait(ev.RequestsDone(tuple(hashes), self.now()))
+        self._report_dropped()
         log.info(
             "event=block_committed height=%d view=%d txs=%d hash=%s",
             block.height,
@@ -257,22 +316,40 @@ class NodeRuntime:
     # --- catch-up --------------------------------------------------------------------------------
 
     def _start_catchup(self, from_height: int, to_height: int, peers: tuple[int, ...]) -> None:
+        """Start a fetch; while one runs, remember the newest request and start it as soon as the running
+        one ends (issue 13: a request dropped here waited for the 4 s catch-up timer)."""
         if self.catchup_task is not None and not self.catchup_task.done():
+            self.catchup_wanted = (from_height, to_height, peers)
+            return
+        self.catchup_wanted = None
+        from_height = max(from_height, self.ledger.height + 1)  # blocks committed meanwhile are not asked
+        if from_height > to_height:
             return
         self.catchup_task = asyncio.create_task(self._catchup(from_height, to_height, peers))
+        self.catchup_task.add_done_callback(self._catchup_done)
+
+    def _catchup_done(self, _task: asyncio.Task[None]) -> None:
+        wanted, self.catchup_wanted = self.catchup_wanted, None
+        if wanted is not None and not self._stopping.is_set():
+            self._start_catchup(*wanted)
 
     async def _catchup(self, from_height: int, to_height: int, peers: tuple[int, ...]) -> None:
         timeout = aiohttp.ClientTimeout(total=10)
+        answer: ev.CatchUpReceived | None = None
         async with aiohttp.ClientSession(timeout=timeout) as session:
             for peer in peers or tuple(self.config.peers):
-                url = self.config.peers.get(peer)
-                if url is None:
+                address = self.config.peers.get(peer)
+                if address is None:
                     continue
+                url = address.api
+                path_qs = f"/v1/sync/blocks?from={from_height}&to={to_height}"
+                headers = sign_request(
+                    self.keypair, self.index, self.chain_id, "GET", path_qs, self.now(), secrets.token_bytes(16)
+                )
                 try:
-                    async with session.get(
-                        f"{url}/v1/sync/blocks", params={"from": str(from_height), "to": str(to_height)}
-                    ) as response:
+                    async with session.get(yarl.URL(url + path_qs, encoded=True), headers=headers) as response:
                         if response.status != 200:
+                            log.info("event=catchup_peer_refused peer=%d status=%d", peer, response.status)
                             continue
                         payload = await response.read()
                     items = codec.decode(payload, max_size=CATCHUP_MAX_BYTES * 2)
@@ -282,8 +359,10 @@ class NodeRuntime:
                     continue
                 if pairs:
                     log.info("event=catchup_received peer=%d blocks=%d", peer, len(pairs))
-                    self.queue.put_nowait(ev.CatchUpReceived(pairs, peer))
-                    return
+                    answer = ev.CatchUpReceived(pairs, peer)
+                    break
+        if answer is not None:  # handed over after the session closed: the task is done when it is used
+            self.queue.put_nowait(answer)
 
     def _relay(self, tx_hashes: tuple[bytes, ...]) -> None:
         """Send pending transactions to every validator again (receivers drop frames they admitted)."""
@@ -355,6 +434,10 @@ class NodeRuntime:
         }
 
     def submit_tx(self, tx: SignedTx) -> str:
+        if self.queue.qsize() >= API_QUEUE_LIMIT:
+            raise MempoolFullError(
+                f"the node is {self.queue.qsize()} consensus events behind; retry later", code="queue_full"
+            )
         self._admit(tx, len(tx.encode()), forward=True)
         return tx.tx_id
 

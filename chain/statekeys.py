@@ -14,8 +14,15 @@ POLICY_CURRENT = b"policy/current"  # -> current cross-border policy version (in
 POLICY_VERSION = b"policy/v/"  # + big-endian u32 version -> canonical JSON text of the policy document
 
 
+QUOTA = b"quota/"  # + sender public key -> (window, state bytes charged in that window), chain.quota
+
+
 def nonce_key(sender: bytes) -> bytes:
     return NONCE + sender
+
+
+def quota_key(sender: bytes) -> bytes:
+    return QUOTA + sender
 
 
 def policy_key(version: int) -> bytes:

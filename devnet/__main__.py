@@ -3,15 +3,18 @@
 Commands (all take ``--dir D``, default ``./.devnet``)::
 
     up [--nodes N] [--detach] [--base-port P] [--fresh]   create (or reuse) and start; live table
+       [--insecure-plaintext]                             peer links without TLS (test devnets only)
     status [--json]                                       print the table once
     down                                                  stop all nodes (SIGTERM, then SIGKILL)
     kill N                                                SIGKILL node N
     start N                                               restart node N (same home, same port)
     logs N [-f] [-n LINES]                                print or follow node N's log
     bench [--nodes N] [--txs K] [--rate R] [--clients C] [--workload W] [--json]
+          [--insecure-plaintext]                          the same without TLS (the cost of TLS)
     chaos [--nodes N] [--duration S] [--seed X] [--byzantine K] [--rate R] [--json]
                                                           faults under load, at most f; check the chain
     crashtest [--kills K] [--seed X] [--rate R] [--json]  kill -9 during commits; durability checks
+    attack [--only NAMES] [--window S] [--json]           probe as an attacker would; security figures
     demo                                                  narrated data-asset scenario on a running devnet
 """
 
@@ -25,11 +28,13 @@ import sys
 import time
 from pathlib import Path
 
+from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
 
 from chain.byzantine import MODES as BYZANTINE_MODES
-from chain.errors import SilkportError
+from chain.errors import ConfigError, SilkportError
+from chain.genesis import Params
 from devnet import layout, procs
 from devnet.table import WIDE_COLUMNS, Sampler, caption_for, render
 from devnet.workloads import WORKLOADS
@@ -49,6 +54,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"removed the old devnet in {directory}")
     if layout.has_devnet(directory):
         manifest = layout.load_manifest(directory)
+        if args.test_mode or args.param:
+            print(f"note: the devnet in {directory} keeps its genesis; --test-mode/--param ignored (use --fresh)")
         if args.nodes is not None and args.nodes != len(manifest.nodes):
             print(
                 f"note: the devnet in {directory} has {len(manifest.nodes)} nodes; --nodes {args.nodes} ignored "
@@ -58,8 +65,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         what = f"started node(s) {', '.join(map(str, started))}" if started else "all nodes already running"
         print(f"reusing the devnet in {directory}: {what}")
     else:
-        params = {"test_mode": True} if args.test_mode else None
-        manifest = layout.create_layout(directory, args.nodes or 4, base_port=args.base_port, params=params)
+        manifest = layout.create_layout(
+            directory, args.nodes or 4, base_port=args.base_port, params=genesis_params(args),
+            insecure_plaintext=args.insecure_plaintext,
+        )
+        if args.insecure_plaintext:
+            print("WARNING: --insecure-plaintext: peer links are NOT encrypted or channel-bound (test devnets only)")
         try:
             procs.init_nodes(manifest, args.log_level)
         except SilkportError:
@@ -81,6 +92,25 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"manifest: {directory / layout.MANIFEST}; stop with: python -m devnet down --dir {args.dir}")
         return 0
     return _watch(manifest)
+
+
+def genesis_params(args: argparse.Namespace) -> dict[str, object]:
+    """``--param NAME=VALUE`` (integers, true/false) and ``--test-mode`` as genesis params (ADR 0012)."""
+    params: dict[str, object] = {}
+    for text in args.param or ():
+        name, sep, value = text.partition("=")
+        if not sep or not name:
+            raise SilkportError(f"--param takes NAME=VALUE, not {text!r}")
+        lowered = value.lower()
+        params[name] = lowered == "true" if lowered in ("true", "false") else int(value) if value.isdigit() else value
+    if args.test_mode:
+        params["test_mode"] = True
+    try:
+        Params.model_validate(params)  # before any key is written
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"--param {'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
+    return params
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -198,6 +228,12 @@ def cmd_crashtest(args: argparse.Namespace) -> int:
     return crashtest.main(args)
 
 
+def cmd_attack(args: argparse.Namespace) -> int:
+    from devnet import attack
+
+    return attack.main(args)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from devnet import demo
 
@@ -221,13 +257,19 @@ def parser() -> argparse.ArgumentParser:
     up = command("up", "create (or reuse) a devnet and start it")
     up.add_argument("--nodes", type=int, default=None, help="number of validators (default 4)")
     up.add_argument("--detach", action="store_true", help="return once every node answers /v1/status")
-    up.add_argument("--base-port", type=int, default=None, help="node i listens on base-port + i")
+    up.add_argument(
+        "--base-port", type=int, default=None, help="node i: API on base-port + i, peers on base-port + N + i"
+    )
+    up.add_argument(
+        "--insecure-plaintext", action="store_true", help="peer links without TLS (test devnets only)"
+    )
     up.add_argument("--fresh", action="store_true", help="stop and delete an existing devnet first")
     up.add_argument("--log-level", default="info")
     up.add_argument("--ready-timeout", type=float, default=procs.READY_TIMEOUT_S)
     up.add_argument(
-        "--test-mode", action="store_true", help="a test chain: genesis params.test_mode (Byzantine modes allowed)"
+        "--test-mode", action="store_true", help="a test chain: genesis params.test_mode (noop contract, Byzantine modes)"
     )
+    up.add_argument("--param", action="append", metavar="NAME=VALUE", help="a genesis parameter (repeat)")
     up.set_defaults(run=cmd_up)
 
     status = command("status", "print the status table once")
@@ -259,6 +301,11 @@ def parser() -> argparse.ArgumentParser:
         "--nodes", type=int, default=4, help="size of the devnet started when --dir is not given"
     )
     bench.add_argument("--txs", type=int, default=2000)
+    bench.add_argument(
+        "--insecure-plaintext",
+        action="store_true",
+        help="the temp devnet's peer links without TLS (to measure the cost of TLS; ADR 0010)",
+    )
     bench.add_argument(
         "--rate", type=float, default=0.0, help="offered tx/s in total (0: as fast as possible)"
     )
@@ -300,6 +347,15 @@ def parser() -> argparse.ArgumentParser:
     crash.add_argument("--log-level", default="info")
     crash.add_argument("--json", action="store_true")
     crash.set_defaults(run=cmd_crashtest)
+
+    attack = commands.add_parser("attack", help="probe a devnet as an attacker would and measure it")
+    attack.add_argument("--dir", default=None, help="a running devnet (default: start a temporary one)")
+    attack.add_argument("--nodes", type=int, default=4, help="validators of the temporary devnet")
+    attack.add_argument("--only", default="", help="comma-separated attack names (default: all)")
+    attack.add_argument("--window", type=float, default=6.0, help="seconds per quiet/attack/recovery window")
+    attack.add_argument("--keep", action="store_true", help="keep the temporary devnet")
+    attack.add_argument("--json", action="store_true")
+    attack.set_defaults(run=cmd_attack)
 
     demo = command("demo", "narrated data-asset scenario against a running devnet")
     demo.set_defaults(run=cmd_demo)

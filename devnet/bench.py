@@ -18,10 +18,14 @@ This measures; it asserts nothing (STYLE.md: a benchmark measures speed, a test 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import json
 import math
 import multiprocessing
+import os
 import shutil
+import signal
 import tempfile
 import time
 from dataclasses import dataclass
@@ -31,12 +35,15 @@ from typing import Any
 
 import aiohttp
 
+from chain.consensus.quorum import quorum
 from chain.errors import ConfigError
+from chain.genesis import load_genesis
 from devnet import layout, procs
 from devnet.workloads import WORKLOADS, WorkloadContext
 
 MSGPACK = {"Content-Type": "application/msgpack"}
 BLOCK_POLL_S = 0.05
+PR_SET_PDEATHSIG = 1
 SETUP_TIMEOUT_S = 120.0
 
 
@@ -51,13 +58,28 @@ class ClientJob:
     workload: str
     rate: float  # this client's share, tx/s; 0 = as fast as possible
     concurrency: int
+    parent_pid: int
 
 
 # --- client processes ----------------------------------------------------------------------------
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGKILL this client when the bench process dies, however it dies (even kill -9),
+    so no client is ever left behind (``prctl(PR_SET_PDEATHSIG)``; a no-op elsewhere). A bench that
+    died while this process was still starting is caught by the parent check after the call."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
 def _client_main(job: ClientJob, ready: Any, go: Any, results: Any) -> None:
     """Body of one client process: sign, set up, wait for ``go``, submit, report records."""
+    _die_with_parent(job.parent_pid)
     try:
         plan = WORKLOADS[job.workload](
             WorkloadContext(job.chain_id, job.index, job.clients, job.count, job.devnet_dir)
@@ -259,7 +281,8 @@ def run(
     if workload not in WORKLOADS:
         raise ConfigError(f"unknown workload {workload!r} (known: {', '.join(sorted(WORKLOADS))})")
     clients = max(1, min(clients, txs))
-    apis = tuple(e.api for e in manifest.nodes)
+    live = live_nodes(manifest)
+    apis = tuple(e.api for e in live)
     context = multiprocessing.get_context("spawn")
     ready, results, go = context.Queue(), context.Queue(), context.Event()
     shares = [txs // clients + (1 if i < txs % clients else 0) for i in range(clients)]
@@ -277,6 +300,7 @@ def run(
                     workload,
                     rate / clients if rate > 0 else 0.0,
                     concurrency,
+                    os.getpid(),
                 ),
                 ready,
                 go,
@@ -295,14 +319,15 @@ def run(
                 raise ConfigError(f"bench client {index} failed while preparing: {message}")
         return asyncio.run(
             _drive(
-                manifest,
                 workers,
                 go,
                 results,
                 drain_timeout,
+                live,
                 {
                     "workload": workload,
                     "nodes": len(manifest.nodes),
+                    "nodes_down": sorted(e.index for e in manifest.nodes if e not in live),
                     "clients": clients,
                     "offered_rate": rate or None,
                     "concurrency": concurrency,
@@ -319,45 +344,72 @@ def run(
 
 
 async def _drive(
-    manifest: layout.Manifest,
     workers: list[Any],
     go: Any,
     results: Any,
     drain_timeout: float,
+    live: list[layout.NodeEntry],
     meta: dict[str, Any],
 ) -> dict[str, Any]:
-    tracker = CommitTracker([e.api for e in manifest.nodes])
+    tracker = CommitTracker([e.api for e in live])
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
         await tracker.start(session)
-        cpu_before = {e.index: procs.cpu_seconds(e.pid) if e.pid else None for e in manifest.nodes}
+        cpu_before = {e.index: procs.cpu_seconds(e.pid) if e.pid else None for e in live}
         go.set()
-        records: list[tuple[str, float, bool, str]] = []
-        reported = 0
-        all_exited_at: float | None = None
+        return await _collect(workers, results, drain_timeout, tracker, session, cpu_before, live, meta)
+
+
+async def _collect(
+    workers: list[Any],
+    results: Any,
+    drain_timeout: float,
+    tracker: CommitTracker,
+    session: aiohttp.ClientSession,
+    cpu_before: dict[int, float | None],
+    live: list[layout.NodeEntry],
+    meta: dict[str, Any],
+) -> dict[str, Any]:
+    records: list[tuple[str, float, bool, str]] = []
+    reported = 0
+    all_exited_at: float | None = None
+    while reported < len(workers):
+        await tracker.poll(session)
+        await asyncio.sleep(BLOCK_POLL_S)
         while reported < len(workers):
-            await tracker.poll(session)
-            await asyncio.sleep(BLOCK_POLL_S)
-            while reported < len(workers):
-                try:
-                    kind, index, payload = results.get_nowait()
-                except Empty:
-                    break
-                if kind == "error":
-                    raise ConfigError(f"bench client {index} failed: {payload}")
-                records.extend(payload)
-                reported += 1
-            if reported < len(workers) and not any(worker.is_alive() for worker in workers):
-                all_exited_at = all_exited_at or time.monotonic()
-                if time.monotonic() - all_exited_at > 10:  # a client died without reporting
-                    codes = [worker.exitcode for worker in workers]
-                    raise ConfigError(f"bench clients exited without reporting (exit codes {codes})")
-        wanted = {r[0] for r in records if r[2]}
-        deadline = time.monotonic() + drain_timeout
-        while not wanted <= tracker.committed_at.keys() and time.monotonic() < deadline:
-            await tracker.poll(session)
-            await asyncio.sleep(BLOCK_POLL_S)
-        cpu_after = {e.index: procs.cpu_seconds(e.pid) if e.pid else None for e in manifest.nodes}
+            try:
+                kind, index, payload = results.get_nowait()
+            except Empty:
+                break
+            if kind == "error":
+                raise ConfigError(f"bench client {index} failed: {payload}")
+            records.extend(payload)
+            reported += 1
+        if reported < len(workers) and not any(worker.is_alive() for worker in workers):
+            all_exited_at = all_exited_at or time.monotonic()
+            if time.monotonic() - all_exited_at > 10:  # a client died without reporting
+                codes = [worker.exitcode for worker in workers]
+                raise ConfigError(f"bench clients exited without reporting (exit codes {codes})")
+    wanted = {r[0] for r in records if r[2]}
+    deadline = time.monotonic() + drain_timeout
+    while not wanted <= tracker.committed_at.keys() and time.monotonic() < deadline:
+        await tracker.poll(session)
+        await asyncio.sleep(BLOCK_POLL_S)
+    cpu_after = {e.index: procs.cpu_seconds(e.pid) if e.pid else None for e in live}
     return summarize(records, tracker, cpu_before, cpu_after, meta)
+
+
+def live_nodes(manifest: layout.Manifest) -> list[layout.NodeEntry]:
+    """The nodes that answer ``/v1/status``; refuse (ConfigError naming the nodes) if fewer than a
+    quorum do, since the chain cannot commit then."""
+    live = [e for e in manifest.nodes if procs.fetch_status(e, timeout=2.0) is not None]
+    need = quorum(len(manifest.nodes))
+    if len(live) < need:
+        down = ", ".join(str(e.index) for e in manifest.nodes if e not in live)
+        raise ConfigError(
+            f"only {len(live)} of {len(manifest.nodes)} nodes answer (down: {down}); "
+            f"the chain needs {need} to commit — start them with: python -m devnet start N"
+        )
+    return live
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -365,13 +417,16 @@ def format_report(report: dict[str, Any]) -> str:
     cpu = ", ".join(f"node{i} {s:.2f}" for i, s in report["cpu_s"].items()) or "–"
     lines = [
         f"workload {report['workload']}: {report['submitted']} txs from {report['clients']} clients to "
-        f"{report['nodes']} nodes, offered {report['offered_rate'] or 'max'} tx/s",
+        f"{report['nodes']} nodes, offered {report['offered_rate'] or 'max'} tx/s"
+        + (f" (node(s) {', '.join(map(str, report['nodes_down']))} down: not used)" if report.get("nodes_down") else ""),
         f"  committed     {report['committed']} / accepted {report['accepted']} (rejected {report['rejected']})",
         f"  throughput    {report['committed_tx_per_s']:,.1f} tx/s over {report['duration_s']:.2f} s",
         f"  latency       p50 {latency['p50']} ms · p99 {latency['p99']} ms · max {latency['max']} ms",
         f"  blocks        {report['blocks']} ({report['txs_per_block']} txs/block)",
         f"  cpu seconds   {cpu}  ({report['cpu_ms_per_tx']} ms per committed tx)",
     ]
+    if "peer_links" in report:
+        lines.append(f"  peer links    {report['peer_links']}")
     if report["uncommitted"]:
         lines.append(f"  NOT COMMITTED {report['uncommitted']} accepted txs by the drain deadline")
     for error, count in report["errors"].items():
@@ -379,20 +434,37 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(args: Any) -> int:
     """Entry point from ``python -m devnet bench`` (``args`` from :mod:`devnet.__main__`)."""
+    signal.signal(signal.SIGTERM, _terminate)  # run the clean-up below on `kill` too
     own_dir: Path | None = None
+    needs_test_mode = args.workload.startswith("noop")
     if args.dir is not None:
         manifest = layout.load_manifest(Path(args.dir))
+        if needs_test_mode and not load_genesis(manifest.genesis).params.test_mode:
+            raise ConfigError(
+                f"workload {args.workload} needs a test chain: python -m devnet up --test-mode (ADR 0012)"
+            )
     else:
         own_dir = Path(tempfile.mkdtemp(prefix="silkport-bench-"))
-        manifest = layout.create_layout(own_dir / "devnet", args.nodes)
+        params = {"test_mode": True} if needs_test_mode else None
+        manifest = layout.create_layout(
+            own_dir / "devnet", args.nodes, params=params, insecure_plaintext=args.insecure_plaintext
+        )
         manifest.save()
     try:
         if own_dir is not None:
             procs.init_nodes(manifest, args.log_level)
             procs.start_nodes(manifest)
-        procs.wait_ready(manifest)
+            procs.wait_ready(manifest)
+        else:
+            down = [e.index for e in manifest.nodes if e not in live_nodes(manifest)]
+            if down:
+                print(f"note: node(s) {', '.join(map(str, down))} down; benchmarking the others", flush=True)
         report = run(
             manifest,
             txs=args.txs,
@@ -402,6 +474,7 @@ def main(args: Any) -> int:
             concurrency=args.concurrency,
             drain_timeout=args.drain_timeout,
         )
+        report["peer_links"] = "plaintext (insecure)" if manifest.insecure_plaintext else "TLS 1.3"
     finally:
         if own_dir is not None:
             procs.stop_nodes(manifest)

@@ -6,11 +6,13 @@ Layout of a devnet directory ``D`` (default ``./.devnet``)::
     D/keys/node{i}.json         validator i's key (mode 0600); ``node.py init`` copies it into the home
     D/authorities/authority{k}.json   the governance authority keys (threshold 2 of 3)
     D/node{i}/                  node i's home (config.json, data/, node.log)
-    D/devnet.json               the manifest: each node's index, id, pid, API URL and home
+    D/devnet.json               the manifest: each node's index, id, pid, API URL, peer address and home
 
 By default the validators are the Daxing port's (CN) plus one foreign partner (DE): with ``n``
 validators, ``n - 1`` are run by Daxing organisations and the last by the foreign partner
-(a one-node devnet is Daxing's alone). Nothing here starts a process (see :mod:`devnet.procs`).
+(a one-node devnet is Daxing's alone). Each node has two ports: the REST API and the peer port
+(TLS 1.3 links, ADR 0010; plaintext only when created with ``insecure_plaintext``). Nothing here
+starts a process (see :mod:`devnet.procs`).
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ def make_genesis(
     params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A ``silkport-genesis/1`` document, checked with :func:`chain.genesis.parse_genesis`; ``params``
-    overrides genesis parameters (``{"test_mode": True}``: a test chain, ADR 0016)."""
+    overrides genesis parameters (``{"test_mode": True}``: a test chain, ADR 0012)."""
     document: dict[str, Any] = {
         "format": GENESIS_FORMAT,
         "chain_id": chain_id,
@@ -138,6 +140,8 @@ class NodeEntry:
     api: str
     home: str
     key_file: str
+    p2p: str = ""
+    """HOST:PORT of the node's peer port."""
     pid: int | None = None
 
     @property
@@ -153,6 +157,8 @@ class Manifest:
     chain_id: str
     genesis: str
     nodes: list[NodeEntry] = field(default_factory=list)
+    insecure_plaintext: bool = False
+    """True only for a devnet created with ``--insecure-plaintext`` (peer links without TLS)."""
 
     def node(self, index: int) -> NodeEntry:
         for entry in self.nodes:
@@ -165,6 +171,7 @@ class Manifest:
             "format": MANIFEST_FORMAT,
             "chain_id": self.chain_id,
             "genesis": self.genesis,
+            "insecure_plaintext": self.insecure_plaintext,
             "nodes": [asdict(entry) for entry in self.nodes],
         }
 
@@ -189,7 +196,13 @@ def load_manifest(directory: Path) -> Manifest:
     if document.get("format") != MANIFEST_FORMAT:
         raise ConfigError(f"{path} is not a {MANIFEST_FORMAT} manifest")
     nodes = [NodeEntry(**entry) for entry in document["nodes"]]
-    return Manifest(directory.resolve(), document["chain_id"], document["genesis"], nodes)
+    return Manifest(
+        directory.resolve(),
+        document["chain_id"],
+        document["genesis"],
+        nodes,
+        insecure_plaintext=bool(document.get("insecure_plaintext", False)),
+    )
 
 
 @contextlib.contextmanager
@@ -215,19 +228,23 @@ def create_layout(
     chain_id: str = DEFAULT_CHAIN_ID,
     seats: Sequence[ValidatorSeat] | None = None,
     params: dict[str, Any] | None = None,
+    insecure_plaintext: bool = False,
 ) -> Manifest:
     """Write keys, authorities and genesis into a new ``directory``; return the (unsaved) manifest.
 
-    Ports are ``base_port + i`` when given, otherwise free loopback ports found by binding port 0.
+    API ports are ``base_port + i`` and peer ports ``base_port + n + i`` when given, otherwise free
+    loopback ports found by binding port 0.
     Node homes are not created here: ``node.py init`` owns their contents.
     """
     directory = directory.resolve()
     if directory.exists() and any(directory.iterdir()):
         raise FileExistsError(f"{directory} is not empty")
     seats = list(seats) if seats is not None else default_seats(nodes)
-    ports = [base_port + i for i in range(len(seats))] if base_port is not None else free_ports(len(seats))
-    if len(set(ports)) != len(ports):
+    count = len(seats)
+    all_ports = [base_port + i for i in range(2 * count)] if base_port is not None else free_ports(2 * count)
+    if len(set(all_ports)) != len(all_ports):
         raise ValueError("ports must be distinct")
+    ports, p2p_ports = all_ports[:count], all_ports[count:]
 
     (directory / "keys").mkdir(parents=True, exist_ok=True)
     (directory / "authorities").mkdir(exist_ok=True)
@@ -236,7 +253,7 @@ def create_layout(
 
     validators: list[tuple[ValidatorSeat, bytes]] = []
     entries: list[NodeEntry] = []
-    for seat, port in zip(seats, ports, strict=True):
+    for seat, port, p2p_port in zip(seats, ports, p2p_ports, strict=True):
         keypair = KeyPair.generate()
         key_file = directory / "keys" / f"node{seat.index}.json"
         save_key_file(key_file, keypair)
@@ -253,6 +270,7 @@ def create_layout(
                 api=f"http://{listen}",
                 home=str(directory / f"node{seat.index}"),
                 key_file=str(key_file),
+                p2p=f"{HOST}:{p2p_port}",
             )
         )
 
@@ -265,13 +283,13 @@ def create_layout(
     genesis = make_genesis(validators, authority_keys, chain_id=chain_id, params=params)
     genesis_path = directory / GENESIS_FILE
     genesis_path.write_text(json.dumps(genesis, indent=2, sort_keys=True) + "\n")
-    return Manifest(directory, chain_id, str(genesis_path), entries)
+    return Manifest(directory, chain_id, str(genesis_path), entries, insecure_plaintext=insecure_plaintext)
 
 
 def init_command(
     python: str, node_script: str, manifest: Manifest, entry: NodeEntry, log_level: str
 ) -> list[str]:
-    """The ``node.py init`` command line for ``entry``: its key, index, address and every other peer."""
+    """The ``node.py init`` command line for ``entry``: its key, index, addresses and every other peer."""
     command = [
         python,
         node_script,
@@ -286,8 +304,12 @@ def init_command(
         str(entry.index),
         "--listen",
         entry.listen,
+        "--p2p-listen",
+        entry.p2p,
     ]
     for peer in manifest.nodes:
         if peer.index != entry.index:
-            command += ["--peer", f"{peer.index}={peer.api}"]
+            command += ["--peer", f"{peer.index}={peer.api},{peer.p2p}"]
+    if manifest.insecure_plaintext:
+        command.append("--insecure-plaintext")
     return command + ["--log-level", log_level]

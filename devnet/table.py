@@ -37,6 +37,10 @@ class NodeRow:
     state: str  # "up" | "down" | "starting" (process alive, API silent)
     status: dict[str, Any] | None
     tx_per_s: float | None
+    blocks_per_s: float | None = None
+    """Heights this node committed per second over the window: its catch-up speed when it lags."""
+    lag: int | None = None
+    """Blocks behind the highest node (None when down)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +52,8 @@ class NodeRow:
             "pid": self.pid,
             "state": self.state,
             "tx_per_s": self.tx_per_s,
+            "blocks_per_s": self.blocks_per_s,
+            "lag": self.lag,
             "status": self.status,
         }
 
@@ -79,7 +85,7 @@ def render(
     table.add_column("node", justify="right", no_wrap=True, min_width=4)
     if wide:
         table.add_column("organisation", overflow="ellipsis", no_wrap=True, max_width=22)
-    for column in ("state", "height", "view", "primary", "tx/s", "peers", "mempool"):
+    for column in ("state", "height", "lag", "view", "primary", "tx/s", "peers", "mempool"):
         justify = "left" if column == "state" else "right"
         table.add_column(column, justify=justify, no_wrap=True, min_width=len(column))  # type: ignore[arg-type]
     if wide:
@@ -99,6 +105,7 @@ def render(
             f"{row.index} {row.jurisdiction}",
             f"[{state_style}]{row.state}[/]",
             height_cell,
+            _lag_cell(row),
             _cell(status.get("view")),
             _cell(status.get("primary")),
             _cell(row.tx_per_s) if row.state == "up" else "–",
@@ -110,6 +117,16 @@ def render(
             cells.append(_short(status.get("last_block_hash")))
         table.add_row(*cells)
     return table
+
+
+def _lag_cell(row: NodeRow) -> str:
+    """``0``, or how far behind and how fast it is catching up (``1,204 ↑310/s``)."""
+    if row.lag is None:
+        return "–"
+    if row.lag == 0:
+        return "0"
+    speed = f" ↑{row.blocks_per_s:,.0f}/s" if row.blocks_per_s else ""
+    return f"[yellow]{row.lag:,}{speed}[/]"
 
 
 def caption_for(rows: list[NodeRow]) -> str:
@@ -149,6 +166,8 @@ class Sampler:
             if status is not None and isinstance(status.get("height"), int):
                 self._record(entry.index, now, status["height"])
         self._fetch_counts(statuses)
+        heights = [s["height"] for s in statuses if s is not None and isinstance(s.get("height"), int)]
+        top = max(heights, default=None)
         rows = []
         for entry, status in zip(self.manifest.nodes, statuses, strict=True):
             if status is not None:
@@ -166,6 +185,9 @@ class Sampler:
                     state=state,
                     status=status,
                     tx_per_s=self.tx_rate(entry.index) if status is not None else None,
+                    blocks_per_s=self.block_rate(entry.index) if status is not None else None,
+                    lag=top - status["height"] if status is not None and top is not None
+                    and isinstance(status.get("height"), int) else None,
                 )
             )
         return rows
@@ -203,6 +225,13 @@ class Sampler:
         if not isinstance(block, dict) or not isinstance(block.get("tx_ids"), list):
             return None
         return len(block["tx_ids"])
+
+    def block_rate(self, index: int) -> float | None:
+        """Heights committed per second by node ``index`` over the window (None until 2 samples)."""
+        samples = self.history[index]
+        if len(samples) < 2 or samples[-1][0] <= samples[0][0]:
+            return None
+        return (samples[-1][1] - samples[0][1]) / (samples[-1][0] - samples[0][0])
 
     def tx_rate(self, index: int) -> float | None:
         """Transactions per second committed by node ``index`` over the window (None until 2 samples)."""

@@ -5,8 +5,10 @@ One ``register(app)`` per routes module; one middleware maps every error to prob
 
 from __future__ import annotations
 
+import ssl
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
@@ -21,9 +23,12 @@ from chain.api import (
     routes_txs,
 )
 from chain.api.facade import NodeFacade
-from chain.api.keys import LIMITS, NODE, TX_RATE, ApiLimits
+from chain.api.keys import HEAVY_POOL, LIMITS, NODE, TX_RATE, ApiLimits
+from chain.api.limits import LIMITER, Limiter, make_middleware, write_budget
 from chain.api.problems import problem_middleware
 from chain.api.ratelimit import RateLimit, TokenBuckets
+from chain.api.validator_auth import RequestAuthenticator
+from chain.config import ApiBudgets
 
 ROUTE_MODULES = (routes_status, routes_txs, routes_blocks, routes_assets, routes_transfers, routes_proofs, explorer, openapi)
 DEFAULT_RATE_LIMIT = RateLimit()
@@ -37,13 +42,19 @@ def make_app(
     rate_per_second: float | None = None,
     sync_max_bytes: int = 8 * 1024 * 1024,
     clock: Callable[[], float] = time.monotonic,
+    budgets: ApiBudgets | None = None,
+    clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
 ) -> web.Application:
     """The node's aiohttp application (``rate_limit=None`` disables the POST /v1/txs limit).
 
     ``rate_per_second`` is a shorthand for ``RateLimit(rate_per_s=r, burst=max(1, 2 r))`` (genesis
     parameter ``api_rate_per_second``); it overrides ``rate_limit`` when given (0 disables).
 
-    The peer transport adds its ``/p2p`` route to the same app (``PeerNetwork.register``).
+    ``budgets`` turns on the limits of every route (ADR 0011, :mod:`chain.api.limits`; the node
+    passes its config's); None leaves routes unlimited (tests, local tools). Heavy reads run on a
+    thread pool sized by the budgets. ``clock_ms`` checks validator-signed requests' freshness.
+
+    Validators talk on their own peer port (:mod:`chain.net.transport`), never through this app.
     """
     if rate_per_second is not None:
         rate_limit = (
@@ -51,18 +62,54 @@ def make_app(
             if rate_per_second > 0
             else None
         )
-    app = web.Application(client_max_size=max_body_bytes, middlewares=[problem_middleware])
+    middlewares: list[Callable[..., object]] = [problem_middleware]
+    heavy_workers = 4
+    if budgets is not None:
+        write = write_budget(rate_limit.rate_per_s if rate_limit is not None else 5_000.0)
+        app_limiter = Limiter(budgets, write, clock)
+        authenticate = RequestAuthenticator(
+            node.chain_id, lambda: tuple(getattr(getattr(node, "ledger", None), "validator_keys", ())), clock_ms
+        )
+        middlewares.append(make_middleware(authenticate))
+        sync_max_bytes = min(sync_max_bytes, budgets.max_response_bytes)
+        heavy_workers = budgets.heavy.in_flight_global + budgets.validator_in_flight
+    app = web.Application(client_max_size=max_body_bytes, middlewares=middlewares)  # type: ignore[arg-type]
+    if budgets is not None:
+        app[LIMITER] = app_limiter
     app[NODE] = node
     app[LIMITS] = ApiLimits(max_body_bytes=max_body_bytes, sync_max_bytes=sync_max_bytes)
+    app.cleanup_ctx.append(_heavy_pool(heavy_workers))
     app[TX_RATE] = TokenBuckets(rate_limit, clock) if rate_limit is not None else None
     for module in ROUTE_MODULES:
         module.register(app)
     return app
 
 
-async def start(app: web.Application, host: str, port: int) -> web.AppRunner:
+def _heavy_pool(workers: int) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The thread pool that heavy reads run on (ADR 0011), created with the app and shut with it."""
+
+    async def pool(app: web.Application) -> AsyncIterator[None]:
+        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="api-heavy")
+        app[HEAVY_POOL] = executor
+        yield
+        executor.shutdown(wait=True, cancel_futures=True)
+
+    return pool
+
+
+def server_ssl_context(cert_file: str, key_file: str) -> ssl.SSLContext:
+    """TLS (1.2+) for the API listener from a PEM certificate chain and key."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+async def start(
+    app: web.Application, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None
+) -> web.AppRunner:
     """Serve ``app`` on ``host:port`` (0 = any free port; see ``runner.addresses``)."""
     runner = web.AppRunner(app)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
     return runner

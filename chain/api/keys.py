@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -21,3 +22,5 @@ class ApiLimits:
 NODE = web.AppKey[NodeFacade]("silkport.node")
 LIMITS = web.AppKey("silkport.limits", ApiLimits)
 TX_RATE = web.AppKey[TokenBuckets | None]("silkport.tx_rate")
+HEAVY_POOL = web.AppKey("silkport.heavy_pool", ThreadPoolExecutor)
+"""Threads that heavy reads run on, off the event loop (ADR 0011)."""

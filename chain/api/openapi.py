@@ -23,14 +23,18 @@ def _ref(name: str) -> dict[str, str]:
 def _problems(*statuses: int) -> dict[str, Any]:
     reasons = {
         400: "invalid request (the problem's code says which check failed)",
+        401: "a validator-signed request that does not verify, is stale or replayed (ADR 0011)",
+        408: "the request body did not arrive in time",
         404: "unknown id or route",
         405: "method not allowed",
         409: "duplicate transaction",
         413: "request body or transaction too large",
         415: "unsupported content type",
-        429: "rate limited; see Retry-After",
+        403: "the signers hold no role, membership or quorum the method accepts (ADR 0012); code names it",
+        429: "rate limited (per address or in total), or the sender is over its quota (quota_exceeded, "
+             "too_many_pending); see Retry-After",
         500: "internal error",
-        503: "mempool full; retry later",
+        503: "mempool full or too many requests in flight; see Retry-After",
     }
     return {
         str(status): {
@@ -173,7 +177,7 @@ def document() -> dict[str, Any]:
                     },
                     "responses": {
                         "202": _json(_ref("TxAccepted"), "admitted to the mempool"),
-                        **_problems(400, 409, 413, 415, 429, 503),
+                        **_problems(400, 403, 409, 413, 415, 429, 503),
                     },
                 }
             },
@@ -251,23 +255,25 @@ def document() -> dict[str, Any]:
                     "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document")},
                 }
             },
-            "/p2p": {
-                "get": {
-                    "summary": "Validator websocket (authenticated handshake, then binary frames); not for clients",
-                    "responses": {"101": {"description": "switching protocols to a websocket"}},
-                }
-            },
         },
         "components": {"schemas": SCHEMAS},
     }
 
 
 def merged_document(route_modules: tuple[Any, ...] = ()) -> dict[str, Any]:
-    """:func:`document` plus the ``OPENAPI_PATHS`` and ``OPENAPI_SCHEMAS`` each routes module declares."""
+    """:func:`document` plus the ``OPENAPI_PATHS`` and ``OPENAPI_SCHEMAS`` each routes module declares,
+    and the refusals every route may answer under the limits of ADR 0011 (429, 503; 401 on heavy
+    reads, which validators may sign; 408 for a body too slow)."""
+    from chain.api.limits import HEAVY_ROUTES
+
     doc = document()
     for module in route_modules:
         doc["paths"].update(getattr(module, "OPENAPI_PATHS", {}))
         doc["components"]["schemas"].update(getattr(module, "OPENAPI_SCHEMAS", {}))
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            extra = (429, 503) + ((401,) if path in HEAVY_ROUTES else ()) + ((408,) if method == "post" else ())
+            operation["responses"] = {**_problems(*extra), **operation["responses"]}
     return doc
 
 

@@ -8,6 +8,7 @@ client IP (:mod:`chain.api.ratelimit`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -24,18 +25,45 @@ from chain.types import SignedTx
 
 MSGPACK_TYPES = frozenset({"application/msgpack", "application/x-msgpack", "application/vnd.msgpack"})
 TX_ID = re.compile(r"^[0-9a-f]{64}$")
+BODY_TIMEOUT_S = 10.0
+"""A body slower than this (slowloris) is refused, so it cannot hold a write slot (ADR 0011)."""
 
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed")
 
 
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of arrays/objects accepted in a JSON body (a transaction needs far fewer)."""
+
+
+def json_depth(document: Any, limit: int) -> int:
+    """The nesting depth of ``document``, counting no further than ``limit + 1`` (iterative)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            if depth > limit:
+                return depth
+            stack.extend((child, depth + 1) for child in (value.values() if isinstance(value, dict) else value))
+    return deepest
+
+
 def load_json(body: bytes) -> Any:
-    """Strict JSON: UTF-8, no NaN/Infinity."""
+    """Strict JSON: UTF-8, no NaN/Infinity, nested at most :data:`MAX_JSON_DEPTH` deep."""
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise DecodeError(f"request body is not valid JSON: {exc}") from None
+        document = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"request body is not UTF-8 (byte {exc.start})") from None
+    except RecursionError:
+        raise DecodeError(f"request body is nested more than {MAX_JSON_DEPTH} deep") from None
+    except ValueError as exc:
+        raise DecodeError(f"request body is not valid JSON: {str(exc)[:120]}") from None
+    if json_depth(document, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise DecodeError(f"request body is nested more than {MAX_JSON_DEPTH} deep")
+    return document
 
 
 def tx_from_request_json(document: Any) -> SignedTx:
@@ -56,7 +84,10 @@ async def post_tx(request: web.Request) -> web.Response:
                 429, "rate_limited", "too many transactions from this client", headers={"Retry-After": retry}
             )
     content_type = request.content_type
-    body = await request.read()
+    try:
+        body = await asyncio.wait_for(request.read(), BODY_TIMEOUT_S)
+    except TimeoutError:
+        return problem(408, "body_timeout", f"the request body did not arrive within {BODY_TIMEOUT_S:g} s")
     if content_type in MSGPACK_TYPES:
         tx = SignedTx.decode(body, max_size=request.app[LIMITS].max_body_bytes)
     elif content_type == "application/json":

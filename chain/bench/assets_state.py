@@ -36,6 +36,7 @@ from typing import Any
 from chain import codec, statekeys
 from chain.contracts import default_registry, testkit
 from chain.contracts.base import Context, ContractRegistry, Int, Schema
+from chain.contracts.callers import Callers
 from chain.contracts.registry import asset_id_for
 from chain.crypto import KeyPair
 from chain.errors import ConfigError
@@ -52,7 +53,8 @@ OWNERS = (testkit.OWNER, testkit.BUYER)
 
 
 def genesis() -> GenesisDoc:
-    document = testkit.genesis_document(organisations=testkit.PORT_ORGANISATIONS, roles=testkit.PORT_ROLES)
+    document = testkit.genesis_document(organisations=testkit.PORT_ORGANISATIONS, roles=testkit.PORT_ROLES,
+                                        params={"max_state_bytes_per_window": 2**62})  # one sender, 10^6 assets
     return parse_genesis(document)
 
 
@@ -74,7 +76,8 @@ def bench_registry() -> ContractRegistry:
     register = table.lookup("registry", "register")
     assert register is not None
 
-    @table.method("bench", "register_many", Schema({"start": Int(), "count": Int(maximum=100_000)}))
+    @table.method("bench", "register_many", Schema({"start": Int(), "count": Int(maximum=100_000)}),
+                  callers=Callers.role("registrar"))
     def register_many(ctx: Context, args: dict[str, Any]) -> None:
         for n in range(args["start"], args["start"] + args["count"]):
             owner = OWNERS[n % len(OWNERS)]
@@ -85,7 +88,7 @@ def bench_registry() -> ContractRegistry:
             }
             one = Context(ctx.chain_id, ctx.height, ctx.timestamp_ms, ctx.tx_index, tx_hash_of(n),
                           (testkit.REGISTRAR.public_key, owner.public_key), ctx.state)
-            register.handler(one, register.schema.validate(codec.dict_from_pairs(codec.pairs_from_dict(call))))
+            register.run(one, register.schema.validate(codec.dict_from_pairs(codec.pairs_from_dict(call))))
         ctx.emit("bench", "registered_many", start=args["start"], count=args["count"])
 
     return table

@@ -57,6 +57,19 @@ def _try_stabilize(state: ReplicaState, height: int) -> None:
     state.replay_needed = True
 
 
+def stabilize_certified(state: ReplicaState, height: int) -> None:
+    """A committed checkpoint block whose CommitCertificate this replica verified is stable: a quorum
+    committed it, so a quorum agrees on its state (the block hash covers ``state_root``) — the proof a
+    quorum of CHECKPOINTs gives in §4.3. A replica that caught up past checkpoints that are already
+    stable for its peers (they never re-send those) moves its watermarks with it (issue 13, ADR 0013)."""
+    if height % state.config.checkpoint_interval != 0 or height <= state.stable_checkpoint:
+        return
+    state.stable_checkpoint = height
+    state.checkpoints = {h: b for h, b in state.checkpoints.items() if h > height}
+    collect_garbage(state)
+    state.replay_needed = True
+
+
 def retransmit(state: ReplicaState, out: list[Action]) -> None:
     """Status timer: re-send the latest own CHECKPOINT while it is not yet stable."""
     if state.own_checkpoint and max(state.checkpoints, default=0) > state.stable_checkpoint:

@@ -38,8 +38,13 @@ class MessageReceived:
 
 @dataclass(frozen=True, slots=True)
 class TimerFired:
+    """Timer ``name`` expired; ``due_ms`` (0: unknown) is when it should have, on the same clock as
+    ``now_ms``. A view or request timer that fires far past its deadline (the process was stopped,
+    SIGSTOP/SIGCONT) is re-armed, not obeyed: its silence says nothing about the primary (ADR 0013)."""
+
     name: str
     now_ms: int
+    due_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,28 @@ class RequestsDone:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestsDropped:
+    """These pending transactions left the mempool without committing: they can no longer commit
+    (expired, nonce used by a committed block, skipped by block building). The request timer forgets
+    them and settling them is no progress (DESIGN.md §5; ADR 0013: admitted -> proposed -> committed |
+    dropped)."""
+
+    tx_hashes: tuple[bytes, ...]
+    now_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalFailed:
+    """Answer to :class:`RequestProposal` when the runtime could not build a block for a reason other
+    than a bad transaction (those are left out of the block): the primary retries in the same view
+    after the empty-block interval instead of waiting for a view change (ADR 0013)."""
+
+    height: int
+    view: int
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class CatchUpReceived:
     """Answer to :class:`RequestCatchUp`: ``(block, certificate)`` pairs from peer ``from_index``."""
 
@@ -85,7 +112,10 @@ class CatchUpReceived:
     from_index: int | None = None
 
 
-Event = Start | MessageReceived | TimerFired | ProposalReady | BlockExecuted | RequestReceived | RequestsDone | CatchUpReceived
+Event = (
+    Start | MessageReceived | TimerFired | ProposalReady | ProposalFailed | BlockExecuted | RequestReceived
+    | RequestsDone | RequestsDropped | CatchUpReceived
+)
 
 # --- actions -----------------------------------------------------------------------------------------
 
@@ -125,7 +155,8 @@ class CancelTimer:
 
 @dataclass(frozen=True, slots=True)
 class RequestProposal:
-    """Primary: build a block at ``height`` on ``prev_hash`` for ``view``, execute it, answer ProposalReady."""
+    """Primary: build a block at ``height`` on ``prev_hash`` for ``view``, execute it, answer
+    :class:`ProposalReady` — or :class:`ProposalFailed`, never nothing (the core waits for one of them)."""
 
     height: int
     view: int

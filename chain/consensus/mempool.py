@@ -6,7 +6,9 @@ nonce, keyed by arrival). Bounded in count and bytes (:class:`~chain.errors.Memp
 a known hash or a second transaction for a pending (sender, nonce) is a
 :class:`~chain.errors.DuplicateTxError`; a nonce at or below the sender's committed nonce is a
 :class:`~chain.errors.NonceError`. Committing a block removes its transactions and every pending
-transaction its nonces made stale.
+transaction its nonces made stale; :meth:`Mempool.purge_expired` drops the transactions whose
+``valid_until_height`` is below the next height, in O(expired) through an index by that height
+(DESIGN.md §5: a transaction that turned invalid leaves the mempool and the request timers; ADR 0013).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 
-from chain.errors import DuplicateTxError, MempoolFullError, NonceError
+from chain.errors import DuplicateTxError, MempoolFullError, NonceError, QuotaError
 from chain.types import SignedTx
 
 TX_OVERHEAD_BYTES = 16
@@ -28,13 +30,18 @@ def tx_size(tx: SignedTx) -> int:
 class Mempool:
     """Pending transactions; no I/O, no clock (the runtime forwards them and reports RequestReceived)."""
 
-    def __init__(self, max_txs: int = 50_000, max_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(self, max_txs: int = 50_000, max_bytes: int = 64 * 1024 * 1024, max_per_sender: int = 4096) -> None:
         self.max_txs = max_txs
         self.max_bytes = max_bytes
+        self.max_per_sender = max_per_sender
         self._by_hash: dict[bytes, tuple[int, SignedTx]] = {}
         self._by_sender: dict[bytes, dict[int, bytes]] = {}
         self._committed_nonce: dict[bytes, int] = {}
         self._arrival = 0
+        self._by_expiry: dict[int, set[bytes]] = {}
+        """valid_until_height -> hashes of the pending transactions that expire after it (0: never)."""
+        self._expiry_heap: list[int] = []
+        """The keys of ``_by_expiry``, as a min-heap (a height is pushed when its set is created)."""
         self.size_bytes = 0
 
     def __len__(self) -> int:
@@ -57,6 +64,12 @@ class Mempool:
             raise NonceError(f"nonce {nonce} is not above the committed nonce {self._committed_nonce[sender]}")
         if nonce in self._by_sender.get(sender, {}):
             raise DuplicateTxError(f"sender already has a pending transaction with nonce {nonce}")
+        pending = len(self._by_sender.get(sender, ()))
+        if pending >= self.max_per_sender:
+            raise QuotaError(
+                f"sender {sender.hex()[:16]}… already has {pending} pending transactions (limit {self.max_per_sender})",
+                code="too_many_pending",
+            )
         size = tx_size(tx)
         if len(self._by_hash) >= self.max_txs or self.size_bytes + size > self.max_bytes:
             raise MempoolFullError(f"mempool holds {len(self._by_hash)} txs / {self.size_bytes} bytes")
@@ -64,6 +77,12 @@ class Mempool:
         self._by_hash[tx.tx_hash] = (self._arrival, tx)
         self._by_sender.setdefault(sender, {})[nonce] = tx.tx_hash
         self.size_bytes += size
+        expiry = tx.body.valid_until_height
+        if expiry:
+            if expiry not in self._by_expiry:
+                self._by_expiry[expiry] = set()
+                heapq.heappush(self._expiry_heap, expiry)
+            self._by_expiry[expiry].add(tx.tx_hash)
 
     def select(self, max_txs: int, max_bytes: int | None = None) -> list[SignedTx]:
         """Up to ``max_txs`` (and ``max_bytes``) transactions in arrival order, each sender's in nonce order."""
@@ -104,7 +123,21 @@ class Mempool:
         if not nonces:
             self._by_sender.pop(tx.sender, None)
         self.size_bytes -= tx_size(tx)
+        expiring = self._by_expiry.get(tx.body.valid_until_height)
+        if expiring is not None:
+            expiring.discard(tx_hash)  # an emptied set stays until purge_expired pops its height
         return True
+
+    def purge_expired(self, next_height: int) -> list[bytes]:
+        """Drop every pending transaction with ``0 < valid_until_height < next_height`` (it can no longer
+        commit); return their hashes. Costs O(expired + heights passed), not O(mempool)."""
+        removed: list[bytes] = []
+        while self._expiry_heap and self._expiry_heap[0] < next_height:
+            height = heapq.heappop(self._expiry_heap)
+            for tx_hash in sorted(self._by_expiry.pop(height, ())):
+                if self._remove(tx_hash):
+                    removed.append(tx_hash)
+        return removed
 
     def remove_committed(self, txs: Iterable[SignedTx]) -> list[bytes]:
         """Drop committed txs and every pending tx made stale by a committed nonce; return removed hashes."""

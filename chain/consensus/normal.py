@@ -18,6 +18,7 @@ from chain.consensus.events import (
     CancelTimer,
     CommitBlock,
     ExecuteBlock,
+    ProposalFailed,
     ProposalReady,
     RequestProposal,
     SetTimer,
@@ -208,6 +209,24 @@ def settle_requests(state: ReplicaState, tx_hashes: Iterable[bytes]) -> None:
         state.progress_ms = state.now_ms
 
 
+def forget_requests(state: ReplicaState, tx_hashes: Iterable[bytes]) -> None:
+    """Forget requests that can no longer commit (ADR 0013: dropped). Unlike :func:`settle_requests`
+    this is no progress: the request timer keeps measuring the oldest request that can still commit,
+    and a primary with only dead requests left proposes no block for them."""
+    for tx_hash in tx_hashes:
+        state.requests.pop(tx_hash, None)
+
+
+def on_proposal_failed(state: ReplicaState, event: ProposalFailed, out: list[Action]) -> None:
+    """The runtime could not build the requested block: retry in the same view after the empty-block
+    interval (ADR 0013) instead of leaving the instance without a pre-prepare until the view timer."""
+    if state.proposal_requested != (event.view, event.height):
+        return drop(state, "stale_proposal")
+    state.proposal_requested = None
+    if state.active and state.is_primary and state.instance.preprepare is None:
+        out.append(SetTimer("proposal", state.config.empty_block_interval_ms))
+
+
 def commit_block(state: ReplicaState, handle: BlockHandle, certificate: CommitCertificate, out: list[Action]) -> None:
     """Apply a committed block: CommitBlock, advance the head, checkpoint every K heights (§4.3), start
     the next height. Used by the normal case and by catch-up (certificate already verified)."""
@@ -227,9 +246,12 @@ def commit_block(state: ReplicaState, handle: BlockHandle, certificate: CommitCe
     state.executing = {digest: purpose for digest, purpose in state.executing.items() if purpose != "instance"}
     if certificate.view > state.view:
         adopt_certified_view(state, certificate.view)
+    elif certificate.view < state.view and not state.active and height > _own_view_change_head(state) + 1:
+        rejoin_view(state, certificate.view)
     state.instance = Instance(state.view, height + 1)
     if height % state.config.checkpoint_interval == 0:
         checkpoint.send_checkpoint(state, height, handle.block_hash, out)
+        checkpoint.stabilize_certified(state, height)
     if state.active:
         out.append(SetTimer("view", state.view_timeout()))
         enter_height(state, out)
@@ -251,6 +273,31 @@ def adopt_certified_view(state: ReplicaState, view: int) -> None:
     state.view_change_quorum_seen = False
     state.view_changes = {s: entry for s, entry in state.view_changes.items() if entry[0].body.new_view > view}
     state.own_view_change = b""
+
+
+def _own_view_change_head(state: ReplicaState) -> int:
+    own = state.view_changes.get(state.config.my_index)
+    if own is None or own[0].body.stable_certificate is None:
+        return state.config.genesis_height
+    return int(own[0].body.stable_certificate.height)
+
+
+def rejoin_view(state: ReplicaState, view: int) -> None:
+    """Leave a view change nobody joined for the lower ``view`` a quorum is committing in (ADR 0013).
+
+    The block just committed is certified in ``view`` more than one height above the head this replica
+    reported in its own VIEW-CHANGE (the next height may have been committing as it left): a quorum
+    was committing in ``view`` after this replica left it, so ``view`` is live,
+    and no NEW-VIEW for the higher view can have been installed before that commit without a quorum
+    leaving ``view`` first. PBFT's f+1 rule (TOCS §4.5.2) moves a replica *up* to a view others want;
+    this moves it back to the view the others never left. The VIEW-CHANGEs it sent for the views it
+    leaves become stale: it refuses any NEW-VIEW that counts them (``withdrawn_view``) and the others
+    drop them once they see it active in the lower view (:func:`viewchange.note_activity`).
+    """
+    state.withdrawn_view = max(state.withdrawn_view, state.view)
+    state.view_changes.pop(state.config.my_index, None)
+    adopt_certified_view(state, view)
+    state.view_started_ms = state.now_ms
 
 
 def enter_height(state: ReplicaState, out: list[Action]) -> None:

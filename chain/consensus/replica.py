@@ -19,10 +19,12 @@ from chain.consensus.events import (
     Event,
     ExecuteBlock,
     MessageReceived,
+    ProposalFailed,
     ProposalReady,
     RelayRequests,
     RequestReceived,
     RequestsDone,
+    RequestsDropped,
     SetTimer,
     Start,
     TimerFired,
@@ -99,11 +101,16 @@ def step(state: ReplicaState, event: Event) -> tuple[ReplicaState, list[Action]]
             drop(state, "unexpected_execution")
     elif isinstance(event, ProposalReady):
         normal.on_proposal_ready(state, event, out)
+    elif isinstance(event, ProposalFailed):
+        normal.on_proposal_failed(state, event, out)
     elif isinstance(event, RequestReceived):
         _on_request(state, event, out)
     elif isinstance(event, RequestsDone):
         state.now_ms = max(state.now_ms, event.now_ms)
         normal.settle_requests(state, event.tx_hashes)
+    elif isinstance(event, RequestsDropped):
+        state.now_ms = max(state.now_ms, event.now_ms)
+        normal.forget_requests(state, event.tx_hashes)
     elif isinstance(event, CatchUpReceived):
         catchup.on_catchup_received(state, event, out)
     elif isinstance(event, Start):
@@ -127,7 +134,10 @@ def _on_message(state: ReplicaState, data: bytes, out: list[Action]) -> None:
     if not is_valid_signature(config.validators[message.sender], message.signing_bytes(config.chain_id),
                               message.signature):
         return drop(state, "bad_signature")
+    dropped = sum(state.dropped.values())
     _HANDLERS[message.kind](state, message, out)
+    if sum(state.dropped.values()) == dropped:  # only an accepted message may change the state
+        viewchange.note_activity(state, message)
 
 
 def _dispatch_verified(state: ReplicaState, message: Message, out: list[Action]) -> None:
@@ -150,6 +160,13 @@ def _replay(state: ReplicaState, out: list[Action]) -> None:
 def _on_timer(state: ReplicaState, event: TimerFired, out: list[Action]) -> None:
     state.now_ms = max(state.now_ms, event.now_ms)
     name = event.name
+    if name in ("view", "request") and event.due_ms and event.now_ms - event.due_ms > state.config.view_timeout_ms:
+        drop(state, "late_timer")  # the process was stopped: give the chain a full timeout to show itself
+        if name == "request":  # every pending request's wait restarts now
+            state.view_started_ms = state.progress_ms = state.now_ms
+        timeout = state.view_timeout() if name == "view" else state.config.request_timeout_ms
+        out.append(SetTimer(name, timeout))
+        return
     if name == "view":
         viewchange.on_view_timer(state, out)
     elif name == "proposal":
@@ -194,6 +211,9 @@ def _on_request_timer(state: ReplicaState, out: list[Action]) -> None:
     if not state.requests:
         return
     timeout = state.config.request_timeout_ms
+    if state.catching_up:  # its own requests may be in the blocks it is fetching: no suspicion
+        out.append(SetTimer("request", timeout))
+        return
     oldest = max(min(state.requests.values()), state.view_started_ms)
     deadline = min(max(oldest, state.progress_ms) + timeout, oldest + CENSORSHIP_PATIENCE * timeout)
     if state.active and not state.is_primary and state.now_ms >= deadline and state.relayed_ms < deadline:

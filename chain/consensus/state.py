@@ -146,6 +146,12 @@ class ReplicaState:
     """sender -> (its latest valid VIEW-CHANGE, the envelope bytes)."""
     own_view_change: bytes = b""
     view_change_quorum_seen: bool = False
+    withdrawn_view: int = 0
+    """Highest view this replica sent a VIEW-CHANGE for and then left for a lower view (rejoin, ADR 0013):
+    a NEW-VIEW for a view up to it that counts such a stale VIEW-CHANGE of ours is refused."""
+    activity: dict[int, tuple[int, int]] = field(default_factory=dict)
+    """sender -> (view, head) its latest signed message proves: a PREPARE/COMMIT at h in view v proves
+    head >= h - 1 in v, a STATUS its head. Marks its earlier VIEW-CHANGEs for higher views stale."""
     # --- catch-up ---
     catchup_target: int = 0
     catchup_peers: tuple[int, ...] = ()
@@ -189,6 +195,11 @@ class ReplicaState:
 
     def view_change_payload(self) -> ViewChange:
         return ViewChange(self.view, self.head_header, self.head_certificate, self.prepared)
+
+    @property
+    def catching_up(self) -> bool:
+        """Behind a certified height it knows of: the others are live, so no suspicion (DESIGN.md §5)."""
+        return self.catchup_target > self.head_height
 
     def view_timeout(self) -> int:
         return self.config.view_timeout_ms * (2 ** min(self.backoff, self.config.max_backoff))

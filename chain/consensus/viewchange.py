@@ -11,7 +11,10 @@ height takes only the re-proposed block.
 
 Liveness (TOCS §4.5.2): the view timer doubles with every view change without a commit; a replica
 escalates past view v only after it has seen a quorum of VIEW-CHANGEs for v (otherwise it re-sends its
-own); a replica that sees f+1 VIEW-CHANGEs for higher views joins the smallest of them.
+own); a replica that sees f+1 VIEW-CHANGEs for higher views joins the smallest of them. A replica that
+is catching up suspects no one. A replica alone in a higher view rejoins the view of a certified block
+above its own VIEW-CHANGE's head (:func:`chain.consensus.normal.commit_block`); its VIEW-CHANGEs for the
+views it left are stale and never count in a NEW-VIEW (ADR 0013).
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ from chain import codec
 from chain.consensus.catchup import certificate_problem, note_certified_height
 from chain.consensus.events import Action, Broadcast, CancelTimer, PersistVote, Send, SetTimer
 from chain.consensus.messages import (
+    COMMIT,
     NEW_VIEW,
+    PREPARE,
     PREPREPARE,
+    STATUS,
     VIEW_CHANGE,
     BlockHandle,
     Message,
@@ -97,6 +103,41 @@ def view_change_problem(state: ReplicaState, message: Message) -> tuple[str | No
     return None, handle
 
 
+def _stable_height(state: ReplicaState, vc: ViewChange) -> int:
+    return state.config.genesis_height if vc.stable_certificate is None else vc.stable_certificate.height
+
+
+def note_activity(state: ReplicaState, message: Message) -> None:
+    """Record what a signed message proves about its sender's view and head, and forget a VIEW-CHANGE
+    of the sender that this makes stale: it has since been active in a lower view above the head it
+    reported (it rejoined), so the VIEW-CHANGE no longer shows what it prepared (ADR 0013)."""
+    if message.sender == state.config.my_index:
+        return
+    if message.kind in (PREPREPARE, PREPARE, COMMIT):
+        view, head = message.body.view, message.body.height - 1
+    elif message.kind == STATUS:
+        certificate = message.body.head_certificate
+        view, head = message.body.view, state.config.genesis_height if certificate is None else certificate.height
+    else:
+        return
+    known = state.activity.get(message.sender)
+    if known is None or known[0] != view or head > known[1]:
+        state.activity[message.sender] = (view, head)
+    entry = state.view_changes.get(message.sender)
+    if entry is not None and is_stale(state, entry[0]):
+        del state.view_changes[message.sender]
+
+
+def is_stale(state: ReplicaState, message: Message) -> bool:
+    """A VIEW-CHANGE whose sender was later seen active in a lower view above the head it reported."""
+    vc: ViewChange = message.body
+    if message.sender == state.config.my_index:
+        own = state.view_changes.get(message.sender)
+        return vc.new_view <= state.withdrawn_view and (own is None or own[0].signature != message.signature)
+    known = state.activity.get(message.sender)
+    return known is not None and known[0] < vc.new_view and known[1] > _stable_height(state, vc)
+
+
 def start_view_change(state: ReplicaState, new_view: int, out: list[Action]) -> None:
     """§4.4: stop accepting messages of the current view; persist and multicast VIEW-CHANGE(v+1, C, P)."""
     config = state.config
@@ -131,8 +172,12 @@ def on_view_change(state: ReplicaState, message: Message, out: list[Action]) -> 
             return
         return drop(state, "old_view")
     previous = state.view_changes.get(message.sender)
-    if previous is not None and previous[0].body.new_view >= vc.new_view:
-        return drop(state, "duplicate")
+    if previous is not None and (previous[0].body.new_view, _stable_height(state, previous[0].body)) >= (
+        vc.new_view, _stable_height(state, vc)
+    ):
+        return drop(state, "duplicate")  # the same view with a higher head replaces (a rejoiner's fresh one)
+    if is_stale(state, message):
+        return drop(state, "stale_view_change")
     problem, _ = view_change_problem(state, message)
     if problem is not None:
         return drop(state, problem)
@@ -204,6 +249,8 @@ def new_view_problem(state: ReplicaState, message: Message) -> tuple[str | None,
             return "bad_new_view", None, None
         if vc.kind != VIEW_CHANGE or vc.body.new_view != nv.view or vc.sender >= state.n or vc.sender in senders:
             return "bad_new_view", None, None
+        if is_stale(state, vc):
+            return "stale_view_change", None, None
         known = state.view_changes.get(vc.sender)
         if known is None or known[0].body_wire != vc.body_wire or known[0].signature != vc.signature:
             if not is_valid_signature(config.validators[vc.sender], vc.signing_bytes(config.chain_id), vc.signature):
@@ -283,6 +330,9 @@ def _install(
 def on_view_timer(state: ReplicaState, out: list[Action]) -> None:
     """§4.5.2: no commit in time -> VIEW-CHANGE(v+1); in a view change, escalate only after a quorum of
     VIEW-CHANGEs for the current target was seen (else re-send ours), with a doubled timeout."""
+    if state.catching_up:  # behind a certified height: the others are live, suspect no one
+        out.append(SetTimer("view", state.view_timeout()))
+        return
     if state.active or state.view_change_quorum_seen:
         start_view_change(state, state.view + 1, out)
         return

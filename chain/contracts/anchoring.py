@@ -27,7 +27,8 @@ import struct
 from typing import Any
 
 from chain import codec, merkle, statekeys
-from chain.contracts.base import Access, Bytes, Context, ContractRegistry, List, Schema, Str
+from chain.contracts.base import Bytes, Context, ContractRegistry, List, Schema, Str
+from chain.contracts.callers import Callers
 from chain.errors import ContractError
 
 CONTRACT = "anchoring"
@@ -41,7 +42,7 @@ ANCHOR_COUNT = statekeys.ANCHOR_COUNT
 LOCATION = struct.Struct(">QII")
 """``(height, tx_index, position)`` of an index entry, big-endian u64, u32, u32."""
 
-REGISTRAR = Access(role="registrar")
+REGISTRAR = Callers.role("registrar")
 
 ANCHOR = Schema(
     {
@@ -77,7 +78,7 @@ def max_batch(ctx: Context) -> int:
 def register(registry: ContractRegistry) -> None:
     """Add the anchoring methods to ``registry``."""
 
-    @registry.method(CONTRACT, "anchor", ANCHOR, access=REGISTRAR)
+    @registry.method(CONTRACT, "anchor", ANCHOR, callers=REGISTRAR)
     def anchor(ctx: Context, args: dict[str, Any]) -> None:
         """A registrar. Anchors up to ``max_anchor_batch`` 32-byte hashes under a label; refusals
         ``bad_args`` (empty batch), ``oversize`` (too many hashes). Indexes each new hash at its first

@@ -81,12 +81,6 @@ def load_active(ctx: Context, asset_id: str) -> dict[str, Any]:
     return record
 
 
-def require_owner(ctx: Context, record: dict[str, Any]) -> None:
-    """The current owner must sign; refusal ``not_owner``."""
-    if record["owner"] not in ctx.signers:
-        raise ContractError("the asset's owner must sign", code="not_owner")
-
-
 def pledge_of(record: dict[str, Any]) -> dict[str, Any] | None:
     return None if record["pledge"] is None else codec.dict_from_pairs(record["pledge"])
 

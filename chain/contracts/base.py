@@ -14,12 +14,15 @@ import datetime
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chain import codec, statekeys
 from chain.crossborder.countries import ISO_3166_ALPHA2
 from chain.errors import ContractError, DecodeError
 from chain.types import Event, EventRef
+
+if TYPE_CHECKING:
+    from chain.contracts.callers import Callers
 
 # --- argument schemas -----------------------------------------------------------------------------
 
@@ -317,7 +320,7 @@ class Context:
         if public_key not in self.signers:
             raise ContractError(f"the {what} {public_key.hex()[:16]}… must sign", code="missing_signature")
 
-    # --- records, roles and authorities (the one place access is checked) ---
+    # --- records and roles (access itself is declared: chain.contracts.callers) ---
 
     def get_record(self, key: bytes) -> dict[str, Any] | None:
         """A record stored as sorted pairs, as a dict (one level; nested records stay pairs)."""
@@ -345,44 +348,8 @@ class Context:
                 return public_key
         raise ContractError(f"a signer with the {role} role is required", code="missing_role")
 
-    def require_authority_quorum(self) -> None:
-        """At least ``threshold`` distinct authority keys among the signers (genesis AUTHORITIES)."""
-        value = self.get_value(statekeys.AUTHORITIES)
-        if value is None:
-            raise ContractError("no authorities are configured", code="no_quorum")
-        threshold, keys = value
-        signed = len(set(keys) & set(self.signers))
-        if signed < threshold:
-            raise ContractError(f"{signed} of {threshold} required authority signatures", code="no_quorum")
-
 
 Handler = Callable[[Context, dict[str, Any]], None]
-
-
-@dataclass(frozen=True)
-class Access:
-    """Who may call a method, checked by the dispatch table before the handler runs.
-
-    ``role``: at least one signer holds it (code ``missing_role``); ``authority``: the signers
-    include an authority quorum (code ``no_quorum``). Checks on keys named in the arguments
-    (owner, pledgee co-signatures) are the handler's, through :meth:`Context.require_signer`.
-    """
-
-    role: str | None = None
-    authority: bool = False
-
-    def check(self, ctx: Context) -> None:
-        if self.authority:
-            ctx.require_authority_quorum()
-        if self.role is not None:
-            ctx.signer_with_role(self.role)
-
-    def describe(self) -> str:
-        parts = (["authority quorum"] if self.authority else []) + ([f"role {self.role}"] if self.role else [])
-        return " + ".join(parts) or "anyone"
-
-
-ANYONE = Access()
 
 
 @dataclass(frozen=True)
@@ -392,7 +359,12 @@ class Method:
     schema: Schema
     handler: Handler
     doc: str
-    access: Access = ANYONE
+    callers: Callers
+
+    def run(self, ctx: Context, args: dict[str, Any]) -> None:
+        """The callers check, then the handler: the one path every transaction takes."""
+        self.callers.check(ctx, args)
+        self.handler(ctx, args)
 
 
 class ContractRegistry:
@@ -402,21 +374,16 @@ class ContractRegistry:
         self._methods: dict[tuple[str, str], Method] = {}
 
     def method(
-        self, contract: str, name: str, schema: Schema, *, access: Access = ANYONE
+        self, contract: str, name: str, schema: Schema, *, callers: Callers
     ) -> Callable[[Handler], Handler]:
-        """Register ``handler``; the stored handler checks ``access`` first, then runs it."""
+        """Register ``handler`` with its callers declaration (ADR 0012); the executor checks
+        ``callers`` (:meth:`Method.run`) before the handler runs."""
 
         def register(handler: Handler) -> Handler:
             key = (contract, name)
             if key in self._methods:
                 raise ValueError(f"{contract}.{name} registered twice")
-
-            def guarded(ctx: Context, args: dict[str, Any]) -> None:
-                access.check(ctx)
-                handler(ctx, args)
-
-            run = handler if access is ANYONE else guarded
-            self._methods[key] = Method(contract, name, schema, run, (handler.__doc__ or "").strip(), access)
+            self._methods[key] = Method(contract, name, schema, handler, (handler.__doc__ or "").strip(), callers)
             return handler
 
         return register

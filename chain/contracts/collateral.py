@@ -21,6 +21,7 @@ from typing import Any
 
 from chain.contracts import assets
 from chain.contracts.base import Amount, Context, ContractRegistry, Int, PublicKey, Schema, Str
+from chain.contracts.callers import Callers
 from chain.contracts.governance import member_org
 from chain.errors import ContractError
 
@@ -38,23 +39,20 @@ PLEDGE = Schema(
 )
 
 
-def _current_pledge(ctx: Context, record: dict[str, Any]) -> dict[str, Any]:
+def _current_pledge(record: dict[str, Any]) -> dict[str, Any]:
+    """The pledge the ``Callers.pledgee()`` declaration already found (``not_pledged``, ``not_pledgee``)."""
     pledge = assets.pledge_of(record)
-    if pledge is None:
-        raise ContractError("the asset is not pledged", code="not_pledged")
-    if pledge["pledgee"] not in ctx.signers:
-        raise ContractError("the pledgee must sign", code="not_pledgee")
+    assert pledge is not None
     return pledge
 
 
 def register(registry: ContractRegistry) -> None:
-    @registry.method(CONTRACT, "pledge", PLEDGE)
+    @registry.method(CONTRACT, "pledge", PLEDGE, callers=Callers.asset_owner())
     def pledge(ctx: Context, args: dict[str, Any]) -> None:
         """Owner + pledgee (lender role) co-sign. Refusals ``unknown_asset``, ``asset_retired``, ``not_owner``,
         ``asset_pledged``, ``missing_signature``, ``missing_role``, ``unknown_member``, ``self_pledge``,
         ``bad_due_time``, ``bad_amount``. Emits pledged."""
         record = assets.load_active(ctx, args["asset_id"])
-        assets.require_owner(ctx, record)
         if record["pledge"] is not None:
             raise ContractError("the asset is already pledged", code="asset_pledged")
         pledgee = args["pledgee"]
@@ -77,22 +75,22 @@ def register(registry: ContractRegistry) -> None:
         assets.touch(ctx, record, CONTRACT, "pledged", pledgee=pledgee, amount=args["amount"],
                      currency=args["currency"], due_ms=args["due_ms"])
 
-    @registry.method(CONTRACT, "release", Schema({"asset_id": ASSET_ID}))
+    @registry.method(CONTRACT, "release", Schema({"asset_id": ASSET_ID}), callers=Callers.pledgee())
     def release(ctx: Context, args: dict[str, Any]) -> None:
         """Pledgee. Ends the pledge; refusals ``unknown_asset``, ``asset_retired``, ``not_pledged``,
         ``not_pledgee``. Emits released."""
         record = assets.load_active(ctx, args["asset_id"])
-        current = _current_pledge(ctx, record)
+        current = _current_pledge(record)
         record["pledge"] = None
         assets.touch(ctx, record, CONTRACT, "released", pledgee=current["pledgee"])
 
-    @registry.method(CONTRACT, "enforce", Schema({"asset_id": ASSET_ID}))
+    @registry.method(CONTRACT, "enforce", Schema({"asset_id": ASSET_ID}), callers=Callers.pledgee())
     def enforce(ctx: Context, args: dict[str, Any]) -> None:
         """Pledgee, once the block timestamp is past the due time. Ownership moves to the pledgee; refusals
         ``unknown_asset``, ``asset_retired``, ``not_pledged``, ``not_pledgee``, ``not_due``,
         ``unknown_member``. Emits enforced."""
         record = assets.load_active(ctx, args["asset_id"])
-        current = _current_pledge(ctx, record)
+        current = _current_pledge(record)
         if ctx.timestamp_ms <= current["due_ms"]:
             raise ContractError(f"the pledge is due at {current['due_ms']} ms", code="not_due")
         previous, previous_org = record["owner"], record["owner_org"]

@@ -2,7 +2,7 @@
 
 Every method needs an **authority quorum**: at least ``threshold`` distinct keys of the genesis
 authority set (state ``gov/authorities`` = ``(threshold, (key, ...))``) among the signers
-(checked once, by :class:`~chain.contracts.base.Access`; refusal ``no_quorum``).
+(declared as ``Callers.authority_quorum()``, checked before the handler; refusal ``no_quorum``).
 
 ========================  ==================================================  ===========================
 method                    effect                                              event (subject)
@@ -34,7 +34,6 @@ from typing import Any
 
 from chain import codec, statekeys
 from chain.contracts.base import (
-    Access,
     Bool,
     Context,
     ContractRegistry,
@@ -48,13 +47,14 @@ from chain.contracts.base import (
     Schema,
     Str,
 )
+from chain.contracts.callers import Callers
 from chain.errors import ContractError, ValidationError
 
 CONTRACT = "governance"
-AUTHORITY = Access(authority=True)
+AUTHORITY = Callers.authority_quorum()
 
 ROLES = ("registrar", "appraiser", "lender", "customs", "member")
-"""Roles a key can hold; a method's :class:`Access` names the one it needs."""
+"""Roles a key can hold; a method's :class:`~chain.contracts.callers.Callers` names the one it needs."""
 
 ORG_TYPES = (
     "EXCHANGE", "COMPANY", "AFFILIATE", "BANK", "APPRAISER", "CUSTOMS", "GOVERNMENT", "REGULATOR",
@@ -219,13 +219,13 @@ SCOPE = Schema(
 def register(registry: ContractRegistry) -> None:
     method = registry.method
 
-    @method(CONTRACT, "register_organisation", ORGANISATION, access=AUTHORITY)
+    @method(CONTRACT, "register_organisation", ORGANISATION, callers=AUTHORITY)
     def register_organisation(ctx: Context, args: dict[str, Any]) -> None:
         """Authority quorum. New organisation; refused ``duplicate_organisation``. Emits organisation_registered."""
         put_organisation(ctx, args, new=True)
         ctx.emit_record(CONTRACT, "organisation_registered", args["id"], None, args)
 
-    @method(CONTRACT, "update_organisation", ORGANISATION, access=AUTHORITY)
+    @method(CONTRACT, "update_organisation", ORGANISATION, callers=AUTHORITY)
     def update_organisation(ctx: Context, args: dict[str, Any]) -> None:
         """Authority quorum. Replace an organisation's facts; ``unknown_organisation``. Emits organisation_updated."""
         put_organisation(ctx, args, new=False)
@@ -233,13 +233,13 @@ def register(registry: ContractRegistry) -> None:
 
     member_schema = Schema({"public_key": PublicKey(), "organisation": Str(max_len=64, pattern=ID_PATTERN)})
 
-    @method(CONTRACT, "add_member", member_schema, access=AUTHORITY)
+    @method(CONTRACT, "add_member", member_schema, callers=AUTHORITY)
     def add_member(ctx: Context, args: dict[str, Any]) -> None:
         """Authority quorum. Bind a key to an organisation (moves it if already a member). Emits member_added."""
         set_member(ctx, args["public_key"], args["organisation"])
         ctx.emit(CONTRACT, "member_added", args["organisation"], public_key=args["public_key"])
 
-    @method(CONTRACT, "remove_member", Schema({"public_key": PublicKey()}), access=AUTHORITY)
+    @method(CONTRACT, "remove_member", Schema({"public_key": PublicKey()}), callers=AUTHORITY)
     def remove_member(ctx: Context, args: dict[str, Any]) -> None:
         """Authority quorum. Forget a key's membership; ``unknown_member``. Emits member_removed."""
         org_id = member_org(ctx, args["public_key"])
@@ -248,13 +248,13 @@ def register(registry: ContractRegistry) -> None:
 
     role_schema = Schema({"public_key": PublicKey(), "role": Str(max_len=16, choices=ROLES)})
 
-    @method(CONTRACT, "grant_role", role_schema, access=AUTHORITY)
+    @method(CONTRACT, "grant_role", role_schema, callers=AUTHORITY)
     def grant_role(ctx: Context, args: dict[str, Any]) -> None:
         """Authority quorum. Grant a role; ``role_already_granted``. Emits role_granted."""
         set_role(ctx, args["public_key"], args["role"], grant=True)
         ctx.emit(CONTRACT, "role_granted", public_key=args["public_key"], role=args["role"])
 
-    @method(CONTRACT, "revoke_role", role_schema, access=AUTHORITY)
+    @method(CONTRACT, "revoke_role", role_schema, callers=AUTHORITY)
     def revoke_role(ctx: Context, args: dict[str, Any]) -> None:
         """Authority quorum. Revoke a role; ``role_not_granted``. Emits role_revoked."""
         set_role(ctx, args["public_key"], args["role"], grant=False)
@@ -269,7 +269,7 @@ def register(registry: ContractRegistry) -> None:
         }
     )
 
-    @method(CONTRACT, "add_validator", validator_schema, access=AUTHORITY)
+    @method(CONTRACT, "add_validator", validator_schema, callers=AUTHORITY)
     def add_validator(ctx: Context, args: dict[str, Any]) -> None:
         """Authority quorum. Append a validator to the pending set; ``duplicate_validator``. Emits validator_added."""
         validators = _validator_base(ctx)
@@ -277,7 +277,7 @@ def register(registry: ContractRegistry) -> None:
         _write_validators(ctx, validators)
         ctx.emit(CONTRACT, "validator_added", public_key=args["public_key"], size=len(validators))
 
-    @method(CONTRACT, "remove_validator", Schema({"public_key": PublicKey()}), access=AUTHORITY)
+    @method(CONTRACT, "remove_validator", Schema({"public_key": PublicKey()}), callers=AUTHORITY)
     def remove_validator(ctx: Context, args: dict[str, Any]) -> None:
         """Authority quorum. Drop a validator; ``unknown_validator``, ``validator_set_empty``. Emits validator_removed."""
         validators = _validator_base(ctx)
@@ -285,7 +285,7 @@ def register(registry: ContractRegistry) -> None:
         _write_validators(ctx, validators)
         ctx.emit(CONTRACT, "validator_removed", public_key=args["public_key"], size=len(validators))
 
-    @method(CONTRACT, "rotate_validator_key", Schema({"old_key": PublicKey(), "new_key": PublicKey()}), access=AUTHORITY)
+    @method(CONTRACT, "rotate_validator_key", Schema({"old_key": PublicKey(), "new_key": PublicKey()}), callers=AUTHORITY)
     def rotate_validator_key(ctx: Context, args: dict[str, Any]) -> None:
         """Authority quorum. Replace a validator's key in place; ``unknown_validator``, ``duplicate_validator``.
         Emits validator_rotated."""
@@ -296,7 +296,7 @@ def register(registry: ContractRegistry) -> None:
         _write_validators(ctx, validators)
         ctx.emit(CONTRACT, "validator_rotated", old_key=args["old_key"], new_key=args["new_key"], index=index)
 
-    @method(CONTRACT, "update_policy", Schema({"document": Str(max_len=MAX_POLICY_CHARS)}), access=AUTHORITY)
+    @method(CONTRACT, "update_policy", Schema({"document": Str(max_len=MAX_POLICY_CHARS)}), callers=AUTHORITY)
     def update_policy(ctx: Context, args: dict[str, Any]) -> None:
         """Authority quorum. Store policy version current+1 (canonical JSON); ``bad_policy``, ``policy_version``.
         Emits policy_updated (version, sha256 of the canonical text)."""
@@ -325,7 +325,7 @@ def register(registry: ContractRegistry) -> None:
         }
     )
 
-    @method(CONTRACT, "register_decision", decision_schema, access=AUTHORITY)
+    @method(CONTRACT, "register_decision", decision_schema, callers=AUTHORITY)
     def register_decision(ctx: Context, args: dict[str, Any]) -> None:
         """Authority quorum. Record a regulator decision (kind, holder organisation, status, dates, scope);
         ``duplicate_decision``, ``unknown_organisation``, ``bad_date_range``. Emits decision_registered."""
@@ -350,7 +350,7 @@ def register(registry: ContractRegistry) -> None:
         }
     )
 
-    @method(CONTRACT, "set_decision_status", status_schema, access=AUTHORITY)
+    @method(CONTRACT, "set_decision_status", status_schema, callers=AUTHORITY)
     def set_decision_status(ctx: Context, args: dict[str, Any]) -> None:
         """Authority quorum. Change a decision's status (and expiry / extension filing date, when given);
         ``unknown_decision``, ``bad_date_range``. Emits decision_status_set."""

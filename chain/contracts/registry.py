@@ -35,7 +35,6 @@ from chain import codec, statekeys
 from chain.contracts import assets
 from chain.contracts.assets import ASSET_ID_PATTERN, CLASSIFICATION, CLASSIFICATION_FIELDS
 from chain.contracts.base import (
-    Access,
     Amount,
     Bool,
     Bytes,
@@ -48,11 +47,13 @@ from chain.contracts.base import (
     Schema,
     Str,
 )
+from chain.contracts.callers import Callers
 from chain.contracts.governance import ID_PATTERN, member_org, require_organisation
 from chain.errors import ContractError
 
 CONTRACT = "registry"
-REGISTRAR = Access(role="registrar")
+REGISTRAR = Callers.role("registrar")
+OWNER = Callers.asset_owner()
 MS_PER_DAY = 86_400_000
 SHANGHAI_OFFSET_MS = 8 * 3_600_000
 MAX_ASSET_BYTES = 2**62
@@ -107,7 +108,7 @@ ASSET_ID = Str(max_len=64, pattern=ASSET_ID_PATTERN)
 def register(registry: ContractRegistry) -> None:
     method = registry.method
 
-    @method(CONTRACT, "register", REGISTER, access=REGISTRAR)
+    @method(CONTRACT, "register", REGISTER, callers=REGISTRAR)
     def register_asset(ctx: Context, args: dict[str, Any]) -> None:
         """Registrar + owner key. Registers an asset, issues its certificate; refusals ``missing_signature``
         (owner), ``unknown_member``, ``duplicate_content``, ``unknown_asset``/``asset_retired`` (parent),
@@ -162,7 +163,7 @@ def register(registry: ContractRegistry) -> None:
                                                                                         default="")}
     )
 
-    @method(CONTRACT, "update_classification", reclassify, access=REGISTRAR)
+    @method(CONTRACT, "update_classification", reclassify, callers=REGISTRAR)
     def update_classification(ctx: Context, args: dict[str, Any]) -> None:
         """Registrar. Replaces the classification and PI profile; refusals ``unknown_asset``, ``asset_retired``,
         ``inconsistent_classification``. Emits reclassified (old, new, reason)."""
@@ -182,13 +183,12 @@ def register(registry: ContractRegistry) -> None:
         }
     )
 
-    @method(CONTRACT, "transfer", transfer_schema)
+    @method(CONTRACT, "transfer", transfer_schema, callers=OWNER)
     def transfer(ctx: Context, args: dict[str, Any]) -> None:
         """Owner (sale) + new owner (buyer) co-sign; the pledgee too when pledged (the pledge stays attached).
         Refusals ``unknown_asset``, ``asset_retired``, ``not_owner``, ``missing_signature``, ``same_owner``,
         ``unknown_member``, ``asset_pledged``. Emits transferred."""
         record = assets.load_active(ctx, args["asset_id"])
-        assets.require_owner(ctx, record)
         new_owner = args["new_owner"]
         if new_owner == record["owner"]:
             raise ContractError("the new owner is the current owner", code="same_owner")
@@ -213,13 +213,12 @@ def register(registry: ContractRegistry) -> None:
         }
     )
 
-    @method(CONTRACT, "licence", licence_schema)
+    @method(CONTRACT, "licence", licence_schema, callers=OWNER)
     def licence(ctx: Context, args: dict[str, Any]) -> None:
         """Owner (+ pledgee when pledged and the licence is abroad). Grants a use licence to an organisation;
         refusals ``unknown_asset``, ``asset_retired``, ``not_owner``, ``unknown_organisation``, ``bad_expiry``,
         ``asset_pledged``. Emits licensed (licence number n)."""
         record = assets.load_active(ctx, args["asset_id"])
-        assets.require_owner(ctx, record)
         org = require_organisation(ctx, args["licensee"])
         if args["expires_ms"] <= ctx.timestamp_ms:
             raise ContractError("the licence would already have expired", code="bad_expiry")
@@ -238,13 +237,11 @@ def register(registry: ContractRegistry) -> None:
 
     retire_schema = Schema({"asset_id": ASSET_ID, "reason": Str(max_len=512, optional=True, default="")})
 
-    @method(CONTRACT, "retire", retire_schema)
+    @method(CONTRACT, "retire", retire_schema, callers=Callers.any_of(OWNER, REGISTRAR, code="not_owner"))
     def retire(ctx: Context, args: dict[str, Any]) -> None:
         """Owner or a registrar. Retires the asset for good (it then accepts nothing); refusals
         ``unknown_asset``, ``asset_retired``, ``not_owner``, ``asset_pledged`` (release or enforce first)."""
         record = assets.load_active(ctx, args["asset_id"])
-        if record["owner"] not in ctx.signers and not any(ctx.has_role(k, "registrar") for k in ctx.signers):
-            raise ContractError("the owner or a registrar must sign", code="not_owner")
         if record["pledge"] is not None:
             raise ContractError("a pledged asset cannot be retired", code="asset_pledged")
         record["status"] = assets.RETIRED

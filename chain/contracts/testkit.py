@@ -34,6 +34,7 @@ def genesis_document(
     validators: int = 4,
     threshold: int = 2,
     genesis_time_ms: int = GENESIS_MS,
+    params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from chain.genesis import GENESIS_FORMAT, default_policy
 
@@ -50,6 +51,7 @@ def genesis_document(
         "organisations": [dict(org) for org in organisations],
         "roles": [{"public_key": kp.public_hex, "role": role} for kp, role in roles],
         "policy": default_policy(),
+        **({"params": dict(params)} if params else {}),
     }
 
 
@@ -71,8 +73,13 @@ class TestChain:
         self.tree = StateTree(self.kv)
         self.index = LocalIndex(self.kv, filter_bits=1 << 16)
         self.committed: set[bytes] = set()
-        self.executor = Executor(CHAIN_ID, default_registry(), self.tree, self.committed.__contains__,
-                                 read_index=self.index.get, read_index_many=self.index.get_many)
+        from chain.quota import QuotaRule
+
+        params = self.genesis.params
+        self.executor = Executor(CHAIN_ID, default_registry(test_mode=params.test_mode), self.tree,
+                                 self.committed.__contains__, read_index=self.index.get,
+                                 read_index_many=self.index.get_many,
+                                 quota=QuotaRule(params.quota_window_blocks, params.max_state_bytes_per_window))
         self.kv.write(self.tree.update(None, 0, dict(genesis_state(self.genesis))).batch)
         self.height = 0
         self.timestamp_ms = self.genesis.genesis_time_ms

@@ -15,7 +15,8 @@ from typing import Any
 
 from chain import statekeys
 from chain.contracts import assets
-from chain.contracts.base import Access, Amount, Bytes, Context, ContractRegistry, Schema, Str
+from chain.contracts.base import Amount, Bytes, Context, ContractRegistry, Schema, Str
+from chain.contracts.callers import Callers
 from chain.contracts.governance import member_org
 from chain.errors import ContractError
 
@@ -34,7 +35,7 @@ APPRAISE = Schema(
 
 
 def register(registry: ContractRegistry) -> None:
-    @registry.method(CONTRACT, "appraise", APPRAISE, access=Access(role="appraiser"))
+    @registry.method(CONTRACT, "appraise", APPRAISE, callers=Callers.role("appraiser"))
     def appraise(ctx: Context, args: dict[str, Any]) -> None:
         """Appraiser (not the owner). Records an appraisal; refusals ``unknown_asset``, ``asset_retired``,
         ``conflict_of_interest``, ``unknown_member``, ``bad_amount``. Emits appraised."""

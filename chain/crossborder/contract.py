@@ -48,7 +48,6 @@ from chain import codec, statekeys
 from chain.contracts import assets
 from chain.contracts.assets import ASSET_ID_PATTERN, MAX_SUBJECTS
 from chain.contracts.base import (
-    Access,
     Bool,
     Bytes,
     Context,
@@ -61,6 +60,7 @@ from chain.contracts.base import (
     Schema,
     Str,
 )
+from chain.contracts.callers import Callers
 from chain.contracts.governance import ID_PATTERN, PURPOSES
 from chain.crossborder import facts
 from chain.crossborder.counters import carried_over, ytd_after
@@ -69,7 +69,9 @@ from chain.crossborder.rules import evaluate
 from chain.errors import ContractError
 
 CONTRACT = "crossborder"
-CUSTOMS = Access(role="customs")
+CUSTOMS = Callers.role("customs")
+MEMBER = Callers.member()
+AUTHORITY = Callers.authority_quorum()
 
 REQUESTED, PENDING_EVIDENCE, CLEARED, RELEASED, ACKNOWLEDGED = (
     "REQUESTED", "PENDING_EVIDENCE", "CLEARED", "RELEASED", "ACKNOWLEDGED")
@@ -166,11 +168,7 @@ def _member_signer(ctx: Context, org_id: str) -> bytes | None:
 
 
 def _is_authority(ctx: Context) -> bool:
-    try:
-        ctx.require_authority_quorum()
-    except ContractError:
-        return False
-    return True
+    return AUTHORITY.refusal(ctx, {}) is None
 
 
 def _pledgee_signed(ctx: Context, asset: dict[str, Any]) -> bool:
@@ -310,7 +308,7 @@ def register(registry: ContractRegistry) -> None:
     """Add the transfer methods to ``registry``."""
     method = registry.method
 
-    @method(CONTRACT, "request", REQUEST)
+    @method(CONTRACT, "request", REQUEST, callers=MEMBER)
     def request(ctx: Context, args: dict[str, Any]) -> None:
         """Exporter member (owner organisation or licensee; + pledgee as consent). Records and evaluates a
         transfer: ALLOW → RELEASED (counters move), REQUIRE → PENDING_EVIDENCE, DENY → DENIED. Refusals
@@ -360,7 +358,7 @@ def register(registry: ContractRegistry) -> None:
                lambda n: statekeys.transfer_by_exporter_key(exporter, n))
         _save(ctx, record, asset, "requested", ctx.sender, decided=decided)
 
-    @method(CONTRACT, "attach_evidence", ATTACH)
+    @method(CONTRACT, "attach_evidence", ATTACH, callers=MEMBER)
     def attach_evidence(ctx: Context, args: dict[str, Any]) -> None:
         """Exporter member and/or the asset's pledgee (its signature is its consent). Adds regulator decisions
         (by id), declarations and a GDPR tool, then re-evaluates: ALLOW → CLEARED (customs review next),
@@ -386,7 +384,7 @@ def register(registry: ContractRegistry) -> None:
         record["state"] = _state_after(decision, at_request=False)
         _save(ctx, record, asset, "evidence", member or ctx.sender, decided=decided)
 
-    @method(CONTRACT, "customs_review", REVIEW, access=CUSTOMS)
+    @method(CONTRACT, "customs_review", REVIEW, callers=CUSTOMS)
     def customs_review(ctx: Context, args: dict[str, Any]) -> None:
         """Customs role. Approve (re-evaluated: must still ALLOW, else ``stale_clearance``; → RELEASED, the
         exporter's counters move) or deny (→ DENIED) a CLEARED transfer, with a note. Refusals
@@ -411,7 +409,7 @@ def register(registry: ContractRegistry) -> None:
         _release(ctx, record, decision, inputs, officer.hex())
         _save(ctx, record, asset, "reviewed", officer, note=args["note"], decided=decided)
 
-    @method(CONTRACT, "acknowledge", ACKNOWLEDGE)
+    @method(CONTRACT, "acknowledge", ACKNOWLEDGE, callers=MEMBER)
     def acknowledge(ctx: Context, args: dict[str, Any]) -> None:
         """A member of the recipient organisation. Confirms receipt of a RELEASED transfer with the content
         hash, which must be the asset's (→ ACKNOWLEDGED). Refusals ``unknown_transfer``, ``bad_state``,
@@ -428,7 +426,7 @@ def register(registry: ContractRegistry) -> None:
         record["acknowledged"] = ctx.ref.to_wire()
         _save(ctx, record, asset, "acknowledged", member, note=args["content_hash"].hex())
 
-    @method(CONTRACT, "revoke", REVOKE)
+    @method(CONTRACT, "revoke", REVOKE, callers=Callers.any_of(MEMBER, AUTHORITY, code="not_exporter"))
     def revoke(ctx: Context, args: dict[str, Any]) -> None:
         """An exporter member before release (PENDING_EVIDENCE, CLEARED), or an authority quorum (also
         RELEASED). → REVOKED; counters are not given back (released data has left). Refusals

@@ -11,8 +11,23 @@ from __future__ import annotations
 
 import datetime
 
-from chain.crossborder.model import AssetFacts, Decision, ExporterFacts, Outcome, TransferRequest, Ytd
+from chain.crossborder.model import AssetFacts, Decision, ExporterFacts, Outcome, Path, TransferRequest, Ytd
 from chain.crossborder.policy import PI_EXEMPTION_RULES, Policy
+
+
+def carries_pi(asset: AssetFacts, request: TransferRequest) -> bool:
+    """The request carries personal information: any PI flag of the asset (EU personal data included)
+    or any person counted in the request — a partial fact counts as PI (ADR 0014 findings A4, A15)."""
+    return (
+        asset.contains_pi or asset.sensitive_pi or asset.minors_pi or asset.eu_personal_data
+        or request.subjects > 0 or request.sensitive_subjects > 0
+    )
+
+
+def sensitive_in_request(asset: AssetFacts, request: TransferRequest) -> int:
+    """Persons whose sensitive PI this request sends: at least one if the asset holds sensitive PI (P2;
+    ADR 0014 finding A5 — otherwise ``N_s = 0`` would meet R13c with sensitive PI on board)."""
+    return max(request.sensitive_subjects, 1 if asset.sensitive_pi else 0)
 
 
 def carried_over(ytd: Ytd, now: datetime.date) -> Ytd:
@@ -38,11 +53,11 @@ def counts_towards_thresholds(
     returned (R06) is not domestic PI; transfers exempted by R07–R09 count unless the policy's
     ``count_exempt_transfers`` is false.
     """
-    if decision.decision != Outcome.ALLOW or exporter.jurisdiction != policy.mainland:
+    if decision.decision != Outcome.ALLOW or decision.path in (Path.DOMESTIC, Path.FOREIGN):
+        return False  # judged not outbound from the mainland (P1), as the engine saw it
+    if "R06" in decision.rules:
         return False
-    if request.destination == policy.mainland or "R06" in decision.rules:
-        return False
-    if not (asset.contains_pi or asset.sensitive_pi or asset.minors_pi):
+    if not carries_pi(asset, request):
         return False
     if policy.count_exempt_transfers:
         return True
@@ -62,5 +77,5 @@ def ytd_after(
     if not counts_towards_thresholds(asset, exporter, request, decision, policy):
         return base
     return Ytd(
-        base.year, base.subjects + request.subjects, base.sensitive_subjects + request.sensitive_subjects
+        base.year, base.subjects + request.subjects, base.sensitive_subjects + sensitive_in_request(asset, request)
     )

@@ -14,13 +14,13 @@ Evidence mapping (decision kind → ``Evidence`` field; a decision counts only f
                                 scope.purposes, scope.max_subjects, extension_filed)``; a status
                                 other than PENDING/PASSED/FAILED/REVOKED is read as PENDING (R15)
 ``standard_contract``           ``StandardContract(effective, filing_id, ends, scope.recipients)``;
-                                status FAILED/REVOKED/ENDED → absent (R16)
+                                status FAILED/REVOKED/ENDED/PENDING → absent (R16)
 ``certification``               ``Certification(issued, expires, scope.recipients)``; status
                                 FAILED/REVOKED/ENDED/PENDING → absent (R17)
 ``ftz_usage_filing``            its id, if not FAILED/REVOKED/ENDED/PENDING, not expired, and its
                                 zone (when given) is the exporter's zone
-``important_data_determination`` ``(id, important)`` if its ``reference`` names the asset id and
-                                ``important`` is set (a fact about the data, not about the holder)
+``important_data_determination`` ``(id, important)`` if its ``reference`` names the asset id,
+                                ``important`` is set and it is decided (not PENDING, not lapsed)
 ``prc_authority_approval``      its id (R03: DSL Art 36, PIPL Art 41), if PASSED or VALID, not
                                 expired, and ``scope.recipients`` (when given) names the recipient
 ==============================  ==================================================================
@@ -74,6 +74,9 @@ _LAPSED = ("FAILED", "REVOKED", "ENDED")
 
 RECIPIENT_TYPES = {
     "COMPANY": RecipientType.COMPANY,
+    "EXCHANGE": RecipientType.COMPANY,
+    "BANK": RecipientType.COMPANY,
+    "APPRAISER": RecipientType.COMPANY,
     "AFFILIATE": RecipientType.AFFILIATE,
     "GOVERNMENT": RecipientType.GOVERNMENT,
     "REGULATOR": RecipientType.GOVERNMENT,
@@ -81,7 +84,8 @@ RECIPIENT_TYPES = {
     "FOREIGN_JUDICIAL": RecipientType.FOREIGN_JUDICIAL,
     "FOREIGN_LAW_ENFORCEMENT": RecipientType.FOREIGN_LAW_ENFORCEMENT,
 }
-"""Organisation type → recipient type (R03); other types (EXCHANGE, BANK, APPRAISER) are companies."""
+"""Organisation type → recipient type (R03): every type of governance ``ORG_TYPES``, named. A type
+not listed is never read as a company (that would skip R03): :func:`recipient` refuses it (ADR 0014)."""
 
 
 def block_date(timestamp_ms: int) -> datetime.date:
@@ -189,7 +193,9 @@ def exporter_facts(org: Mapping[str, Any], ytd: Ytd) -> ExporterFacts:
 
 def recipient(org: Mapping[str, Any]) -> Recipient:
     """The recipient organisation as the engine sees it: its type (R03) and restricted flag (R04)."""
-    kind = RECIPIENT_TYPES.get(str(org["type"]), RecipientType.COMPANY)
+    kind = RECIPIENT_TYPES.get(str(org["type"]))
+    if kind is None:
+        raise ContractError(f"organisation {org['id']} has unknown type {org['type']!r}", code="corrupt_state")
     return Recipient(id=str(org["id"]), type=kind, restricted=bool(org["restricted"]))
 
 
@@ -219,7 +225,7 @@ def _assessment(d: Mapping[str, Any]) -> Assessment:
 
 def _standard_contract(d: Mapping[str, Any]) -> StandardContract | None:
     effective = _date(d["effective"])
-    if d["status"] in _LAPSED or effective is None:
+    if d["status"] in (*_LAPSED, "PENDING") or effective is None:  # R16: a pending filing is no filing
         return None
     return StandardContract(effective, d.get("filing_id"), _date(d.get("ends")), tuple(_scope(d)["recipients"]))
 
@@ -257,7 +263,7 @@ def _ftz_filing(d: Mapping[str, Any], exporter: ExporterFacts, today: datetime.d
 
 
 def _determination(d: Mapping[str, Any], asset_id: str) -> ImportantDataDetermination | None:
-    if d.get("important") is None or d.get("reference") != asset_id or d["status"] in _LAPSED:
+    if d.get("important") is None or d.get("reference") != asset_id or d["status"] in (*_LAPSED, "PENDING"):
         return None
     return ImportantDataDetermination(str(d["id"]), bool(d["important"]))
 

@@ -6,6 +6,10 @@ nothing, or for what it is conditional on). :func:`evaluate` runs them in RULES.
 DENY wins, REQUIREs add up — and the evidence rules R15–R18 and G2 decide which of the asked
 pieces are present and valid on ``now`` (inclusive bounds). Pure: no I/O, no clock, no randomness;
 every number and list comes from the :class:`~chain.crossborder.policy.Policy`.
+
+Fail closed (ADR 0014): no condition RULES.md does not state; a missing, unknown or partly
+matching fact asks for the evidence that would settle it (or denies), never falls through to an
+exemption; every rule and guideline applied — the evidence rules R15–R18 and G2 included — is cited.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chain.crossborder.counters import counts_including
+from chain.crossborder.counters import carries_pi, counts_including, sensitive_in_request
+from chain.crossborder.countries import ISO_3166_ALPHA2
 from chain.crossborder.model import (
     AssessmentStatus,
     AssetFacts,
@@ -64,7 +69,8 @@ class Facts:
     policy: Policy
     now: datetime.date
     has_pi: bool
-    """The asset carries personal information (sensitive or minors' PI implies PI)."""
+    """The request carries personal information: any PI flag of the asset (EU personal data
+    included) or any person counted in the request — a partial fact counts as PI (ADR 0014)."""
     notified: bool
     """Important data notified or published by a regulator (CBDF Art 2)."""
     suspected: bool
@@ -88,9 +94,10 @@ def facts(
         or asset.grade is Grade.CORE
     )
     n_ns, n_s = counts_including(exporter.ytd, request, now)
+    n_s += sensitive_in_request(asset, request) - request.sensitive_subjects  # P2, ADR 0014 A5
     return Facts(
         asset=asset, exporter=exporter, request=request, evidence=evidence, policy=policy, now=now,
-        has_pi=asset.contains_pi or asset.sensitive_pi or asset.minors_pi,
+        has_pi=carries_pi(asset, request),
         notified=notified,
         suspected=not notified and (asset.suspected_important or asset.grade is Grade.IMPORTANT),
         important=important, n_ns=n_ns, n_s=n_s,
@@ -100,8 +107,18 @@ def facts(
 # --- scope --------------------------------------------------------------------------------------
 
 
+def p1_mainland_sender(f: Facts) -> bool:
+    """P1: the exporter is in mainland China — or its jurisdiction is not an assigned ISO 3166-1 code,
+    and then it is judged as one (fail closed, ADR 0014: PRC rules apply, never G0's "unrestricted")."""
+    jurisdiction = f.exporter.jurisdiction
+    return jurisdiction == f.policy.mainland or jurisdiction not in ISO_3166_ALPHA2
+
+
 def p1_outbound(f: Facts) -> bool:
-    """P1: the exporter is in mainland China and the destination is outside it (HK, MO, TW are outside)."""
+    """P1: the exporter is in mainland China and the destination is outside it (HK, MO, TW are outside).
+    An unknown destination is outside; an unknown sender's transfer is outbound (fail closed, ADR 0014)."""
+    if f.exporter.jurisdiction not in ISO_3166_ALPHA2:
+        return True
     return f.exporter.jurisdiction == f.policy.mainland and f.request.destination != f.policy.mainland
 
 
@@ -192,27 +209,42 @@ def r12_ciio(f: Facts) -> Ruling | None:
 
 
 def _ftz_coverage(f: Facts) -> FtzScenario | None:
-    """The zone-list scenario covering this request; the asset's sector must be the scenario's [D]."""
-    scenario = f.policy.ftz_scenario(f.exporter.ftz_zone, f.request.ftz_scenario)
-    if scenario is None or scenario.sector != f.asset.sector or f.exporter.is_ciio:
+    """R10's scope: a non-CIIO exporter's zone list covers the request's scenario. Nothing else —
+    in particular not the asset's sector (ADR 0014 finding A1: RULES.md states no such condition)."""
+    if f.exporter.is_ciio:
         return None
-    return scenario
+    return f.policy.ftz_scenario(f.exporter.ftz_zone, f.request.ftz_scenario)
+
+
+def _ftz_listed_mechanisms(f: Facts) -> tuple[EvidenceKind, ...]:
+    """The mechanisms named by every entry of the exporter's zone list that lists a field of the asset
+    ("a field of the asset is on the list": the zone's list, whichever scenario the request names —
+    ADR 0014 finding A2), in list order, without repeats."""
+    zone = f.policy.ftz.get(f.exporter.ftz_zone) if f.exporter.ftz_zone is not None else None
+    if zone is None or not f.asset.fields:
+        return ()
+    named: list[EvidenceKind] = []
+    for entry in zone.scenarios.values():
+        if entry.mechanism not in named and not entry.listed_fields.isdisjoint(f.asset.fields):
+            named.append(entry.mechanism)
+    return tuple(named)
 
 
 def r10_ftz_route(f: Facts) -> Ruling | None:
-    """R10 — CBDF Art 6, Beijing FTZ measures: covered scenario, no listed field: usage filing only."""
-    scenario = _ftz_coverage(f)
-    if scenario is None or not scenario.listed_fields.isdisjoint(f.asset.fields):
+    """R10 — CBDF Art 6, Beijing FTZ measures: covered scenario, no field on the list: usage filing only."""
+    if _ftz_coverage(f) is None or _ftz_listed_mechanisms(f):
         return None
     return _ASK[K.FTZ_USAGE_FILING]
 
 
 def r10b_ftz_listed_field(f: Facts) -> Ruling | None:
-    """R10b — Beijing FTZ list: a field of the asset is listed: the mechanism the entry names."""
-    scenario = _ftz_coverage(f)
-    if scenario is None or scenario.listed_fields.isdisjoint(f.asset.fields):
+    """R10b — Beijing FTZ list: "as R10" (the usage filing), but a field of the asset is on the list: also
+    the mechanism(s) the listing entries name (an assessment also covers sc_or_cert, R18). Keeping
+    R10's filing means listing a field never lifts a requirement (ADR 0014 finding A3)."""
+    if _ftz_coverage(f) is None:
         return None
-    return _ASK[scenario.mechanism]
+    named = _ftz_listed_mechanisms(f)
+    return Ruling(asks=(*named, K.FTZ_USAGE_FILING)) if named else None
 
 
 def r10c_ftz_not_covered(f: Facts) -> bool:
@@ -331,8 +363,13 @@ def r18_sc_or_cert_met(f: Facts) -> bool:
 
 
 def g2_derogation_valid(gdpr: GdprSafeguard) -> bool:
-    """G2 — GDPR Art 49: a derogation counts only with its ground given and for a non-repetitive transfer."""
-    return gdpr.art49_ground is not None and not gdpr.repetitive
+    """G2 — GDPR Art 49: a derogation counts only with its ground given and for a non-repetitive transfer.
+    A blank ground is no ground (ADR 0014)."""
+    return _given(gdpr.art49_ground) and not gdpr.repetitive
+
+
+def _given(value: str | None) -> bool:
+    return value is not None and value.strip() != ""
 
 
 def gdpr_safeguard_met(f: Facts) -> bool:
@@ -343,7 +380,7 @@ def gdpr_safeguard_met(f: Facts) -> bool:
     if gdpr.mechanism is GdprMechanism.SCC:
         return gdpr.tia
     if gdpr.mechanism is GdprMechanism.BCR:
-        return gdpr.bcr_id is not None
+        return _given(gdpr.bcr_id)
     return g2_derogation_valid(gdpr)
 
 
@@ -407,12 +444,39 @@ class _Tally:
 
     def decision(self, f: Facts, path: Path | None = None) -> Decision:
         asked = self.asked
+        judged = _evidence_rules(f, asked)
         if K.ASSESSMENT in asked:  # R18 [D]: the assessment that is needed anyway also covers sc_or_cert
             asked.discard(K.SC_OR_CERT)
         missing = tuple(sorted(kind.value for kind in asked if not _MET[kind](f)))
         if path is None:
             path = _path(asked, self.rules)
-        return Decision(Outcome.REQUIRE if missing else Outcome.ALLOW, missing, tuple(self.rules), path)
+        outcome = Outcome.REQUIRE if missing else Outcome.ALLOW
+        return Decision(outcome, missing, (*self.rules, *judged), path)
+
+
+def _evidence_rules(f: Facts, asked: set[EvidenceKind]) -> tuple[str, ...]:
+    """The evidence rules that judged something for this decision, in RULES.md order (ADR 0014): R15
+    for a supplied assessment that is asked (or offered for sc_or_cert), R16/R17 for a supplied contract /
+    certification offered for sc_or_cert, R18 when an assessment covers sc_or_cert (asked alongside
+    it, or supplied for it), G2 for an Art 49 derogation offered as G1's safeguard (counted or refused)."""
+    evidence = f.evidence
+    assessment_asked, sc_asked = K.ASSESSMENT in asked, K.SC_OR_CERT in asked
+    if not (assessment_asked or sc_asked or K.GDPR_SAFEGUARD in asked):
+        return ()
+    sc_open = sc_asked and not assessment_asked
+    cited: list[str] = []
+    if evidence.assessment is not None and (assessment_asked or sc_asked):
+        cited.append("R15")
+    if sc_open and evidence.standard_contract is not None:
+        cited.append("R16")
+    if sc_open and evidence.certification is not None:
+        cited.append("R17")
+    if sc_asked and (assessment_asked or evidence.assessment is not None):
+        cited.append("R18")
+    gdpr = evidence.gdpr
+    if K.GDPR_SAFEGUARD in asked and gdpr is not None and gdpr.mechanism is GdprMechanism.ART49:
+        cited.append("G2")
+    return tuple(cited)
 
 
 def _path(asked: set[EvidenceKind], rules: list[str]) -> Path:
@@ -428,6 +492,7 @@ def _personal_information(f: Facts, tally: _Tally) -> None:
     """R07–R09, else R12, else the FTZ route R10/R10b (R10c falls through), else R13a–c; then R14."""
     exempt = any(tally.take(rule_id, rule(f)) for rule_id, rule in PI_EXEMPTIONS)
     if not exempt and not tally.take("R12", r12_ciio(f)):
+        # R10c routes on to R13 and decides nothing itself, so it is not cited (RULES.md "Outcome", ADR 0014)
         routed = not r10c_ftz_not_covered(f) and (
             tally.take("R10", r10_ftz_route(f)) or tally.take("R10b", r10b_ftz_listed_field(f))
         )
@@ -439,7 +504,7 @@ def _personal_information(f: Facts, tally: _Tally) -> None:
 
 
 def _foreign_sender(f: Facts) -> Decision:
-    """A sender outside mainland China: G0–G2 and B1 only."""
+    """A sender outside mainland China: G0–G2 and B1 only (G2 is cited by the evidence step)."""
     tally = _Tally()
     if not tally.take("G1", g1_gdpr_transfer(f)):
         tally.take("G0", g0_foreign_sender(f))
@@ -456,11 +521,12 @@ def evaluate(
     """Decide one transfer request on ``now`` (an Asia/Shanghai calendar date) under ``policy``.
 
     Order (RULES.md): scope P1 (foreign senders: G0–G2 and B1) → R01–R04 (first DENY wins) →
-    R11/R11b → R05 → R06 (ends the PI rules) → PI: R07–R09, else R12, else R10/R10b, else
-    R13a–c; R14 → B1. ``requires`` is the sorted set of asked evidence not present and valid.
+    R11/R11b → R05 → R06 (ends the PI rules) → PI: R07–R09, else R12, else R10/R10b (R10c: on to
+    R13), else R13a–c; R14 → B1 → the evidence rules R15–R18, G2 that judged something.
+    ``requires`` is the sorted set of asked evidence not present and valid.
     """
     f = facts(asset, exporter, request, policy, now)
-    if exporter.jurisdiction != policy.mainland:
+    if not p1_mainland_sender(f):
         return _foreign_sender(f)
     if not p1_outbound(f):
         return _DOMESTIC
@@ -475,7 +541,7 @@ def evaluate(
     if not (tally.take("R05", r05_non_pi_exempt(f)) or tally.take("R06", r06_returned_foreign_data(f))):
         if f.has_pi:
             _personal_information(f, tally)
-        else:
+        elif not tally.take("R12", r12_ciio(f)):  # R12: a CIIO's important data (cited, ADR 0014)
             tally.take("R13c", r13c_below_thresholds(f))
     tally.take("B1", b1_pledged(f))
     return tally.decision(f)

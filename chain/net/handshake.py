@@ -1,7 +1,10 @@
-"""Mutual authenticated handshake for peer links (DESIGN.md §10, "Peers").
+"""Plaintext-mode handshake for peer links (DESIGN.md §10, "Peers"; ADR 0010 §6).
 
-Both sides run the same two steps, concurrently, over one websocket (binary messages, canonical
-msgpack):
+Used only on devnets created with ``--insecure-plaintext``; with TLS (the default) peers are
+authenticated by their certificates (:mod:`chain.net.certs`) and this module is not used. Plaintext
+offers no channel binding: a relay that splices two links is not detected (that is why it is
+insecure). Both sides run the same two steps, concurrently, over one stream (length-prefixed
+messages of :mod:`chain.net.wire`, canonical msgpack):
 
 1. HELLO  ``[PROTOCOL, chain_id, challenge]`` — a fresh 32-byte random challenge.
 2. AUTH   ``[index, public_key, signature]`` where ``signature`` is Ed25519 over
@@ -19,9 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Sequence
-from typing import Any, Final, Protocol
-
-import aiohttp
+from typing import Final, Protocol
 
 from chain import codec
 from chain.crypto import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, Signer, verify
@@ -33,12 +34,12 @@ MAX_HANDSHAKE_MESSAGE: Final = 512
 DEFAULT_HANDSHAKE_TIMEOUT_S: Final = 5.0
 
 
-class HandshakeSocket(Protocol):
-    """The part of aiohttp's client and server websockets the handshake uses."""
+class MessageStream(Protocol):
+    """A bidirectional stream of whole messages (the transport adapts its length-prefixed wire)."""
 
-    async def send_bytes(self, data: bytes, compress: int | None = None) -> None: ...
+    async def send_message(self, data: bytes) -> None: ...
 
-    async def receive(self, timeout: float | None = None) -> aiohttp.WSMessage: ...
+    async def receive_message(self, max_bytes: int) -> bytes: ...
 
 
 def new_challenge() -> bytes:
@@ -112,18 +113,15 @@ def verify_auth(
     return index
 
 
-async def _receive_binary(ws: HandshakeSocket) -> bytes:
-    message = await ws.receive()
-    if message.type != aiohttp.WSMsgType.BINARY:
-        raise DecodeError(f"expected a binary handshake message, got {message.type.name}")
-    data: Any = message.data
-    if len(data) > MAX_HANDSHAKE_MESSAGE:
-        raise DecodeError("handshake message too large")
-    return bytes(data)
+async def _receive_binary(ws: MessageStream) -> bytes:
+    data = await ws.receive_message(MAX_HANDSHAKE_MESSAGE)
+    if not data:
+        raise DecodeError("expected a handshake message, got a keepalive")
+    return data
 
 
 async def run_handshake(
-    ws: HandshakeSocket,
+    ws: MessageStream,
     *,
     chain_id: str,
     signer: Signer,
@@ -139,11 +137,11 @@ async def run_handshake(
     my_challenge = new_challenge()
     try:
         async with asyncio.timeout(timeout_s):
-            await ws.send_bytes(encode_hello(chain_id, my_challenge))
+            await ws.send_message(encode_hello(chain_id, my_challenge))
             peer_chain_id, peer_challenge = decode_hello(await _receive_binary(ws))
             if peer_chain_id != chain_id:
                 raise ChainIdError(f"peer is on chain {peer_chain_id!r}, not {chain_id!r}")
-            await ws.send_bytes(encode_auth(chain_id, signer, my_index, peer_challenge, my_challenge))
+            await ws.send_message(encode_auth(chain_id, signer, my_index, peer_challenge, my_challenge))
             return verify_auth(
                 await _receive_binary(ws),
                 chain_id=chain_id,

@@ -77,7 +77,13 @@ class FaultInjector:
         return self._kinds.pop()
 
     def _port(self, index: int) -> int:
+        """The API port: it names the node's group id (links.group_for_port)."""
         return int(self.manifest.node(index).listen.rpartition(":")[2])
+
+    def _ports(self, index: int) -> list[int]:
+        """Every port the node listens on: API and, when it has one, the peer port."""
+        entry = self.manifest.node(index)
+        return sorted({int(address.rpartition(":")[2]) for address in (entry.listen, entry.p2p) if address})
 
     def _cuttable(self, index: int) -> bool:
         """A node's packets can be told apart only if it runs under its own group id (links.py)."""
@@ -102,8 +108,8 @@ class FaultInjector:
             )
             if reason is None:
                 for peer in peers:
-                    self.cutter.cut(node, peer, self._port(node), links.group_for_port(self._port(node)),
-                                    self._port(peer), links.group_for_port(self._port(peer)))
+                    self.cutter.cut(node, peer, self._ports(node), links.group_for_port(self._port(node)),
+                                    self._ports(peer), links.group_for_port(self._port(peer)))
                 fault.peers = peers
             else:
                 fault.kind, fault.note = "pause", f"link cut unavailable ({reason}): paused instead"

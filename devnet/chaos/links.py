@@ -1,8 +1,8 @@
 """Cutting links between two devnet nodes at the OS level, with iptables on loopback (ADR 0016).
 
-Every node of a chaos devnet runs with its own group id. A cut of the link X–Y adds two rules to the
-``OUTPUT`` chain: drop TCP on ``lo`` to Y's port from sockets owned by X's group, and to X's port
-from Y's group (``-m owner --gid-owner``). That stalls both directions of every connection between
+Every node of a chaos devnet runs with its own group id. A cut of the link X–Y adds rules to the
+``OUTPUT`` chain: drop TCP on ``lo`` to Y's ports (peer and API) from sockets owned by X's group, and
+to X's ports from Y's group (``-m owner --gid-owner``). That stalls both directions of every connection between
 the two — peer websockets and catch-up fetches alike — whatever the transport, while API clients
 (other groups) still reach both nodes. Rules carry the comment ``silkport-chaos:<pid>`` of the runner
 that added them: :meth:`LinkCutter.heal_all` removes a run's own rules (in a ``finally``), and
@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 TAG = "silkport-chaos"
@@ -70,12 +70,13 @@ class LinkCutter:
         self.tag = f"{TAG}:{os.getpid()}"
         self.cuts: dict[tuple[int, int], list[list[str]]] = {}
 
-    def cut(self, a: int, b: int, port_a: int, group_a: int, port_b: int, group_b: int) -> None:
-        """Drop every TCP packet between nodes ``a`` and ``b`` (both directions)."""
+    def cut(self, a: int, b: int, ports_a: Sequence[int], group_a: int, ports_b: Sequence[int], group_b: int) -> None:
+        """Drop every TCP packet between nodes ``a`` and ``b`` (both directions, to every listening port:
+        the peer port and the API port, which also serves catch-up)."""
         key = (min(a, b), max(a, b))
         if key in self.cuts:
             return
-        rules = [_rule(port_b, group_a, self.tag), _rule(port_a, group_b, self.tag)]
+        rules = [_rule(port, group_a, self.tag) for port in ports_b] + [_rule(port, group_b, self.tag) for port in ports_a]
         added = []
         try:
             for rule in rules:

@@ -180,8 +180,11 @@ def noop_tx(chain_id: str, note: str) -> SignedTx:
     return make_tx(chain_id, "noop", "ping", {"note": note[:128]}, [KeyPair.generate()], 1)
 
 
-def start_devnet(directory: Path, nodes: int = 4) -> Devnet:
-    result = devnet_cli("up", "--dir", directory, "--nodes", str(nodes), "--detach", "--ready-timeout", "60")
+def start_devnet(directory: Path, nodes: int = 4, *options: str) -> Devnet:
+    """``devnet up --detach`` with ``options`` (``--test-mode``, ``--param NAME=VALUE``)."""
+    result = devnet_cli(
+        "up", "--dir", directory, "--nodes", str(nodes), "--detach", "--ready-timeout", "60", *options
+    )
     if result.returncode != 0:
         tails = ""
         if layout.has_devnet(directory):
@@ -202,14 +205,20 @@ def teardown_devnet(directory: Path) -> None:
             procs.kill_node(manifest, entry.index)
 
 
-@pytest.fixture
-def devnet(tmp_path: Path) -> Iterator[Devnet]:
-    """A 4-node devnet in ``tmp_path``, started with ``up --detach`` and always torn down."""
+def running_devnet(tmp_path: Path, nodes: int = 4, *options: str) -> Iterator[Devnet]:
+    """A devnet in ``tmp_path`` for the length of a test, always torn down."""
     directory = tmp_path / "devnet"
     try:
-        yield start_devnet(directory)
+        yield start_devnet(directory, nodes, *options)
     finally:
         teardown_devnet(directory)
+
+
+@pytest.fixture
+def devnet(tmp_path: Path) -> Iterator[Devnet]:
+    """A 4-node production-like devnet (no test mode: no ``noop``) in ``tmp_path``."""
+    yield from running_devnet(tmp_path)
+
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

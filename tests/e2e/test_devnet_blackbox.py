@@ -8,6 +8,7 @@ restart — checked only through ``python -m devnet`` and ``/v1/*``. Waits are p
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,15 @@ import pytest
 from chain.genesis import load_genesis
 from devnet import layout, procs
 
-from .conftest import Devnet, noop_tx
+from .conftest import Devnet, noop_tx, running_devnet
 
 pytestmark = [pytest.mark.blackbox, pytest.mark.timeout(180)]
+
+
+@pytest.fixture
+def devnet(tmp_path: Path) -> Iterator[Devnet]:
+    """These tests drive the ``noop`` contract: a test chain (``--test-mode``, ADR 0012)."""
+    yield from running_devnet(tmp_path, 4, "--test-mode")
 
 
 def submit_and_commit(devnet: Devnet, count: int, via: list[int], label: str) -> dict[str, int]:

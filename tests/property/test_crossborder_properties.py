@@ -324,3 +324,210 @@ def test_counters_from_earlier_years_count_as_zero(
                                                  exporter.ytd.sensitive_subjects))
     fresh = dataclasses.replace(exporter, ytd=Ytd(now.year, 0, 0))
     assert evaluate(asset, old, request, POLICY, now) == evaluate(asset, fresh, request, POLICY, now)
+
+
+# --- fail closed (ADR 0014) -----------------------------------------------------------------------
+#
+# Strictness: DENY < REQUIRE < ALLOW. Between two REQUIREs the stricter one asks, for every piece
+# the other asks, that piece or a stronger one: the mechanisms rank ftz_usage_filing < sc_or_cert <
+# assessment (R18: an assessment covers sc_or_cert; R10b keeps R10's filing), and an
+# important_data_determination is covered by an assessment (the worst a determination can lead to, R11).
+
+_RANK = {"DENY": 0, "REQUIRE": 1, "ALLOW": 2}
+_STRONGER = {
+    "ftz_usage_filing": {"sc_or_cert", "assessment"},
+    "sc_or_cert": {"assessment"},
+    "important_data_determination": {"assessment"},
+}
+
+
+def _at_least_as_strict(after: Decision, before: Decision) -> bool:
+    if _RANK[after.decision] != _RANK[before.decision]:
+        return _RANK[after.decision] < _RANK[before.decision]
+    if after.decision != "REQUIRE":
+        return True
+    asked = set(after.requires)
+    return all(kind in asked or asked & _STRONGER.get(kind, set()) for kind in before.requires)
+
+
+def _grade_up(asset: AssetFacts, to: str) -> AssetFacts:
+    if asset.grade is Grade.CORE:
+        return asset
+    if to == "CORE":
+        return dataclasses.replace(asset, grade=Grade.CORE)
+    return dataclasses.replace(asset, grade=Grade.IMPORTANT, important_basis=ImportantBasis.NOTIFIED)
+
+
+@st.composite
+def restrictions(draw: st.DrawFn, asset: AssetFacts, exporter: ExporterFacts,
+                 request: TransferRequest) -> tuple[str, AssetFacts, ExporterFacts, TransferRequest]:
+    """One added restriction: a listed field, a PI category, a pledge, a classification, more volume."""
+    more = draw(st.integers(1, 1_200_000))
+    kind = draw(st.sampled_from([
+        "listed_field", "contains_pi", "sensitive_pi", "minors_pi", "eu_personal_data", "pledged",
+        "suspected_important", "important", "core", "state_secret", "subjects", "sensitive_subjects",
+        "ytd_subjects", "ytd_sensitive_subjects",
+    ]))
+    if kind == "listed_field":
+        field = draw(st.sampled_from([f for f in LISTED if f not in asset.fields] or LISTED))
+        asset = dataclasses.replace(asset, fields=tuple(dict.fromkeys((*asset.fields, field))))
+    elif kind in ("contains_pi", "sensitive_pi", "minors_pi", "eu_personal_data", "pledged", "suspected_important",
+                  "state_secret"):
+        flag: dict[str, Any] = {kind: True}
+        asset = dataclasses.replace(asset, **flag)
+    elif kind in ("important", "core"):
+        asset = _grade_up(asset, "CORE" if kind == "core" else "IMPORTANT")
+    elif kind in ("subjects", "sensitive_subjects"):
+        request = dataclasses.replace(request, **{kind: getattr(request, kind) + more})
+    else:
+        ytd = exporter.ytd
+        name = kind.removeprefix("ytd_")
+        exporter = dataclasses.replace(exporter, ytd=dataclasses.replace(ytd, **{name: getattr(ytd, name) + more}))
+    return kind, asset, exporter, request
+
+
+@SETTINGS
+@given(cases(), st.data())
+def test_adding_a_restriction_never_makes_a_decision_more_permissive(
+    case: tuple[AssetFacts, ExporterFacts, TransferRequest, datetime.date], data: st.DataObject
+) -> None:
+    asset, exporter, request, now = case
+    before = evaluate(asset, exporter, request, POLICY, now)
+    kind, asset2, exporter2, request2 = data.draw(restrictions(asset, exporter, request))
+    after = evaluate(asset2, exporter2, request2, POLICY, now)
+    assert _at_least_as_strict(after, before), (kind, before, after)
+
+
+@SETTINGS
+@given(cases(), st.data())
+def test_restrictions_stack(
+    case: tuple[AssetFacts, ExporterFacts, TransferRequest, datetime.date], data: st.DataObject
+) -> None:
+    """Several restrictions added one after another: each step is at least as strict as the last."""
+    asset, exporter, request, now = case
+    decision = evaluate(asset, exporter, request, POLICY, now)
+    for _ in range(data.draw(st.integers(2, 5))):
+        kind, asset, exporter, request = data.draw(restrictions(asset, exporter, request))
+        stricter = evaluate(asset, exporter, request, POLICY, now)
+        assert _at_least_as_strict(stricter, decision), (kind, decision, stricter)
+        decision = stricter
+
+
+_DROPPABLE = ("notice", "separate_consent", "pipia", "guardian_consent", "assessment", "standard_contract",
+              "certification", "ftz_usage_filing", "provenance_attestation", "prc_authority_approval",
+              "pledgee_consent", "important_data_determination", "gdpr")
+
+
+@SETTINGS
+@given(cases(), st.data())
+def test_dropping_evidence_never_allows(
+    case: tuple[AssetFacts, ExporterFacts, TransferRequest, datetime.date], data: st.DataObject
+) -> None:
+    """Dropping evidence never turns REQUIRE or DENY into ALLOW, and never shrinks ``requires``.
+
+    A determination that the data *is* important is a fact about the data (ADR 0006), not evidence
+    the exporter offers; withholding it on chain is finding C1 of ADR 0014 and is left out here."""
+    asset, exporter, request, now = case
+    before = evaluate(asset, exporter, request, POLICY, now)
+    names = data.draw(st.lists(st.sampled_from(_DROPPABLE), unique=True, min_size=1))
+    determination = request.evidence.important_data_determination
+    if determination is not None and determination.important:
+        names = [name for name in names if name != "important_data_determination"]
+    defaults = {name: getattr(Evidence(), name) for name in names}
+    after = evaluate(asset, exporter, _with(request, defaults), POLICY, now)
+    assert _at_least_as_strict(after, before), (names, before, after)
+    if before.decision != "ALLOW":
+        assert after.decision != "ALLOW", (names, before, after)
+    if before.decision == after.decision == "REQUIRE":
+        assert set(before.requires) <= set(after.requires), (names, before, after)
+
+
+@SETTINGS
+@given(cases())
+def test_no_evidence_at_all_never_allows_what_evidence_was_asked_for(
+    case: tuple[AssetFacts, ExporterFacts, TransferRequest, datetime.date]
+) -> None:
+    """With an empty evidence record a decision is ALLOW only if nothing at all was asked for."""
+    asset, exporter, request, now = case
+    bare = dataclasses.replace(request, evidence=Evidence())
+    decision = evaluate(asset, exporter, bare, POLICY, now)
+    if decision.decision == "ALLOW":
+        assert decision.requires == () and not (set(decision.rules) & {"R15", "R16", "R17", "R18", "G2"})
+
+
+RULE_IDS = frozenset({"P1", "R01", "R02", "R03", "R04", "R05", "R06", "R07", "R08", "R09", "R10", "R10b", "R10c",
+                      "R11", "R11b", "R12", "R13a", "R13b", "R13c", "R14", "R15", "R16", "R17", "R18", "B1",
+                      "G0", "G1", "G2"})
+_EVALUATION_ORDER = ("P1", "G1", "G0", "R01", "R02", "R03", "R04", "R11", "R11b", "R05", "R06", "R07", "R08",
+                     "R09", "R12", "R10", "R10b", "R13a", "R13b", "R13c", "R14", "B1", "R15", "R16", "R17", "R18",
+                     "G2")
+
+
+def test_rule_ids_are_the_ones_rules_md_defines() -> None:
+    """RULE_IDS is RULES.md's table (plus the scope rule P1), read from the shared copy next to the repo."""
+    import re
+    from pathlib import Path
+
+    rules_md = Path(__file__).resolve().parents[3] / "shared" / "crossborder" / "RULES.md"
+    if not rules_md.is_file():
+        import pytest
+
+        pytest.skip(f"RULES.md is not checked out next to the repository ({rules_md}); RULE_IDS is used as is")
+    text = rules_md.read_text(encoding="utf-8")
+    defined = set(re.findall(r"^\| (R\d\d[a-c]?|B\d|G\d) \|", text, flags=re.M)) | set(re.findall(r"\*\*(P\d) ", text))
+    assert RULE_IDS <= defined, RULE_IDS - defined
+    assert defined - {"P2", "P3"} == RULE_IDS
+
+
+@SETTINGS
+@given(cases())
+def test_every_cited_rule_exists_and_is_cited_once_in_order(
+    case: tuple[AssetFacts, ExporterFacts, TransferRequest, datetime.date]
+) -> None:
+    asset, exporter, request, now = case
+    decision = evaluate(asset, exporter, request, POLICY, now)
+    assert set(decision.rules) <= RULE_IDS, decision
+    assert len(set(decision.rules)) == len(decision.rules), decision
+    positions = [_EVALUATION_ORDER.index(rule) for rule in decision.rules]
+    assert positions == sorted(positions), decision
+    assert decision.rules, decision  # every decision cites at least the rule that made it
+
+
+@st.composite
+def ftz_cases(draw: st.DrawFn) -> tuple[AssetFacts, ExporterFacts, TransferRequest, datetime.date]:
+    """Cases on the FTZ route: a non-CIIO BJ-FTZ exporter naming a covered scenario, PI in the asset."""
+    asset, exporter, request, now = draw(cases())
+    asset = dataclasses.replace(asset, contains_pi=True, grade=Grade.GENERAL, important_basis=ImportantBasis.NONE,
+                                suspected_important=False, state_secret=False, origin=Origin.CN)
+    exporter = dataclasses.replace(exporter, jurisdiction="CN", is_ciio=False, ftz_zone="BJ-FTZ")
+    request = dataclasses.replace(
+        request, destination=draw(st.sampled_from(["DE", "US", "HK"])), purpose=Purpose.OTHER,
+        recipient=dataclasses.replace(request.recipient, type=RecipientType.COMPANY, restricted=False),
+        ftz_scenario=draw(st.sampled_from(FTZ_SCENARIOS)),
+    )
+    return asset, exporter, request, now
+
+
+@SETTINGS
+@given(ftz_cases(), st.data())
+def test_adding_a_listed_field_on_the_ftz_route_never_makes_a_decision_more_permissive(
+    case: tuple[AssetFacts, ExporterFacts, TransferRequest, datetime.date], data: st.DataObject
+) -> None:
+    asset, exporter, request, now = case
+    before = evaluate(asset, exporter, request, POLICY, now)
+    field = data.draw(st.sampled_from(LISTED))
+    listed = dataclasses.replace(asset, fields=tuple(dict.fromkeys((*asset.fields, field))))
+    after = evaluate(listed, exporter, request, POLICY, now)
+    assert _at_least_as_strict(after, before), (field, before, after)
+    assert "R10b" in after.rules and "ftz_usage_filing" not in set(before.requires) - set(after.requires), after
+
+
+@SETTINGS
+@given(st.one_of(cases(), ftz_cases()), st.sampled_from(["civil_aviation", "retail", "pharma", "finance", "ai", "x"]))
+def test_the_asset_sector_decides_nothing(
+    case: tuple[AssetFacts, ExporterFacts, TransferRequest, datetime.date], sector: str
+) -> None:
+    """RULES.md states no condition on the asset's sector (ADR 0014 finding A1)."""
+    asset, exporter, request, now = case
+    assert evaluate(dataclasses.replace(asset, sector=sector), exporter, request, POLICY, now) == evaluate(
+        asset, exporter, request, POLICY, now)

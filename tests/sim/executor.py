@@ -76,3 +76,16 @@ def client_txs(count: int) -> list[SignedTx]:
         _TXS.append(make_tx(CHAIN_ID, "anchoring", "anchor", {"hash": i.to_bytes(32, "big"), "label": "sim"},
                             [_CLIENTS[i % 3]], i // 3 + 1))
     return _TXS[:count]
+
+
+_EXPIRING: list[SignedTx] = []
+
+
+def expiring_txs(count: int) -> list[SignedTx]:
+    """Pre-signed transactions valid until height 1, each from one of the client keys with a nonce far
+    above :func:`client_txs`' (cached like them)."""
+    while len(_EXPIRING) < count:
+        i = len(_EXPIRING)
+        _EXPIRING.append(make_tx(CHAIN_ID, "anchoring", "anchor", {"hash": i.to_bytes(32, "big"), "label": "exp"},
+                                 [_CLIENTS[i % 3]], 1_000_000 + i, 1))
+    return _EXPIRING[:count]

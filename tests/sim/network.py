@@ -30,6 +30,7 @@ from chain.consensus import (
     RequestProposal,
     RequestReceived,
     RequestsDone,
+    RequestsDropped,
     Send,
     SetTimer,
     Start,
@@ -50,7 +51,15 @@ from chain.crypto import Signer
 from chain.errors import DecodeError
 from chain.types import Block, CommitCertificate, Header
 
-from .executor import CHAIN_ID, build_block, check_block, client_txs, genesis_header, validator_keys
+from .executor import (
+    CHAIN_ID,
+    build_block,
+    check_block,
+    client_txs,
+    expiring_txs,
+    genesis_header,
+    validator_keys,
+)
 
 HONEST = "honest"
 BEHAVIOURS = ("silent", "equivocate", "conflicting", "forger", "liar", "censor")
@@ -77,6 +86,9 @@ class Schedule:
     """(node, crash_at_ms, restart_at_ms); restarts happen before heal_ms."""
     txs: int = 6
     liveness_bound_ms: int = 12_000
+    expiring: int = 0
+    """Client transactions valid until height 1, delivered to every replica at 1 ms: all but the few the
+    primary puts in block 1 can never commit and must be dropped (issue 12.1, ADR 0013)."""
     extra_blocks: int = 2
     """After healing, run until every honest replica committed this many new blocks."""
     view_timeout_ms: int = 200
@@ -97,6 +109,8 @@ class Node:
     ever_persisted: set[bytes] = field(default_factory=set)
     commit_times: list[int] = field(default_factory=list)
     seen: list[bytes] = field(default_factory=list)
+    votes: list[tuple[int, str, int, int]] = field(default_factory=list)
+    """(time, kind, view, height) of every PREPARE/COMMIT this replica sent."""
 
     @property
     def head(self) -> Header:
@@ -136,6 +150,8 @@ class Simulation:
         self.committed: dict[int, bytes] = {}
         self.checked_certs: set[bytes] = set()
         self.txs = client_txs(schedule.txs)
+        self.expiring = expiring_txs(schedule.expiring)
+        self.by_hash = {tx.tx_hash: tx for tx in self.txs + self.expiring}
         self.heal_height: int | None = None
         self.heal_heads: dict[int, int] = {}
         self.actions_applied = 0
@@ -176,6 +192,9 @@ class Simulation:
             at = self.rng.randint(0, self.s.heal_ms + 200)
             for node in self.nodes:
                 self.push(at + i, node.index, "request", tx)
+        for tx in self.expiring:
+            for node in self.nodes:
+                self.push(1, node.index, "request", tx)
         for node_index, crash_at, restart_at in self.s.crashes:
             self.push(crash_at, node_index, "crash", None)
             self.seq += 1
@@ -285,6 +304,9 @@ class Simulation:
             message = action.message_bytes
             if byzantine is None:
                 self.check_persisted(node, message)
+                decoded = decode_message(message)
+                if decoded.kind in (PREPARE, COMMIT):
+                    node.votes.append((self.now, decoded.kind, decoded.body.view, decoded.body.height))
             targets = [action.to_index] if isinstance(action, Send) else range(self.s.n)
             for dst in targets:
                 for out in self.byzantine_rewrite(node, byzantine, dst, message):
@@ -309,11 +331,10 @@ class Simulation:
         elif isinstance(action, RequestCatchUp):
             self.serve_catchup(node, action)
         elif isinstance(action, RelayRequests):
-            by_hash = {tx.tx_hash: tx for tx in self.txs}
             for tx_hash in action.tx_hashes:
                 for dst in range(self.s.n):
-                    if dst != node.index and tx_hash in by_hash:
-                        self.push(self.now + self.rng.randint(1, 20), dst, "request", by_hash[tx_hash])
+                    if dst != node.index and tx_hash in self.by_hash:
+                        self.push(self.now + self.rng.randint(1, 20), dst, "request", self.by_hash[tx_hash])
         return False
 
     def check_persisted(self, node: Node, message: bytes) -> None:
@@ -328,7 +349,11 @@ class Simulation:
             txs: list[Any] = []
         else:
             done = {tx.tx_hash for block, _ in node.chain for tx in block.txs}
-            txs = [tx for tx in self.txs if tx.tx_hash in node.state.requests and tx.tx_hash not in done][:4]
+            pending = [self.by_hash[h] for h in node.state.requests if h in self.by_hash and h not in done]
+            dead = [tx.tx_hash for tx in pending if 0 < tx.body.valid_until_height < action.height]
+            if dead:  # the runtime's builder leaves them out and reports them (Ledger.take_dropped)
+                self.push(self.now + 1, node.index, "event", RequestsDropped(tuple(dead), self.now + 1))
+            txs = [tx for tx in pending if tx.tx_hash not in dead][:4]
         block = build_block(node.head, action.view, node.index, txs, self.now)
         self.push(self.now + 1, node.index, "event", ProposalReady(block))
 
@@ -348,6 +373,10 @@ class Simulation:
                 raise InvariantViolation(f"agreement: two blocks committed at height {header.height}")
         if block.txs:
             self.push(self.now + 1, node.index, "event", RequestsDone(tuple(tx.tx_hash for tx in block.txs), self.now + 1))
+        expired = tuple(h for h in node.state.requests
+                        if h in self.by_hash and 0 < self.by_hash[h].body.valid_until_height <= header.height)
+        if expired:  # the mempool purge on commit (Mempool.purge_expired)
+            self.push(self.now + 1, node.index, "event", RequestsDropped(expired, self.now + 1))
 
     def serve_catchup(self, node: Node, action: RequestCatchUp) -> None:
         for peer_index in action.peers[:1]:

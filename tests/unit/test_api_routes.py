@@ -14,7 +14,6 @@ from chain.api import RateLimit, make_app
 from chain.api.jsonwire import tx_to_json
 from chain.api.memory_node import MemoryNode
 from chain.crypto import KeyPair
-from chain.net import PeerNetwork
 from chain.types import Block, CommitCertificate, SignedTx, make_tx
 
 CHAIN = "silkport-test"
@@ -255,8 +254,6 @@ def test_rate_per_second_shorthand() -> None:
 def test_openapi_describes_every_route() -> None:
     node = MemoryNode(CHAIN)
     app = make_app(node)
-    key = KeyPair.from_seed(b"\x03" * 32)
-    PeerNetwork(CHAIN, 0, key, [key.public_key], {}, lambda *frame: None).register(app)
 
     async def main() -> None:
         async with TestClient(TestServer(app)) as client:
@@ -270,6 +267,7 @@ def test_openapi_describes_every_route() -> None:
             path = route.resource.canonical if route.resource is not None else ""
             assert path in document["paths"], path
             assert route.method.lower() in document["paths"][path], (path, route.method)
+        assert "/p2p" not in document["paths"]  # peers have their own port (ADR 0010)
         schemas = document["components"]["schemas"]
         for name in ("Problem", "Status", "TxReadable", "TxHex", "TxInfo", "Block"):
             assert name in schemas

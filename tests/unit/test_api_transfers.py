@@ -96,7 +96,7 @@ def test_transfer_routes_show_decisions_rules_and_policy_version() -> None:
         record = await response.json()
         assert record["state"] == "RELEASED" and record["asset_id"] == asset_id
         assert record["decision"]["decision"] == "ALLOW" and record["decision"]["policy_version"] == 1
-        assert record["decision"]["rules"] == ["R13b", "R14"] and record["decisions"] == {"standard_contract": "SC-1"}
+        assert record["decision"]["rules"] == ["R13b", "R14", "R16"] and record["decisions"] == {"standard_contract": "SC-1"}
         assert [step["action"] for step in record["history"]] == ["requested", "evidence", "reviewed"]
         assert record["history"][0]["decision"]["requires"] == ["sc_or_cert"]
 
@@ -198,6 +198,9 @@ def test_cli_transfer_commands(tmp_path: Any, capsys: Any) -> None:
             assert code == 0 and "ACKNOWLEDGED" in out, out
             code, out = await cli("transfer", "show", transfer_id)
             assert code == 0 and "R13b" in out
+            declarations = next(line for line in out.splitlines() if line.startswith("declarations"))
+            assert '"notice": "doc-1"' in declarations and '"pipia": "doc-2"' in declarations, out
+            assert '"SC-1"' in next(line for line in out.splitlines() if line.startswith("decisions"))
             code, out = await cli("transfer", "list", "--state", "ACKNOWLEDGED")
             assert code == 0 and transfer_id[:16] in out
             code, out = await cli("transfer", "revoke", transfer_id, "--key", str(tmp_path / "owner.json"))

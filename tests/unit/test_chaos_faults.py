@@ -104,9 +104,10 @@ def test_the_seed_replays_the_schedule(monkeypatch: pytest.MonkeyPatch, tmp_path
 def test_cut_rules_are_added_removed_and_swept() -> None:
     cutter = links.LinkCutter()
     try:
-        cutter.cut(0, 1, 61001, links.group_for_port(61001), 61002, links.group_for_port(61002))
+        cutter.cut(0, 1, [61001, 62001], links.group_for_port(61001), [61002, 62002], links.group_for_port(61002))
         listing = subprocess.run(["iptables", "-w", "-S", "OUTPUT"], capture_output=True, text=True).stdout
-        assert listing.count(cutter.tag) == 2 and "--dport 61002" in listing and "--dport 61001" in listing
+        assert listing.count(cutter.tag) == 4
+        assert all(f"--dport {port}" in listing for port in (61001, 62001, 61002, 62002))
         cutter.heal(0, 1)
         assert cutter.tag not in subprocess.run(["iptables", "-w", "-S", "OUTPUT"], capture_output=True, text=True).stdout
         # a rule left by a runner that died (pid gone) is swept; ours (alive) is not
@@ -114,7 +115,7 @@ def test_cut_rules_are_added_removed_and_swept() -> None:
         dead.wait()
         stale_tag = f"{links.TAG}:{dead.pid}"
         subprocess.run(["iptables", "-w", "-A", *links._rule(61003, 123456, stale_tag)], check=True)
-        cutter.cut(0, 1, 61001, 1, 61002, 2)
+        cutter.cut(0, 1, [61001], 1, [61002], 2)
         assert links.sweep_stale() == 1
         listing = subprocess.run(["iptables", "-w", "-S", "OUTPUT"], capture_output=True, text=True).stdout
         assert stale_tag not in listing and listing.count(cutter.tag) == 2

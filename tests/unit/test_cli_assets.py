@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import threading
 from collections.abc import Iterator
@@ -153,8 +154,8 @@ def test_governance_needs_the_quorum(server: Server, keys: dict[str, str],
     org = ("gov", "org-register", "--id", "hansa", "--name", "Hansa Logistik GmbH", "--jurisdiction", "DE",
            "--type", "COMPANY")
     code, out, err = cli(capsys, server, *org, "--key", keys["auth1"], "--wait")
-    assert code == 1 and "refused: no_quorum" in out
-    one_line_error(err, "no_quorum")
+    assert code == 1 and not out  # refused at admission (ADR 0012): never reaches a block
+    one_line_error(err, "no_quorum", "1 of 2 required authority signatures")
     code, out, err = cli(capsys, server, *org, "--key", keys["auth1"], "--key", keys["auth2"], "--wait")
     assert code == 0 and "ok" in out, err
     code, _, err = cli(capsys, server, "gov", "member-add", keys["newcomer"], "--organisation", "hansa",
@@ -182,3 +183,45 @@ def test_read_errors_are_one_line(server: Server, capsys: pytest.CaptureFixture[
     code, _, err = cli(capsys, server, "asset", "list", "--per-page", "1000")
     assert code == 1
     one_line_error(err, "per_page")
+
+
+@pytest.mark.parametrize("json_output", [False, True])
+def test_a_refused_registration_prints_no_asset_id_and_exits_1(
+    server: Server, keys: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str], json_output: bool
+) -> None:
+    content = tmp_path / "data.csv"
+    content.write_bytes(b"a,b\n1,2\n")
+    argv = ["asset", "register", "--content", str(content), "--title", "T", "--sector", "logistics", "--grade",
+            "GENERAL", "--key", keys["registrar"], "--key", keys["owner"], "--wait"]
+    code, out, err = cli(capsys, server, *argv)
+    assert code == 0, err
+    # the same content again: admitted (the signers hold the roles), refused in the block as a duplicate
+    code, out, err = cli(capsys, server, *argv, *(["--json"] if json_output else []))
+    assert code == 1
+    assert "asset_id" not in out and "certificate" not in out
+    one_line_error(err, "refused")
+
+
+def test_tx_submit_wait_exits_1_when_refused(server: Server, keys: dict[str, str],
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, server, "tx", "submit", "--key", keys["registrar"], "--contract", "anchoring",
+                         "--method", "anchor", "--args", '{"hashes": []}', "--wait")  # an empty batch: bad_args
+    assert code == 1, out
+    assert "failed" in out
+    one_line_error(err, "refused")
+
+
+def test_re_anchoring_a_known_hash_says_so(server: Server, keys: dict[str, str], tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    first, second = tmp_path / "a.pdf", tmp_path / "b.pdf"
+    first.write_bytes(b"bill of lading 1")
+    second.write_bytes(b"bill of lading 2")
+    code, _, err = cli(capsys, server, "anchor", "submit", str(first), "--key", keys["registrar"], "--wait")
+    assert code == 0 and "already anchored" not in err, err
+    code, out, err = cli(capsys, server, "anchor", "submit", str(first), str(second), "--key", keys["registrar"],
+                         "--wait", "--json")
+    assert code == 0, err
+    digest = hashlib.sha256(b"bill of lading 1").hexdigest()
+    assert json.loads(out)["already_anchored"] == [digest]
+    assert f"already anchored (not counted again): {first} {digest}" in err
+    assert "b.pdf" not in err

@@ -6,9 +6,7 @@ import asyncio
 import json
 import os
 import stat
-import sys
 import threading
-import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,12 +28,13 @@ CONTRACTS = {"anchoring": ["anchor"], "collateral": ["pledge"]}
 class ServerThread:
     """The REST API over a MemoryNode, served by an event loop in a background thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, app: web.Application | None = None) -> None:
         self.node = MemoryNode(CHAIN, contracts=CONTRACTS)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.runner: web.AppRunner = self.call(start(make_app(self.node, rate_limit=None), "127.0.0.1", 0))
+        app = app if app is not None else make_app(self.node, rate_limit=None)
+        self.runner: web.AppRunner = self.call(start(app, "127.0.0.1", 0))
         host, port = self.runner.addresses[0][:2]
         self.url = f"http://{host}:{port}"
 
@@ -217,7 +216,7 @@ def test_tx_submit_multisig_wait_and_args_file(
         "submit",
         "--key",
         str(key_file),
-        "--signer",
+        "--key",
         str(pledgee),
         "--contract",
         "collateral",
@@ -280,27 +279,22 @@ def test_tx_submit_errors_are_one_line(
 
 
 @pytest.mark.parametrize("all_ok", [True, False])
-def test_rules_check(
-    all_ok: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    seen: list[str] = []
-
-    def run_check(path: str) -> tuple[list[str], bool]:
-        seen.append(path)
-        return (
-            ["ok   scenario-1", "ok   scenario-2" if all_ok else "FAIL scenario-2: expected DENY"],
-            all_ok,
-        )
-
-    fake = types.ModuleType("chain.crossborder.scenarios")
-    fake.run_check = run_check  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "chain.crossborder.scenarios", fake)
-    scenarios = str(tmp_path / "scenarios.json")
-    code, out, _ = run_cli(capsys, "rules", "check", scenarios)
-    assert seen == [scenarios]
+def test_rules_check(all_ok: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    document = json.loads((Path(__file__).parents[1] / "data" / "crossborder" / "scenarios.json").read_text())
+    count = len(document["scenarios"])
+    if not all_ok:
+        expect = document["scenarios"][0]["expect"]
+        expect["decision"] = "DENY" if expect["decision"] != "DENY" else "ALLOW"
+    scenarios = tmp_path / "scenarios.json"
+    scenarios.write_text(json.dumps(document))
+    code, out, err = run_cli(capsys, "rules", "check", str(scenarios))
     assert code == (0 if all_ok else 1)
-    assert out.splitlines()[0] == "ok   scenario-1" and len(out.splitlines()) == 2
-    code, out, _ = run_cli(capsys, "rules", "check", scenarios, "--json")
+    assert len(out.splitlines()) == count and all(json.loads(line)["id"] for line in out.splitlines())
+    misses = 0 if all_ok else 1
+    assert err.splitlines()[-1] == f"{scenarios}: {count} scenarios, {count - misses} as expected, {misses} not"
+    if not all_ok:
+        assert err.startswith(f"MISMATCH {document['scenarios'][0]['id']}: ")
+    code, out, _ = run_cli(capsys, "rules", "check", str(scenarios), "--json")
     assert json.loads(out)["ok"] is all_ok
 
 
@@ -309,3 +303,51 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         main(["block", "show", "tip"])
     assert info.value.code == 2
     assert "neither a height nor 'latest'" in capsys.readouterr().err
+
+
+def test_inputs_that_are_not_what_they_claim_get_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    binary = tmp_path / "binary.key"
+    binary.write_bytes(bytes(range(256)) * 4)
+    os.chmod(binary, 0o600)
+    code, _, err = run_cli(capsys, "tx", "submit", "--key", str(binary), "--contract", "noop", "--method", "ping",
+                           "--node", "http://127.0.0.1:1")
+    assert code == 1
+    assert_one_line_error(err, "binary.key", "not a Silkport key file")
+
+    code, _, err = run_cli(capsys, "verify", str(binary), "--genesis", str(binary))
+    assert code == 1
+    assert_one_line_error(err, "genesis file", "binary")
+
+    code, _, err = run_cli(capsys, "status", "--node", "127.0.0.1:8080")
+    assert code == 1
+    assert_one_line_error(err, "no scheme", "http://127.0.0.1:8080")
+
+
+def test_a_server_that_is_not_silkport_is_named_as_such(capsys: pytest.CaptureFixture[str]) -> None:
+    async def html(_request: web.Request) -> web.Response:
+        return web.Response(status=404, text="<!DOCTYPE html>\n<html><body>Not Found</body></html>",
+                            content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", html)
+    server = ServerThread(app)
+    try:
+        code, _, err = run_cli(capsys, "status", "--node", server.url)
+    finally:
+        server.close()
+    assert code == 1
+    assert_one_line_error(err, "not_silkport", "is --node a Silkport node's API URL?")
+
+
+def test_signers_are_passed_with_repeated_key_everywhere(key_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "transfer", "review", "ab" * 32, "--approve", "--key", str(key_file),
+                           "--key", str(key_file), "--node", "http://127.0.0.1:1")
+    assert code == 1
+    assert_one_line_error(err, "signed by one key; got 2 --key options")
+    for command in (["tx", "submit", "--contract", "noop", "--method", "ping"], ["transfer", "request"],
+                    ["asset", "register"], ["anchor", "submit", "x"]):
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+        assert "--key FILE" in capsys.readouterr().out, command

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from chain import codec, statekeys
 from chain.contracts import default_registry
 from chain.contracts.base import (
-    Access,
     Amount,
     Bytes,
     Context,
@@ -23,6 +22,7 @@ from chain.contracts.base import (
     PublicKey,
     Schema,
 )
+from chain.contracts.callers import Callers
 from chain.contracts.testkit import (
     AUTHORITIES,
     CHAIN_ID,
@@ -97,29 +97,29 @@ def test_access_checks_quorum_and_roles_in_one_place() -> None:
         statekeys.AUTHORITIES: codec.encode((2, (a, b, c))),
         statekeys.roles_key(c): codec.encode(("registrar",)),
     }
-    quorum, registrar = Access(authority=True), Access(role="registrar")
-    quorum.check(_ctx((a, b), state))
-    assert refused(quorum.check, _ctx((a, a + b""), state)) == "no_quorum"
-    assert refused(quorum.check, _ctx((a, bytes(32)), state)) == "no_quorum"
-    registrar.check(_ctx((a, c), state))
-    assert refused(registrar.check, _ctx((a, b), state)) == "missing_role"
-    assert quorum.describe() == "authority quorum" and Access().describe() == "anyone"
+    quorum, registrar = Callers.authority_quorum(), Callers.role("registrar")
+    quorum.check(_ctx((a, b), state), {})
+    assert refused(quorum.check, _ctx((a, a + b""), state), {}) == "no_quorum"
+    assert refused(quorum.check, _ctx((a, bytes(32)), state), {}) == "no_quorum"
+    registrar.check(_ctx((a, c), state), {})
+    assert refused(registrar.check, _ctx((a, b), state), {}) == "missing_role"
+    assert quorum.describe() == "authority quorum" and Callers.anyone().describe() == "anyone"
 
 
 def test_registry_wraps_handlers_with_their_access() -> None:
     table = ContractRegistry()
     calls: list[str] = []
 
-    @table.method("demo", "guarded", Schema({}), access=Access(role="lender"))
+    @table.method("demo", "guarded", Schema({}), callers=Callers.role("lender"))
     def guarded(ctx: Context, args: dict[str, Any]) -> None:
         calls.append("ran")
 
     method = table.lookup("demo", "guarded")
-    assert method is not None and method.access.role == "lender"
-    assert refused(method.handler, _ctx((bytes(32),), {}), {}) == "missing_role"
+    assert method is not None and method.callers.role_name == "lender"
+    assert refused(method.run, _ctx((bytes(32),), {}), {}) == "missing_role"
     assert calls == []
     with pytest.raises(ValueError):
-        table.method("demo", "guarded", Schema({}))(guarded)
+        table.method("demo", "guarded", Schema({}), callers=Callers.anyone())(guarded)
 
 
 def test_every_method_documents_its_callers() -> None:
@@ -202,6 +202,6 @@ def test_arbitrary_arguments_only_ever_give_contract_errors(method: Any, data: s
     ctx = Context(CHAIN_ID, 1, _PORT.timestamp_ms, 0, b"\x01" * 32, tuple(s.public_key for s in signers),
                   Overlay(_PORT.get))
     try:
-        method.handler(ctx, method.schema.validate(args))
+        method.run(ctx, method.schema.validate(args))
     except ContractError:
         pass

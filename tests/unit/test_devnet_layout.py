@@ -64,6 +64,7 @@ def test_ports_are_distinct_loopback_addresses(manifest: layout.Manifest) -> Non
 def test_base_port_gives_consecutive_ports(tmp_path: Path) -> None:
     created = layout.create_layout(tmp_path / "d", 4, base_port=27000)
     assert [e.listen for e in created.nodes] == [f"127.0.0.1:{27000 + i}" for i in range(4)]
+    assert [e.p2p for e in created.nodes] == [f"127.0.0.1:{27004 + i}" for i in range(4)]
 
 
 @pytest.mark.parametrize("nodes", [1, 2, 7])
@@ -96,5 +97,21 @@ def test_init_command_names_every_other_peer(manifest: layout.Manifest) -> None:
     assert command[command.index("--index") + 1] == "1"
     assert command[command.index("--listen") + 1] == entry.listen
     assert command[command.index("--genesis") + 1] == manifest.genesis
+    assert command[command.index("--p2p-listen") + 1] == entry.p2p
     peers = [command[i + 1] for i, arg in enumerate(command) if arg == "--peer"]
-    assert peers == [f"{e.index}={e.api}" for e in manifest.nodes if e.index != 1]
+    assert peers == [f"{e.index}={e.api},{e.p2p}" for e in manifest.nodes if e.index != 1]
+    assert "--insecure-plaintext" not in command  # TLS is the default (ADR 0010)
+
+
+def test_insecure_plaintext_is_recorded_and_passed_on(tmp_path: Path) -> None:
+    created = layout.create_layout(tmp_path / "d", 2, insecure_plaintext=True)
+    created.save()
+    loaded = layout.load_manifest(created.directory)
+    assert loaded.insecure_plaintext
+    command = layout.init_command("python", "node.py", loaded, loaded.node(0), "info")
+    assert "--insecure-plaintext" in command
+
+
+def test_ports_are_distinct_across_api_and_peer(manifest: layout.Manifest) -> None:
+    ports = [e.listen for e in manifest.nodes] + [e.p2p for e in manifest.nodes]
+    assert len(set(ports)) == len(ports) and all(p.startswith("127.0.0.1:") for p in ports)

@@ -99,3 +99,27 @@ def test_workloads_build_signed_transactions_for_the_chain(name: str, tmp_path: 
     for tx in plan.timed + plan.setup:
         tx.verify_signatures("silkport-devnet")
         assert SignedTx.decode(tx.encode()) == tx
+
+
+def test_render_shows_a_lagging_node_and_its_catch_up_speed() -> None:
+    rows = [
+        NodeRow(0, "node0", "o", "CN", "http://x", 1, "up", {"height": 5000}, 1.0, 40.0, 0),
+        NodeRow(1, "node1", "o", "CN", "http://x", 2, "up", {"height": 3796}, 0.0, 310.0, 1204),
+    ]
+    text = _text(rows)
+    row1 = next(line for line in text.splitlines() if "1 CN" in line)
+    assert "1,204 ↑310/s" in row1
+    row0 = next(line for line in text.splitlines() if "0 CN" in line)
+    assert " 0 " in row0
+
+
+def test_block_rate_is_heights_per_second_over_the_window(tmp_path: Path) -> None:
+    manifest = layout.create_layout(tmp_path / "d", 2)
+    sampler = Sampler(manifest, window=5.0, clock=lambda: 0.0)
+    try:
+        sampler._record(1, 100.0, 1000)
+        assert sampler.block_rate(1) is None
+        sampler._record(1, 102.0, 1600)
+        assert sampler.block_rate(1) == 300.0
+    finally:
+        sampler.close()

@@ -23,7 +23,7 @@ class Chain:
         self.kv = MemoryKV()
         self.tree = StateTree(self.kv)
         self.committed: set[bytes] = set()
-        self.executor = Executor(CHAIN, default_registry(), self.tree, self.committed.__contains__)
+        self.executor = Executor(CHAIN, default_registry(test_mode=True), self.tree, self.committed.__contains__)
         self.height = 0
         genesis = self.tree.update(None, 0, {b"genesis": b"1"})
         self.kv.write(genesis.batch)

@@ -23,6 +23,7 @@ def genesis():  # type: ignore[no-untyped-def]
             ],
             "authorities": {"public_keys": [AUTHORITY.public_hex], "threshold": 1},
             "policy": default_policy(),
+            "params": {"test_mode": True},  # the noop contract
         }
     )
 

@@ -1,7 +1,9 @@
-"""Frames and the handshake messages, without sockets (chain/net/frames.py, chain/net/handshake.py)."""
+"""Frames, the wire and the plaintext handshake messages, without sockets (chain/net/frames.py,
+wire.py, handshake.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import msgpack
@@ -19,6 +21,7 @@ from chain.errors import (
 )
 from chain.net.frames import CHANNEL_CONSENSUS, CHANNEL_TX, decode_frame, encode_frame
 from chain.net.handshake import decode_hello, encode_auth, encode_hello, verify_auth
+from chain.net.wire import HEADER, KEEPALIVE, Admission, Limits, pack, read_message
 
 CHAIN = "silkport-test"
 KEYS = [KeyPair.from_seed(bytes([i + 1]) * 32) for i in range(3)]
@@ -112,3 +115,53 @@ def test_hello_round_trip_and_garbage() -> None:
     with pytest.raises(DecodeError):
         decode_hello(codec.encode(("silkport/p2p/1", CHAIN, b"short")))
     assert ChainIdError.code == "wrong_chain"
+
+
+# --- the length-prefixed wire (chain/net/wire.py) ----------------------------------------------
+
+
+def _reader(data: bytes) -> asyncio.StreamReader:
+    reader = asyncio.StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    return reader
+
+
+def test_wire_round_trip_and_keepalive() -> None:
+    async def main() -> None:
+        reader = _reader(pack(b"abc") + KEEPALIVE + pack(b"d" * 100))
+        assert await read_message(reader, 100) == b"abc"
+        assert await read_message(reader, 100) == b""
+        assert await read_message(reader, 100) == b"d" * 100
+
+    asyncio.run(main())
+
+
+def test_wire_checks_the_length_before_reading_the_body() -> None:
+    async def main() -> None:
+        reader = _reader(HEADER.pack(2**32 - 1) + b"only a few bytes follow")
+        with pytest.raises(OversizeError):
+            await read_message(reader, 1024)
+        assert await reader.read() == b"only a few bytes follow"  # nothing of the body was consumed
+        with pytest.raises(asyncio.IncompleteReadError):
+            await read_message(_reader(HEADER.pack(10) + b"short"), 1024)
+
+    asyncio.run(main())
+
+
+def test_wire_refuses_an_empty_body() -> None:
+    with pytest.raises(DecodeError):
+        pack(b"")
+
+
+def test_admission_caps_per_address_and_in_total() -> None:
+    admission = Admission(Limits(max_pending_total=3, max_pending_per_address=2))
+    assert admission.admit("a") is None and admission.admit("a") is None
+    assert admission.admit("a") == "per_address_limit"
+    assert admission.admit("b") is None
+    assert admission.admit("c") == "too_many_connections"
+    admission.release("a")
+    assert admission.admit("c") is None and admission.pending_total == 3
+    for address in ("a", "b", "c"):
+        admission.release(address)
+    assert admission.pending_total == 0 and not admission.pending

@@ -126,3 +126,47 @@ def test_asset_prove_is_the_same_command_as_prove_asset() -> None:
     for argv in (["asset", "prove", "ab" * 32, "-o", "b.json"], ["prove", "asset", "ab" * 32, "-o", "b.json"]):
         args = build_parser().parse_args(argv)
         assert args.handler is prove_asset and args.asset_id == "ab" * 32 and args.output == "b.json"
+
+
+def test_a_document_from_another_genesis_with_the_same_chain_id_is_named_as_such(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    other: dict[str, Any] = json.loads(files["genesis"].read_text())
+    other["genesis_time_ms"] += 1  # same chain id, another genesis block
+    (tmp_path / "g.json").write_text(json.dumps(other))
+    code, out = run(capsys, "verify", files["bundle"], "--genesis", tmp_path / "g.json")
+    assert code == 1 and "not from the chain of this genesis file" in out and "another genesis file" in out
+
+
+@pytest.mark.parametrize("where", [0.1, 0.5, 0.9])
+def test_a_non_canonical_byte_is_reported_at_its_offset_and_canonicalise_fixes_it(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path, where: float
+) -> None:
+    text = files["bundle"].read_text()
+    newline = text.index("\n", int(len(text) * where))
+    spaced = text[:newline] + " " + text[newline:]  # a trailing space: valid JSON, not canonical
+    path = tmp_path / "spaced.json"
+    path.write_text(spaced)
+    code, out = run(capsys, "verify", path, "--genesis", files["genesis"])
+    line = text.count("\n", 0, newline) + 1
+    column = newline - (text.rfind("\n", 0, newline) + 1) + 1
+    assert code == 1 and f"first difference at character {newline}, line {line} column {column}" in out, out
+    assert "silkport canonicalise" in out
+    fixed = tmp_path / "fixed.json"
+    code, _ = run(capsys, "canonicalise", path, "-o", fixed)
+    assert code == 0 and fixed.read_text() == text
+    code, out = run(capsys, "verify", fixed, "--genesis", files["genesis"])
+    assert code == 0 and out.startswith("valid: ")
+
+
+def test_canonicalise_refuses_what_is_not_a_proof_document(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "x.json"
+    path.write_text('{"format": "other"}')
+    code, out = run(capsys, "canonicalise", path)
+    assert code == 1 and "format must be" in out
+
+
+def test_explain_is_not_cropped_when_piped(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "verify", files["bundle"], "--genesis", files["genesis"], "--explain")
+    assert code == 0
+    assert "(signatures " in out and "genesis recomputed from the genesis file" in out, out

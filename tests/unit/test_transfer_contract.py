@@ -65,10 +65,21 @@ def transfer(chain: tk.TestChain, transfer_id: str) -> dict[str, Any]:
     return record
 
 
+NOBODY_CODES = ("unknown_member", "missing_role", "no_quorum", "not_exporter")
+
+
 def assert_refused(chain: tk.TestChain, receipt: Receipt, code: str) -> None:
-    """Failed with ``code`` and nothing written but the sender's nonce."""
+    """Failed with ``code`` and nothing written but the sender's nonce — not even that when the signers
+    are nobody to the method (ADR 0012: no member, role or quorum its callers declaration accepts)."""
     assert not receipt.ok and receipt.error_code == code, (receipt.error_code, code)
-    assert set(chain.last_changes) == {statekeys.nonce_key(chain.last_tx.sender)}
+    tx = chain.last_tx
+    method = chain.executor.registry.lookup(tx.body.contract, tx.body.method)
+    assert method is not None
+    nobody = method.callers.admissible(tx.body.signer_pubkeys, chain.get) is not None
+    if nobody:
+        assert code in NOBODY_CODES and not chain.last_changes
+    else:
+        assert set(chain.last_changes) == {statekeys.nonce_key(tx.sender)}
 
 
 def standard_contract(chain: tk.TestChain, decision_id: str, holder: str = "owner-co", **extra: Any) -> None:

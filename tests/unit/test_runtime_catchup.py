@@ -1,0 +1,64 @@
+"""The runtime never drops a catch-up request (issue 13): one that arrives while a fetch runs is kept
+(the newest wins) and started as soon as the running fetch ends, instead of waiting for the core's
+catch-up timer."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+from chain.runtime import NodeRuntime
+
+
+def bare_runtime(height: int) -> tuple[Any, list[tuple[int, int, tuple[int, ...]]], dict[int, asyncio.Event]]:
+    runtime: Any = object.__new__(NodeRuntime)
+    runtime.catchup_task = None
+    runtime.catchup_wanted = None
+    runtime.ledger = SimpleNamespace(height=height)
+    runtime._stopping = asyncio.Event()
+    started: list[tuple[int, int, tuple[int, ...]]] = []
+    gates: dict[int, asyncio.Event] = {}
+
+    async def fake_fetch(from_height: int, to_height: int, peers: tuple[int, ...]) -> None:
+        started.append((from_height, to_height, peers))
+        gates[from_height] = asyncio.Event()
+        await gates[from_height].wait()
+
+    runtime._catchup = fake_fetch
+    return runtime, started, gates
+
+
+def test_a_request_that_arrives_during_a_fetch_starts_when_it_ends() -> None:
+    async def scenario() -> list[tuple[int, int, tuple[int, ...]]]:
+        runtime, started, gates = bare_runtime(height=10)
+        runtime._start_catchup(11, 74, (1, 2))
+        await asyncio.sleep(0)
+        runtime._start_catchup(75, 138, (2, 1))  # superseded by the next one
+        runtime._start_catchup(75, 150, (3,))
+        await asyncio.sleep(0)
+        assert started == [(11, 74, (1, 2))]
+        runtime.ledger.height = 74  # the answer was committed meanwhile
+        gates[11].set()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        gates.get(75, asyncio.Event()).set()
+        await asyncio.sleep(0)
+        return started
+
+    assert asyncio.run(scenario()) == [(11, 74, (1, 2)), (75, 150, (3,))]
+
+
+def test_a_kept_request_already_covered_by_the_head_is_not_fetched() -> None:
+    async def scenario() -> list[tuple[int, int, tuple[int, ...]]]:
+        runtime, started, gates = bare_runtime(height=0)
+        runtime._start_catchup(1, 64, (1,))
+        await asyncio.sleep(0)
+        runtime._start_catchup(1, 40, (2,))
+        runtime.ledger.height = 64
+        gates[1].set()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        return started
+
+    assert asyncio.run(scenario()) == [(1, 64, (1,))]
