@@ -12,8 +12,11 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -100,17 +103,32 @@ class ChainCheck:
     unreadable: list[dict[str, Any]] = field(default_factory=list)
 
 
+def fetch_patiently(url: str, attempts: int = 10) -> Any | None:
+    """GET JSON, waiting out the API's refusals (429/503 with ``Retry-After``, ADR 0011) and brief
+    connection errors; None if every attempt failed or the answer is 404."""
+    for attempt in range(attempts):
+        try:
+            with urllib.request.urlopen(url, timeout=5.0) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            retry_after = exc.headers.get("Retry-After", "") if exc.headers else ""
+            delay = float(retry_after) if retry_after.replace(".", "", 1).isdigit() else 0.2 * (attempt + 1)
+            time.sleep(min(delay, 2.0))
+        except (OSError, ValueError):
+            time.sleep(0.2 * (attempt + 1))
+    return None
+
+
 def _blocks(manifest: layout.Manifest, index: int, upto: int) -> dict[int, dict[str, Any] | None]:
     api = manifest.node(index).api
 
     def one(height: int) -> dict[str, Any] | None:
-        for _ in range(3):
-            block = procs.fetch_json(f"{api}/v1/blocks/{height}", timeout=5.0)
-            if isinstance(block, dict):
-                return block
-        return None
+        block = fetch_patiently(f"{api}/v1/blocks/{height}")
+        return block if isinstance(block, dict) else None
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         return dict(zip(range(1, upto + 1), pool.map(one, range(1, upto + 1)), strict=True))
 
 
@@ -145,7 +163,7 @@ def check_chain(
         for index in honest:
             block = chains.get(index, {}).get(height) if height <= top else None
             if block is None or tx_id not in block.get("tx_ids", ()):
-                located = procs.fetch_json(f"{manifest.node(index).api}/v1/txs/{tx_id}", timeout=5.0)
+                located = fetch_patiently(f"{manifest.node(index).api}/v1/txs/{tx_id}")
                 if not (isinstance(located, dict) and located.get("status") == "committed"
                         and int(located.get("height", -1)) == height):
                     missing.append(index)
