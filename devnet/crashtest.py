@@ -20,6 +20,7 @@ import json
 import random
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -174,6 +175,10 @@ class CrashTest:
         }
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(args: Any) -> int:
     if args.nodes < 1 or args.kills < 1:
         raise ConfigError(f"--nodes and --kills must be at least 1, not {args.nodes} and {args.kills}")
@@ -188,6 +193,8 @@ def main(args: Any) -> int:
         if not args.json:
             print(line, flush=True)
 
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # a supervisor's stop: stop our nodes too (finally)
+        signal.signal(signum, _interrupt)
     try:
         procs.init_nodes(manifest, args.log_level)
         manifest.save()
@@ -195,6 +202,9 @@ def main(args: Any) -> int:
         procs.wait_ready(manifest)
         load = LoadGenerator([e.api for e in manifest.nodes], manifest.chain_id, args.rate)
         report = {"seed": seed, **CrashTest(manifest, args.kills, seed, log).run(load)}
+    except KeyboardInterrupt:
+        print("crashtest: interrupted", file=sys.stderr)
+        return 130
     finally:
         procs.stop_nodes(manifest)
         if args.keep or not report["passed"]:
