@@ -116,7 +116,7 @@ def test_cut_rules_are_added_removed_and_swept() -> None:
         stale_tag = f"{links.TAG}:{dead.pid}"
         subprocess.run(["iptables", "-w", "-A", *links._rule(61003, 123456, stale_tag)], check=True)
         cutter.cut(0, 1, [61001], 1, [61002], 2)
-        assert links.sweep_stale() == 1
+        links.sweep_stale()  # (a chaos run in parallel may have swept it first: check the listing)
         listing = subprocess.run(["iptables", "-w", "-S", "OUTPUT"], capture_output=True, text=True).stdout
         assert stale_tag not in listing and listing.count(cutter.tag) == 2
     finally:
