@@ -106,6 +106,7 @@ def test_byzantine_count_above_f_is_refused() -> None:
     assert "--byzantine must be between 0 and f = 1" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.timeout(3900 if LONG else 600)
 def test_crash_durability_bounded() -> None:
     kills = "100" if LONG else "10"
     code, report, stderr = run_json(
