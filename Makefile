@@ -40,6 +40,7 @@ $(STAMP): pyproject.toml
 	@echo "$(PYTHON) $(PYVER)" > $(STAMP)
 
 test: $(STAMP)
+	@.ci/chaos-deps
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
 
 # Runs the suite once per installed interpreter in PYTHONS and prints a summary; fails if any run fails.

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from chain.api.app import server_ssl_context
+from chain.byzantine import MODES as BYZANTINE_MODES
 from chain.config import NodeConfig, PeerConfig, load_config, save_config
 from chain.crypto import is_encrypted_key_file, key_file_public_key, load_key_file, save_key_file
 from chain.errors import SilkportError
@@ -128,7 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from chain.runtime import NodeRuntime
 
     async def main() -> None:
-        node = NodeRuntime(home, config)
+        node = NodeRuntime(home, config, byzantine_mode=args.byzantine)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, node.stop)
@@ -165,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     run.add_argument(
         "--key-passphrase-file", help="passphrase of an encrypted validator key (else $SILKPORT_KEY_PASSPHRASE)"
+    )
+    run.add_argument(
+        "--byzantine", choices=list(BYZANTINE_MODES), help="misbehave (test chains only, ADR 0016)"
     )
     run.set_defaults(func=cmd_run)
     return parser

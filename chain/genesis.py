@@ -76,7 +76,7 @@ class Params(_Strict):
     max_pending_per_sender: int = Field(default=4096, ge=1)
     """Transactions one sender may have waiting in a node's mempool (refused 429 beyond)."""
     test_mode: bool = False
-    """A test chain: the ``noop`` contract is registered (later: Byzantine test modes). Never in production."""
+    """A test chain: the ``noop`` contract is registered and Byzantine test modes are allowed (ADR 0016). Never in production."""
 
     def to_record(self) -> tuple[tuple[str, Any], ...]:
         """The state record; parameters added after the first release are left out while they have their

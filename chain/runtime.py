@@ -22,7 +22,7 @@ import aiohttp
 import yarl
 from aiohttp import web
 
-from chain import codec, consensus
+from chain import byzantine, codec, consensus
 from chain.api import make_app
 from chain.api.app import server_ssl_context
 from chain.api.jsonwire import ledger_block_json, ledger_tx_json
@@ -65,7 +65,7 @@ def now_ms() -> int:
 class NodeRuntime:
     """A validator process: ledger + replica + peer network + REST API."""
 
-    def __init__(self, home: Path, config: NodeConfig) -> None:
+    def __init__(self, home: Path, config: NodeConfig, byzantine_mode: str | None = None) -> None:
         self.home = home
         self.config = config
         genesis = load_genesis(config.path(home, config.genesis_file))
@@ -79,6 +79,10 @@ class NodeRuntime:
         if self.ledger.validator_keys[self.index] != self.keypair.public_key:
             raise ValidationError(f"key file does not hold validator {self.index}'s key")
         self.votes = VoteLog(self.kv)
+        self.byzantine = byzantine.make_filter(
+            byzantine_mode, test_mode=genesis.params.test_mode, chain_id=self.chain_id, my_index=self.index,
+            validators=len(self.ledger.validator_keys), signer=Signer(self.keypair),
+        )
         self.metrics = NodeMetrics()
         self.replica_config = consensus.ReplicaConfig(
             chain_id=self.chain_id,
@@ -192,6 +196,8 @@ class NodeRuntime:
     # --- actions ---------------------------------------------------------------------------------
 
     def _perform(self, action: Any) -> None:
+        if self.byzantine is not None and isinstance(action, consensus.Broadcast | consensus.Send):
+            return self.byzantine.deliver(action, self.net, CHANNEL_CONSENSUS)  # test chains only (ADR 0016)
         if isinstance(action, consensus.PersistVote):
             self.votes.save(action.key, action.value)
         elif isinstance(action, consensus.Broadcast):

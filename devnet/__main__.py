@@ -11,7 +11,9 @@ Commands (all take ``--dir D``, default ``./.devnet``)::
     logs N [-f] [-n LINES]                                print or follow node N's log
     bench [--nodes N] [--txs K] [--rate R] [--clients C] [--workload W] [--json]
           [--insecure-plaintext]                          the same without TLS (the cost of TLS)
-    chaos [--duration S] [--interval S] [--seed N]        kill -9 / restart nodes, at most f down
+    chaos [--nodes N] [--duration S] [--seed X] [--byzantine K] [--rate R] [--json]
+                                                          faults under load, at most f; check the chain
+    crashtest [--kills K] [--seed X] [--rate R] [--json]  kill -9 during commits; durability checks
     attack [--only NAMES] [--window S] [--json]           probe as an attacker would; security figures
     demo                                                  narrated data-asset scenario on a running devnet
 """
@@ -30,6 +32,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
 
+from chain.byzantine import MODES as BYZANTINE_MODES
 from chain.errors import ConfigError, SilkportError
 from chain.genesis import Params
 from devnet import layout, procs
@@ -219,6 +222,12 @@ def cmd_chaos(args: argparse.Namespace) -> int:
     return chaos.main(args)
 
 
+def cmd_crashtest(args: argparse.Namespace) -> int:
+    from devnet import crashtest
+
+    return crashtest.main(args)
+
+
 def cmd_attack(args: argparse.Namespace) -> int:
     from devnet import attack
 
@@ -239,9 +248,9 @@ def parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text)
         sub.add_argument(
             "--dir",
-            default=None if name == "bench" else str(layout.DEFAULT_DIR),
+            default=None if name in ("bench", "chaos") else str(layout.DEFAULT_DIR),
             help="devnet directory (default ./.devnet)"
-            + ("; default: start one in a temp dir" if name == "bench" else ""),
+            + ("; default: start one in a temp dir" if name in ("bench", "chaos") else ""),
         )
         return sub
 
@@ -258,7 +267,7 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--log-level", default="info")
     up.add_argument("--ready-timeout", type=float, default=procs.READY_TIMEOUT_S)
     up.add_argument(
-        "--test-mode", action="store_true", help="a test chain: genesis params.test_mode (the noop contract)"
+        "--test-mode", action="store_true", help="a test chain: genesis params.test_mode (noop contract, Byzantine modes)"
     )
     up.add_argument("--param", action="append", metavar="NAME=VALUE", help="a genesis parameter (repeat)")
     up.set_defaults(run=cmd_up)
@@ -311,11 +320,33 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(run=cmd_bench)
 
-    chaos = command("chaos", "kill -9 and restart nodes at random, at most f at a time")
-    chaos.add_argument("--duration", type=float, default=60.0, help="seconds")
-    chaos.add_argument("--interval", type=float, default=5.0, help="seconds between faults")
-    chaos.add_argument("--seed", type=int, default=None, help="replay a run (printed at the start)")
+    chaos = command("chaos", "faults under load (kill -9, pause, link cuts, Byzantine), then check the chain")
+    chaos.add_argument("--nodes", type=int, default=4, help="size of the devnet started when --dir is not given")
+    chaos.add_argument("--duration", type=float, default=60.0, help="seconds of faults and load")
+    chaos.add_argument("--interval", type=float, default=10.0, help="seconds between faults")
+    chaos.add_argument("--seed", type=int, default=None, help="replay a run (printed in the report)")
+    chaos.add_argument("--rate", type=float, default=250.0, help="offered tx/s (0: no load)")
+    chaos.add_argument("--byzantine", type=int, default=0, help="nodes in a Byzantine mode (<= f; test chains)")
+    chaos.add_argument(
+        "--byzantine-mode", default="mixed", choices=["mixed", *BYZANTINE_MODES], help="mixed: seeded choice per node"
+    )
+    chaos.add_argument(
+        "--converge-timeout", type=float, default=90.0, help="seconds to wait for one head after the last heal"
+    )
+    chaos.add_argument("--keep", action="store_true", help="keep the temp devnet (kept anyway on failure)")
+    chaos.add_argument("--log-level", default="info")
+    chaos.add_argument("--json", action="store_true", help="print the report as JSON")
     chaos.set_defaults(run=cmd_chaos)
+
+    crash = commands.add_parser("crashtest", help="kill -9 nodes during commits, restart, check durability")
+    crash.add_argument("--nodes", type=int, default=4)
+    crash.add_argument("--kills", type=int, default=100)
+    crash.add_argument("--seed", type=int, default=None)
+    crash.add_argument("--rate", type=float, default=100.0, help="offered tx/s during the kills")
+    crash.add_argument("--keep", action="store_true", help="keep the temp devnet (kept anyway on failure)")
+    crash.add_argument("--log-level", default="info")
+    crash.add_argument("--json", action="store_true")
+    crash.set_defaults(run=cmd_crashtest)
 
     attack = commands.add_parser("attack", help="probe a devnet as an attacker would and measure it")
     attack.add_argument("--dir", default=None, help="a running devnet (default: start a temporary one)")

@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -123,8 +123,11 @@ def init_nodes(manifest: Manifest, log_level: str = "info") -> None:
             )
 
 
-def start_node(entry: NodeEntry) -> int:
-    """Start ``entry``'s node in the background (own session); record and return its pid."""
+def start_node(entry: NodeEntry, extra_args: Sequence[str] = (), group: int | None = None) -> int:
+    """Start ``entry``'s node in the background (own session); record and return its pid.
+
+    ``extra_args`` go after ``run --home H`` (``--byzantine MODE``); ``group`` runs it with that group
+    id (root only: the chaos runner's link cuts match a node's packets by it, ADR 0016)."""
     log = open(entry.log_file, "ab")  # handed to the child, closed below
     try:
         log.write(
@@ -132,12 +135,13 @@ def start_node(entry: NodeEntry) -> int:
         )
         log.flush()
         process = subprocess.Popen(
-            [sys.executable, node_script(), "run", "--home", entry.home],
+            [sys.executable, node_script(), "run", "--home", entry.home, *extra_args],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=REPO_ROOT,
             start_new_session=True,
+            group=group,
         )
     finally:
         log.close()
@@ -145,13 +149,19 @@ def start_node(entry: NodeEntry) -> int:
     return process.pid
 
 
-def start_nodes(manifest: Manifest, indices: Iterable[int] | None = None) -> list[int]:
-    """Start the listed nodes (default: all) that are not running; save the manifest; return those started."""
+def start_nodes(
+    manifest: Manifest,
+    indices: Iterable[int] | None = None,
+    options: Callable[[int], tuple[Sequence[str], int | None]] | None = None,
+) -> list[int]:
+    """Start the listed nodes (default: all) that are not running; save the manifest; return those started.
+
+    ``options(index)`` gives a node's ``(extra_args, group)`` for :func:`start_node`."""
     started = []
     with locked(manifest.directory):
         for entry in manifest.nodes:
             if (indices is None or entry.index in indices) and not is_running(entry):
-                start_node(entry)
+                start_node(entry, *(options(entry.index) if options else ((), None)))
                 started.append(entry.index)
         manifest.save()
     return started
@@ -165,6 +175,7 @@ def kill_node(manifest: Manifest, index: int) -> bool:
         if running and entry.pid:
             _signal_group(entry.pid, signal.SIGKILL)
             _wait_gone([entry], 5.0)
+            _wait_reaped(entry.pid, 10.0)
         entry.pid = None
         manifest.save()
     return running
@@ -192,6 +203,21 @@ def stop_nodes(
                 entry.pid = None
         manifest.save()
     return [e.index for e in stubborn]
+
+
+def _wait_reaped(pid: int, timeout: float) -> None:
+    """Wait until ``pid`` has no ``/proc`` entry left (reaping it if it is our child).
+
+    ``is_running`` turns false as soon as a dying process has dropped its memory (its cmdline reads
+    empty), and a killed leader shows as a zombie while its other threads still exit; only when the
+    whole thread group is gone are its files closed and its LevelDB lock released, so a restart can
+    open the store."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if _proc_state(pid) is None:
+            return
+        time.sleep(0.01)
 
 
 def _wait_gone(entries: list[NodeEntry], timeout: float) -> list[NodeEntry]:

@@ -8,10 +8,14 @@ store after every kill and checks (DESIGN.md §6):
 * every batch ``1..head`` is complete and no key of a later batch exists (all-or-nothing);
 * all 50 slots hold ``head`` (no mix of two batches);
 * ``head`` is at least the last batch the child acknowledged (no acknowledged write lost).
+
+The second test does the same to :meth:`BlockStore.commit` (block + state in one synced batch): 12 kills,
+100 with ``SILKPORT_LONG=1``; after each, blocks ``0..head`` are hash-linked and carry their state.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import subprocess
@@ -98,3 +102,86 @@ def test_kill_nine_leaves_whole_batches(tmp_path: Path) -> None:
         acknowledged = [int(line) for line in (first + rest).split()]
         head = check_store(path, acknowledged[-1])
     assert head >= KILLS
+
+
+# --- kill -9 in the middle of BlockStore.commit (the node's commit path, DESIGN.md §6) ----------------
+
+LONG = os.environ.get("SILKPORT_LONG") == "1"
+COMMIT_KILLS = 100 if LONG else 12
+STATE_KEYS_PER_BLOCK = 40
+
+COMMITTER = f"""
+import sys
+from chain.storage.blockstore import BlockStore
+from chain.storage.kv import WriteBatch
+from chain.storage.leveldb import LevelDBKV
+from chain.types import ZERO_HASH, Block, Header
+
+kv = LevelDBKV(sys.argv[1])
+store = BlockStore(kv)
+head = store.head()
+print("ready", -1 if head is None else head[0], flush=True)
+while True:
+    head = store.head()
+    height, prev = (0, ZERO_HASH) if head is None else (head[0] + 1, head[1])
+    root = height.to_bytes(32, "big")
+    header = Header("crash", height, 0, height, prev, root, root, ZERO_HASH, ZERO_HASH, 0, 0)
+    state = WriteBatch()
+    for i in range({STATE_KEYS_PER_BLOCK}):
+        state.put(b"T/slot/%03d" % i, b"%010d" % height * 100)
+    state.put(b"T/block/%010d" % height, header.block_hash)
+    store.commit(Block(header, ()), None, [], state)
+    print(height, flush=True)
+"""
+
+
+def check_block_store(path: Path, acknowledged: int) -> int:
+    """Head >= the last acknowledged commit, blocks 0..head hash-linked, state written with its block only."""
+    from chain.storage.blockstore import BlockStore
+
+    with LevelDBKV(path, create=False) as kv:
+        store = BlockStore(kv)
+        head = store.head()
+        assert head is not None, "the store lost its genesis block"
+        height = head[0]
+        assert acknowledged <= height <= acknowledged + 1, f"acknowledged {acknowledged}, head {height}"
+        previous = None
+        for h in range(height + 1):
+            header = store.header(h)
+            assert header is not None, f"block {h} missing below head {height}"
+            if previous is not None:
+                assert header.prev_hash == previous, f"block {h} does not link to block {h - 1}"
+            assert kv.get(b"T/block/%010d" % h) == header.block_hash, f"state of block {h} missing"
+            previous = header.block_hash
+        assert kv.get(b"T/block/%010d" % (height + 1)) is None, "state of an uncommitted block leaked"
+        slots = {value for _, value in kv.iterate(b"T/slot/")}
+        assert slots == {b"%010d" % height * 100}, "state slots mix two blocks"
+    return height
+
+
+def test_kill_nine_during_block_commits(tmp_path: Path) -> None:
+    rng = random.Random(SEED + 1)
+    path = tmp_path / "blocks"
+    head = -1
+    for _ in range(COMMIT_KILLS):
+        child = subprocess.Popen(
+            [sys.executable, "-c", COMMITTER, str(path)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdout is not None
+        ready = child.stdout.readline().split()
+        assert ready == ["ready", str(head)], (
+            f"committer did not start: {ready} {child.stderr.read() if child.stderr else ''}"
+        )
+        first = child.stdout.readline()
+        assert first.strip().isdigit()
+        time.sleep(rng.uniform(0.0, 0.2))
+        child.send_signal(signal.SIGKILL)
+        rest, _ = child.communicate(timeout=30)
+        assert child.returncode == -signal.SIGKILL
+        acknowledged = [int(line) for line in (first + rest).split()]
+        head = check_block_store(path, acknowledged[-1])
+    assert head >= COMMIT_KILLS
