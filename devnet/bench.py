@@ -374,6 +374,8 @@ def format_report(report: dict[str, Any]) -> str:
     ]
     if "peer_links" in report:
         lines.append(f"  peer links    {report['peer_links']}")
+    if "network" in report:
+        lines.append(f"  network       {report['network']}")
     if report["uncommitted"]:
         lines.append(f"  NOT COMMITTED {report['uncommitted']} accepted txs by the drain deadline")
     for error, count in report["errors"].items():
@@ -387,9 +389,12 @@ def main(args: Any) -> int:
     if args.dir is not None:
         manifest = layout.load_manifest(Path(args.dir))
     else:
+        from devnet.__main__ import netns_plan
+
+        plan = netns_plan(args, args.nodes)
         own_dir = Path(tempfile.mkdtemp(prefix="silkport-bench-"))
         manifest = layout.create_layout(
-            own_dir / "devnet", args.nodes, insecure_plaintext=args.insecure_plaintext
+            own_dir / "devnet", args.nodes, insecure_plaintext=args.insecure_plaintext, netns_plan=plan
         )
         manifest.save()
     try:
@@ -407,9 +412,15 @@ def main(args: Any) -> int:
             drain_timeout=args.drain_timeout,
         )
         report["peer_links"] = "plaintext (insecure)" if manifest.insecure_plaintext else "TLS 1.3"
+        plan = manifest.netns_plan
+        if plan is not None:
+            report["network"] = f"netns; node {plan.wan_node} at {plan.rtt_ms} ms RTT, loss {plan.loss:g}" if (
+                plan.wan_node is not None
+            ) else "netns (bridge, no WAN)"
     finally:
         if own_dir is not None:
             procs.stop_nodes(manifest)
+            procs.remove_topology(manifest)
             if args.keep:
                 print(f"devnet kept in {manifest.directory}")
             else:

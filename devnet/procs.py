@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from chain.errors import ConfigError
+from devnet import netns
 from devnet.layout import Manifest, NodeEntry, init_command, locked
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -131,8 +132,9 @@ def start_node(entry: NodeEntry) -> int:
             f"\n--- devnet: starting node {entry.index} at {time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode()
         )
         log.flush()
+        command = [sys.executable, node_script(), "run", "--home", entry.home]
         process = subprocess.Popen(
-            [sys.executable, node_script(), "run", "--home", entry.home],
+            netns.in_namespace(entry.netns, command) if entry.netns else command,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -149,12 +151,33 @@ def start_nodes(manifest: Manifest, indices: Iterable[int] | None = None) -> lis
     """Start the listed nodes (default: all) that are not running; save the manifest; return those started."""
     started = []
     with locked(manifest.directory):
+        ensure_topology(manifest)
         for entry in manifest.nodes:
             if (indices is None or entry.index in indices) and not is_running(entry):
                 start_node(entry)
                 started.append(entry.index)
         manifest.save()
     return started
+
+
+def ensure_topology(manifest: Manifest) -> None:
+    """For a ``--netns`` devnet: build the namespaces if missing and start the WAN relay (ADR 0017)."""
+    plan = manifest.netns_plan
+    if plan is None:
+        return
+    netns.create(plan)
+    manifest.netns = netns.start_proxy(plan, manifest.directory / "wanproxy.log", REPO_ROOT).to_json()
+
+
+def remove_topology(manifest: Manifest) -> None:
+    """For a ``--netns`` devnet whose nodes are stopped: remove the relay, namespaces, veths and bridge."""
+    plan = manifest.netns_plan
+    if plan is None:
+        return
+    with locked(manifest.directory):
+        netns.destroy(plan)
+        manifest.netns = {**plan.to_json(), "proxy_pid": None}
+        manifest.save()
 
 
 def kill_node(manifest: Manifest, index: int) -> bool:
