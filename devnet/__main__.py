@@ -45,7 +45,9 @@ def _title(manifest: layout.Manifest) -> str:
 def cmd_up(args: argparse.Namespace) -> int:
     directory = Path(args.dir).resolve()
     if layout.has_devnet(directory) and args.fresh:
-        procs.stop_nodes(layout.load_manifest(directory))
+        old = layout.load_manifest(directory)
+        procs.stop_nodes(old)
+        procs.remove_topology(old)
         shutil.rmtree(directory)
         print(f"removed the old devnet in {directory}")
     if layout.has_devnet(directory):
@@ -55,24 +57,33 @@ def cmd_up(args: argparse.Namespace) -> int:
                 f"note: the devnet in {directory} has {len(manifest.nodes)} nodes; --nodes {args.nodes} ignored "
                 "(use --fresh to recreate it)"
             )
+        if (args.netns and manifest.netns is None) or args.wan_node is not None:
+            print(f"note: the devnet in {directory} keeps its network settings; use --fresh to change them")
         started = procs.start_nodes(manifest)
         what = f"started node(s) {', '.join(map(str, started))}" if started else "all nodes already running"
         print(f"reusing the devnet in {directory}: {what}")
     else:
         plan = netns_plan(args, args.nodes or 4)
-        manifest = layout.create_layout(
-            directory,
-            args.nodes or 4,
-            base_port=args.base_port,
-            insecure_plaintext=args.insecure_plaintext,
-            netns_plan=plan,
-        )
+        try:
+            manifest = layout.create_layout(
+                directory,
+                args.nodes or 4,
+                base_port=args.base_port,
+                insecure_plaintext=args.insecure_plaintext,
+                netns_plan=plan,
+            )
+        except BaseException:
+            if plan is not None:
+                netns.destroy(plan)  # the slot reservation
+            raise
         if args.insecure_plaintext:
             print("WARNING: --insecure-plaintext: peer links are NOT encrypted or channel-bound (test devnets only)")
         try:
             procs.init_nodes(manifest, args.log_level)
         except SilkportError:
             shutil.rmtree(directory, ignore_errors=True)  # ours, just created: leave nothing half-made
+            if plan is not None:
+                netns.destroy(plan)
             raise
         manifest.save()
         try:

@@ -32,7 +32,7 @@ from typing import Any
 import aiohttp
 
 from chain.errors import ConfigError
-from devnet import layout, procs
+from devnet import layout, netns, procs
 from devnet.workloads import WORKLOADS, WorkloadContext
 
 MSGPACK = {"Content-Type": "application/msgpack"}
@@ -393,9 +393,15 @@ def main(args: Any) -> int:
 
         plan = netns_plan(args, args.nodes)
         own_dir = Path(tempfile.mkdtemp(prefix="silkport-bench-"))
-        manifest = layout.create_layout(
-            own_dir / "devnet", args.nodes, insecure_plaintext=args.insecure_plaintext, netns_plan=plan
-        )
+        try:
+            manifest = layout.create_layout(
+                own_dir / "devnet", args.nodes, insecure_plaintext=args.insecure_plaintext, netns_plan=plan
+            )
+        except BaseException:
+            shutil.rmtree(own_dir, ignore_errors=True)
+            if plan is not None:
+                netns.destroy(plan)  # the slot reservation
+            raise
         manifest.save()
     try:
         if own_dir is not None:

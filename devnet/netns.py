@@ -52,6 +52,8 @@ WAN_OUT_BASE = 28000
 MAX_NODES = 60  # 4 mgmt addresses per node in one /24
 LOCK_FILE = Path("/run/silkport-netns.lock")
 PROXY_READY_TIMEOUT_S = 15.0
+RESERVATION_S = 600
+"""A bridge reserving a slot for a devnet that has no namespaces yet is spared by sweeps this long."""
 NFT_TABLE = "silkport"
 
 
@@ -160,21 +162,29 @@ class Plan:
 def new_plan(
     nodes: int, *, wan_node: int | None = None, rtt_ms: int = 0, loss: float = 0.0, seed: int | None = None
 ) -> Plan:
-    """A plan with a fresh id and the lowest address slot no other devnet on this host uses."""
+    """A plan with a fresh id and the lowest address slot no other devnet on this host uses.
+
+    The slot is reserved at once by creating the devnet's bridge with the alias
+    ``silkport slot=K reserved=T``, so two devnets set up at the same time never share addresses.
+    """
     require_netns()
-    used = _used_slots()
-    slot = next((k for k in range(1, 251) if k not in used), None)
-    if slot is None:
-        raise NetnsError(f"all 250 address slots {DATA_NET}.K.0/24 are in use; run a sweep or `devnet down`")
-    return Plan(
-        secrets.token_hex(3),
-        slot,
-        nodes,
-        wan_node,
-        rtt_ms,
-        loss,
-        secrets.randbits(32) if seed is None else seed,
-    )
+    with host_lock():
+        used = _used_slots()
+        slot = next((k for k in range(1, 251) if k not in used), None)
+        if slot is None:
+            raise NetnsError(f"all 250 address slots {DATA_NET}.K.0/24 are in use; `devnet down` some")
+        plan = Plan(
+            secrets.token_hex(3),
+            slot,
+            nodes,
+            wan_node,
+            rtt_ms,
+            loss,
+            secrets.randbits(32) if seed is None else seed,
+        )
+        _run("ip", "link", "add", plan.bridge, "type", "bridge")
+        _run("ip", "link", "set", plan.bridge, "alias", f"silkport slot={slot} reserved={int(time.time())}")
+    return plan
 
 
 # --- running commands -----------------------------------------------------------------------------
@@ -204,14 +214,27 @@ def in_namespace(namespace: str, command: list[str]) -> list[str]:
     return ["ip", "netns", "exec", namespace, *command]
 
 
+_lock_depth = 0
+
+
 @contextlib.contextmanager
 def host_lock() -> Iterator[None]:
-    """Serialise topology changes and sweeps of every devnet on this host."""
-    with open(LOCK_FILE, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    """Serialise topology changes, node starts and sweeps of every devnet on this host (re-entrant)."""
+    global _lock_depth
+    if _lock_depth:
+        _lock_depth += 1
         try:
             yield
         finally:
+            _lock_depth -= 1
+        return
+    with open(LOCK_FILE, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        _lock_depth = 1
+        try:
+            yield
+        finally:
+            _lock_depth = 0
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
@@ -223,19 +246,25 @@ def _links() -> list[str]:
     return [line.split()[0].split("@")[0] for line in _run("ip", "-o", "-br", "link").splitlines() if line]
 
 
+def _bridges() -> dict[str, tuple[int, int]]:
+    """Our bridges: name -> (slot, reservation time; 0 once the topology is built)."""
+    found = {}
+    for line in _run("ip", "-o", "link", "show", "type", "bridge").splitlines():
+        match = re.search(
+            rf": ({LINK_PREFIX}[0-9a-f]{{6}}):.*alias silkport slot=(\d+)(?: reserved=(\d+))?", line
+        )
+        if match:
+            found[match.group(1)] = (int(match.group(2)), int(match.group(3) or 0))
+    return found
+
+
 def _used_slots() -> set[int]:
-    used = set()
+    used = {slot for slot, _ in _bridges().values()}
     for line in _run("ip", "-4", "-o", "addr").splitlines():
         for prefix in (DATA_NET, MGMT_NET):
             match = re.search(rf"inet {re.escape(prefix)}\.(\d+)\.", line)
             if match:
                 used.add(int(match.group(1)))
-    for namespace in _namespaces():
-        if namespace.startswith(NS_PREFIX):
-            for line in _run("ip", "-n", namespace, "-4", "-o", "addr", check=False).splitlines():
-                match = re.search(rf"inet {re.escape(DATA_NET)}\.(\d+)\.", line)
-                if match:
-                    used.add(int(match.group(1)))
     return used
 
 
@@ -268,6 +297,7 @@ def create(plan: Plan) -> None:
         _destroy_locked(plan)
         try:
             _run("ip", "link", "add", plan.bridge, "type", "bridge")
+            _run("ip", "link", "set", plan.bridge, "alias", f"silkport slot={plan.slot}")
             _run("ip", "link", "set", plan.bridge, "up")
             for i in range(plan.nodes):
                 ns = plan.namespace(i)
@@ -346,6 +376,10 @@ def sweep() -> list[str]:
             if match:
                 by_id.setdefault(match.group(1), []).append(ns)
         live = {devnet_id for devnet_id, spaces in by_id.items() if any(_pids(ns) for ns in spaces)}
+        now = int(time.time())
+        for bridge, (_, reserved) in _bridges().items():  # a slot reserved by a devnet still being set up
+            if reserved and now - reserved < RESERVATION_S:
+                live.add(bridge.removeprefix(LINK_PREFIX))
         for devnet_id, spaces in by_id.items():
             if devnet_id not in live:
                 for ns in spaces:

@@ -9,6 +9,7 @@ stale manifest never makes us signal an unrelated process that reused the pid.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -150,7 +151,10 @@ def start_node(entry: NodeEntry) -> int:
 def start_nodes(manifest: Manifest, indices: Iterable[int] | None = None) -> list[int]:
     """Start the listed nodes (default: all) that are not running; save the manifest; return those started."""
     started = []
-    with locked(manifest.directory):
+    # A --netns devnet holds the host lock until its nodes run, so a concurrent sweep never sees its
+    # namespaces empty and removes them (ADR 0017).
+    host = netns.host_lock() if manifest.netns else contextlib.nullcontext()
+    with locked(manifest.directory), host:
         ensure_topology(manifest)
         for entry in manifest.nodes:
             if (indices is None or entry.index in indices) and not is_running(entry):

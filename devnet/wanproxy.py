@@ -67,6 +67,8 @@ class Stats:
     refused: int = 0
     bytes_relayed: int = 0
     stalls: int = 0
+    peak_buffered: int = 0
+    """Most bytes one direction held at once (bounded by MAX_BUFFERED + READ_SIZE)."""
 
 
 async def _pump(
@@ -75,6 +77,7 @@ async def _pump(
     model: LinkModel,
     rng: random.Random,
     stats: Stats,
+    max_buffered: int = MAX_BUFFERED,
 ) -> None:
     """Relay one direction: each chunk is due ``one_way + stall`` after it was read, never before the last."""
     loop = asyncio.get_running_loop()
@@ -104,7 +107,7 @@ async def _pump(
     try:
         while True:
             async with room:  # a slow reader on the far side stops us reading: bounded memory
-                await room.wait_for(lambda: buffered[0] < MAX_BUFFERED or sender.done())
+                await room.wait_for(lambda: buffered[0] < max_buffered or sender.done())
             if sender.done():
                 break
             data = await reader.read(READ_SIZE)
@@ -113,6 +116,7 @@ async def _pump(
                 stats.stalls += 1
             release = max(loop.time() + model.one_way_s, release) + stall
             buffered[0] += len(data)
+            stats.peak_buffered = max(stats.peak_buffered, buffered[0])
             queue.put_nowait((release, data))
             if not data:
                 break
@@ -126,8 +130,18 @@ async def _pump(
 class Relay:
     """Listeners for every route; one pair of pumps per accepted connection."""
 
-    def __init__(self, routes: list[tuple[str, str]], model: LinkModel, seed: int) -> None:
+    def __init__(
+        self,
+        routes: list[tuple[str, str]],
+        model: LinkModel,
+        seed: int,
+        *,
+        max_connections: int = MAX_CONNECTIONS,
+        max_buffered: int = MAX_BUFFERED,
+    ) -> None:
         self.routes = routes
+        self.max_connections = max_connections
+        self.max_buffered = max_buffered
         self.model = model
         self.rng = random.Random(seed)
         self.stats = Stats()
@@ -146,7 +160,7 @@ class Relay:
             await server.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, target: str) -> None:
-        if self.active >= MAX_CONNECTIONS:
+        if self.active >= self.max_connections:
             self.stats.refused += 1
             writer.close()
             return
@@ -164,8 +178,8 @@ class Relay:
                 return
             upstream_writer = upstream
             await asyncio.gather(
-                _pump(reader, upstream, self.model, self.rng, self.stats),
-                _pump(upstream_reader, writer, self.model, self.rng, self.stats),
+                _pump(reader, upstream, self.model, self.rng, self.stats, self.max_buffered),
+                _pump(upstream_reader, writer, self.model, self.rng, self.stats, self.max_buffered),
                 return_exceptions=True,
             )
         finally:
