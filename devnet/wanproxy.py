@@ -5,7 +5,8 @@
 so the relay models the two things a WAN does to a TCP stream:
 
 - **Delay.** Every chunk read in one direction is written ``rtt/2`` later (order kept), so a
-  request and its answer take one RTT more than on the LAN.
+  request and its answer take one RTT more than on the LAN; a new connection's target is dialled
+  one RTT after the accept (the SYN/SYN-ACK round trip; the client's first bytes wait for it).
 - **Loss, as TCP sees it.** Each chunk counts as ``ceil(len/1448)`` segments (Ethernet MSS); each
   segment is "lost" with probability ``loss``, and a lost segment holds its chunk and every later
   chunk of that direction for one retransmission timeout — Linux's ``RTO = SRTT + max(4·RTTVAR,
@@ -169,6 +170,7 @@ class Relay:
         upstream_writer: asyncio.StreamWriter | None = None
         try:
             host, port = split_address(target)
+            await asyncio.sleep(self.model.rtt_ms / 1000.0)  # the TCP handshake's round trip
             try:
                 upstream_reader, upstream = await asyncio.wait_for(
                     asyncio.open_connection(host, port), CONNECT_TIMEOUT_S
