@@ -238,6 +238,23 @@ def host_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def wait_exec(process: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    """Wait until ``ip netns exec`` has exec'd its command in ``process``.
+
+    During that second exec ``/proc/<pid>/cmdline`` reads empty for a moment, and a liveness check
+    (``procs.is_running``) must not see a node that is starting as one that died.
+    """
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            argv = Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return
+        if argv[0] and os.path.basename(argv[0]) != b"ip":
+            return
+        time.sleep(0.005)
+
+
 def _namespaces() -> list[str]:
     return [line.split()[0] for line in _run("ip", "netns", "list").splitlines() if line.strip()]
 

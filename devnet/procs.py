@@ -144,6 +144,8 @@ def start_node(entry: NodeEntry) -> int:
         )
     finally:
         log.close()
+    if entry.netns:
+        netns.wait_exec(process)
     entry.pid = process.pid
     return process.pid
 

@@ -144,3 +144,20 @@ def test_destroy_and_sweep_leave_nothing_behind() -> None:
 def test_a_topology_with_a_running_process_survives_a_sweep(topology: netns.Plan) -> None:
     netns.sweep()  # the fixture's servers run inside its namespaces
     assert netns.exists(topology)
+
+
+def test_a_process_started_in_a_namespace_shows_its_command_line_at_once(topology: netns.Plan) -> None:
+    """``ip netns exec`` execs a second time; until then /proc/<pid>/cmdline can read empty, and the
+    devnet's liveness check took a starting node for a dead one (a flaky ``bench --netns``)."""
+    for _ in range(10):
+        process = subprocess.Popen(
+            netns.in_namespace(topology.namespace(0), [sys.executable, "-c", "import sys; sys.stdin.read()"]),
+            stdin=subprocess.PIPE,
+        )
+        try:
+            netns.wait_exec(process)
+            argv = open(f"/proc/{process.pid}/cmdline", "rb").read().split(b"\0")
+            assert argv[0] == sys.executable.encode() and argv[1] == b"-c"
+        finally:
+            process.kill()
+            process.wait()
