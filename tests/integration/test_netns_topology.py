@@ -58,15 +58,16 @@ def topology() -> Iterator[netns.Plan]:
     plan = netns.new_plan(3)
     servers: list[subprocess.Popen[str]] = []
     try:
-        netns.create(plan)
-        for index in range(plan.nodes):
-            server = subprocess.Popen(
-                netns.in_namespace(plan.namespace(index), [sys.executable, "-c", SERVER]),
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            servers.append(server)
-            assert server.stdout is not None and server.stdout.readline().strip() == "listening"
+        with netns.host_lock():  # a concurrent sweep must not see these namespaces before they run anything
+            netns.create(plan)
+            for index in range(plan.nodes):
+                server = subprocess.Popen(
+                    netns.in_namespace(plan.namespace(index), [sys.executable, "-c", SERVER]),
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                servers.append(server)
+                assert server.stdout is not None and server.stdout.readline().strip() == "listening"
         yield plan
     finally:
         for server in servers:
