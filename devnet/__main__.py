@@ -195,6 +195,7 @@ def cmd_net(args: argparse.Namespace) -> int:
         raise SilkportError(f"net {args.action} takes {expected} node index(es), got {len(nodes)}")
     for index in nodes:
         manifest.node(index)  # a clear error for a bad index
+    netns.require_netns()
     if not netns.exists(plan):
         raise SilkportError(f"the namespaces of {manifest.directory} do not exist (devnet down?)")
     if args.action == "isolate":

@@ -361,6 +361,7 @@ def create(plan: Plan) -> None:
 
 def destroy(plan: Plan) -> None:
     """Stop the WAN relay and remove the namespaces, veths and bridge (missing pieces are fine)."""
+    require_netns()
     with host_lock():
         _destroy_locked(plan)
 

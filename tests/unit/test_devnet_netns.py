@@ -117,3 +117,14 @@ def test_wan_flags_and_net_commands_refuse_misuse(tmp_path: Path, capsys: pytest
     assert "net cut takes 2 node index(es), got 1" in capsys.readouterr().err
     assert main(["net", "isolate", "9", "--dir", str(tmp_path / "ns")]) == 1
     assert "has no node 9" in capsys.readouterr().err
+
+
+def test_net_and_down_on_a_netns_devnet_refuse_clearly_without_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    layout.create_layout(tmp_path / "ns", 4, netns_plan=netns.Plan("a1b2c3", 250, 4)).save()
+    monkeypatch.setattr(netns.os, "geteuid", lambda: 1000)
+    for argv in (["net", "isolate", "1"], ["down"]):
+        assert main([*argv, "--dir", str(tmp_path / "ns")]) == 1
+        err = capsys.readouterr().err
+        assert "--netns needs root" in err and "Traceback" not in err
