@@ -330,6 +330,9 @@ async def _drive(
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
         await tracker.start(session)
         cpu_before = {e.index: procs.cpu_seconds(e.pid) if e.pid else None for e in manifest.nodes}
+        plan = manifest.netns_plan
+        relay_pid = plan.proxy_pid if plan is not None else None  # the WAN relay's CPU counts too (ADR 0017)
+        relay_before = procs.cpu_seconds(relay_pid) if relay_pid else None
         go.set()
         records: list[tuple[str, float, bool, str]] = []
         reported = 0
@@ -357,7 +360,11 @@ async def _drive(
             await tracker.poll(session)
             await asyncio.sleep(BLOCK_POLL_S)
         cpu_after = {e.index: procs.cpu_seconds(e.pid) if e.pid else None for e in manifest.nodes}
-    return summarize(records, tracker, cpu_before, cpu_after, meta)
+        relay_after = procs.cpu_seconds(relay_pid) if relay_pid else None
+    report = summarize(records, tracker, cpu_before, cpu_after, meta)
+    if relay_before is not None and relay_after is not None:
+        report["relay_cpu_s"] = round(relay_after - relay_before, 2)
+    return report
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -375,7 +382,8 @@ def format_report(report: dict[str, Any]) -> str:
     if "peer_links" in report:
         lines.append(f"  peer links    {report['peer_links']}")
     if "network" in report:
-        lines.append(f"  network       {report['network']}")
+        relay = f" (relay cpu {report['relay_cpu_s']:.2f} s)" if "relay_cpu_s" in report else ""
+        lines.append(f"  network       {report['network']}{relay}")
     if report["uncommitted"]:
         lines.append(f"  NOT COMMITTED {report['uncommitted']} accepted txs by the drain deadline")
     for error, count in report["errors"].items():

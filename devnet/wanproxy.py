@@ -7,12 +7,16 @@ so the relay models the two things a WAN does to a TCP stream:
 - **Delay.** Every chunk read in one direction is written ``rtt/2`` later (order kept), so a
   request and its answer take one RTT more than on the LAN; a new connection's target is dialled
   one RTT after the accept (the SYN/SYN-ACK round trip; the client's first bytes wait for it).
-- **Loss, as TCP sees it.** Each chunk counts as ``ceil(len/1448)`` segments (Ethernet MSS); each
-  segment is "lost" with probability ``loss``, and a lost segment holds its chunk and every later
-  chunk of that direction for one retransmission timeout — Linux's ``RTO = SRTT + max(4·RTTVAR,
-  200 ms)`` in steady state, i.e. ``rtt + 200 ms`` (RFC 6298 §2, ``TCP_RTO_MIN``). This is the
-  head-of-line stall an application sees after a tail loss; fast retransmit (a stall of about one
-  RTT) is cheaper, so the model errs on the slow side.
+- **Loss, as TCP sees it.** Each chunk (one burst of writes) counts as ``ceil(len/1448)`` segments
+  (Ethernet MSS); each segment is "lost" with probability ``loss``. A chunk with a loss is held, with
+  every later chunk of that direction (head-of-line blocking), for one recovery:
+
+  - a loss among the chunk's last three segments cannot draw three duplicate ACKs, so it waits for
+    the retransmission timeout, Linux's steady-state ``RTO = SRTT + max(4·RTTVAR, 200 ms)``, i.e.
+    ``rtt + 200 ms`` (RFC 6298 §2, ``TCP_RTO_MIN``; a tail-loss probe, RFC 8985, fires at about
+    ``2·SRTT``, no sooner at this RTT);
+  - otherwise fast retransmit repairs it, and SACK every other loss of the same window, in about
+    one RTT (RFC 5681 §3.2, RFC 6675).
 
 What it does not model: real packet drops (both TCP ends see a clean loopback-speed stream, their
 congestion windows never shrink), bandwidth limits, jitter, reordering, or SYN loss. Seeded
@@ -32,6 +36,8 @@ import sys
 from dataclasses import dataclass
 
 MSS = 1448
+DUPACK_THRESHOLD = 3
+"""Duplicate ACKs that trigger fast retransmit (RFC 5681 §3.2)."""
 RTO_MIN_MS = 200.0
 READ_SIZE = 64 * 1024
 MAX_BUFFERED = 4 * 1024 * 1024
@@ -55,11 +61,16 @@ class LinkModel:
         return (self.rtt_ms + RTO_MIN_MS) / 1000.0
 
     def stall_s(self, nbytes: int, rng: random.Random) -> float:
-        """Extra hold for a chunk of ``nbytes``: one RTO per segment the dice call lost."""
+        """Extra hold for a chunk of ``nbytes``: none, one RTT (fast retransmit) or one RTO (tail loss)."""
         if self.loss <= 0.0 or nbytes <= 0:
             return 0.0
-        lost = sum(1 for _ in range(math.ceil(nbytes / MSS)) if rng.random() < self.loss)
-        return lost * self.rto_s
+        segments = math.ceil(nbytes / MSS)
+        lost = [k for k in range(segments) if rng.random() < self.loss]
+        if not lost:
+            return 0.0
+        if max(lost) >= segments - DUPACK_THRESHOLD:
+            return self.rto_s
+        return self.rtt_ms / 1000.0
 
 
 @dataclass(slots=True)

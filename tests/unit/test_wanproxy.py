@@ -64,7 +64,7 @@ def test_relays_every_byte_in_order_both_ways_with_delay_and_stalls() -> None:
     run(with_relay(echo, body, LinkModel(rtt_ms=20, loss=0.05)))
 
 
-def test_loss_model_is_one_rto_per_lost_segment_and_seeded() -> None:
+def test_loss_model_stalls_one_rto_for_a_tail_loss_and_one_rtt_for_fast_retransmit() -> None:
     model = LinkModel(rtt_ms=200, loss=0.01)
     assert model.one_way_s == pytest.approx(0.1)
     assert model.rto_s == pytest.approx(0.4)  # RTT + TCP_RTO_MIN
@@ -74,9 +74,32 @@ def test_loss_model_is_one_rto_per_lost_segment_and_seeded() -> None:
     first = [model.stall_s(64 * 1024, random.Random(3)) for _ in range(3)]
     assert len(set(first)) == 1, "the same seed gives the same stalls"
     rng, draws = random.Random(5), random.Random(5)
-    total = sum(model.stall_s(MSS, rng) for _ in range(5000))
+    total = sum(model.stall_s(MSS, rng) for _ in range(5000))  # one segment: every loss is a tail loss
     lost = sum(1 for _ in range(5000) if draws.random() < 0.01)
     assert total == pytest.approx(lost * model.rto_s) and 20 < lost < 90
+
+    certain = LinkModel(rtt_ms=200, loss=0.4999)
+    big = 40 * MSS  # losses everywhere: the last three segments decide, and it is one stall, not forty
+    stalls = {round(certain.stall_s(big, random.Random(seed)), 6) for seed in range(50)}
+    assert stalls == {0.2, 0.4}, f"one RTT or one RTO per chunk, never a sum: {stalls}"
+
+
+def test_fast_retransmit_when_only_early_segments_are_lost() -> None:
+    class Dice(random.Random):
+        """Loses exactly the segments listed, in draw order."""
+
+        def __init__(self, lost: set[int]) -> None:
+            super().__init__(0)
+            self.lost, self.k = lost, -1
+
+        def random(self) -> float:
+            self.k += 1
+            return 0.0 if self.k in self.lost else 0.99
+
+    model = LinkModel(rtt_ms=200, loss=0.01)
+    assert model.stall_s(10 * MSS, Dice({0, 3, 5})) == pytest.approx(0.2)  # SACK: one RTT for all three
+    assert model.stall_s(10 * MSS, Dice({7})) == pytest.approx(0.4)  # too few segments after it: RTO
+    assert model.stall_s(10 * MSS, Dice(set())) == 0.0
 
 
 def test_garbage_is_relayed_unchanged_the_relay_parses_nothing() -> None:
