@@ -4,8 +4,10 @@ Commands (all take ``--dir D``, default ``./.devnet``)::
 
     up [--nodes N] [--detach] [--base-port P] [--fresh]   create (or reuse) and start; live table
        [--insecure-plaintext]                             peer links without TLS (test devnets only)
+       [--netns [--wan-node I --rtt-ms MS --loss P]]     one network namespace per node (root; ADR 0017)
     status [--json]                                       print the table once
-    down                                                  stop all nodes (SIGTERM, then SIGKILL)
+    down                                                  stop all nodes (SIGTERM, then SIGKILL); remove namespaces
+    net isolate N | rejoin N | cut I J | heal I J         real link cuts on a --netns devnet
     kill N                                                SIGKILL node N
     start N                                               restart node N (same home, same port)
     logs N [-f] [-n LINES]                                print or follow node N's log
@@ -35,7 +37,7 @@ from rich.live import Live
 from chain.byzantine import MODES as BYZANTINE_MODES
 from chain.errors import ConfigError, SilkportError
 from chain.genesis import Params
-from devnet import layout, procs
+from devnet import layout, netns, procs
 from devnet.table import WIDE_COLUMNS, Sampler, caption_for, render
 from devnet.workloads import WORKLOADS
 
@@ -49,7 +51,9 @@ def _title(manifest: layout.Manifest) -> str:
 def cmd_up(args: argparse.Namespace) -> int:
     directory = Path(args.dir).resolve()
     if layout.has_devnet(directory) and args.fresh:
-        procs.stop_nodes(layout.load_manifest(directory))
+        old = layout.load_manifest(directory)
+        procs.stop_nodes(old)
+        procs.remove_topology(old)
         shutil.rmtree(directory)
         print(f"removed the old devnet in {directory}")
     if layout.has_devnet(directory):
@@ -61,29 +65,56 @@ def cmd_up(args: argparse.Namespace) -> int:
                 f"note: the devnet in {directory} has {len(manifest.nodes)} nodes; --nodes {args.nodes} ignored "
                 "(use --fresh to recreate it)"
             )
+        if (args.netns and manifest.netns is None) or args.wan_node is not None:
+            print(f"note: the devnet in {directory} keeps its network settings; use --fresh to change them")
         started = procs.start_nodes(manifest)
         what = f"started node(s) {', '.join(map(str, started))}" if started else "all nodes already running"
         print(f"reusing the devnet in {directory}: {what}")
     else:
-        manifest = layout.create_layout(
-            directory, args.nodes or 4, base_port=args.base_port, params=genesis_params(args),
-            insecure_plaintext=args.insecure_plaintext,
-        )
+        plan = netns_plan(args, args.nodes or 4)
+        try:
+            manifest = layout.create_layout(
+                directory,
+                args.nodes or 4,
+                base_port=args.base_port,
+                params=genesis_params(args),
+                insecure_plaintext=args.insecure_plaintext,
+                netns_plan=plan,
+            )
+        except BaseException:
+            if plan is not None:
+                netns.destroy(plan)  # the slot reservation
+            raise
         if args.insecure_plaintext:
             print("WARNING: --insecure-plaintext: peer links are NOT encrypted or channel-bound (test devnets only)")
         try:
             procs.init_nodes(manifest, args.log_level)
         except SilkportError:
             shutil.rmtree(directory, ignore_errors=True)  # ours, just created: leave nothing half-made
+            if plan is not None:
+                netns.destroy(plan)
             raise
         manifest.save()
-        procs.start_nodes(manifest)
+        try:
+            procs.start_nodes(manifest)
+        except SilkportError:
+            procs.stop_nodes(manifest)
+            procs.remove_topology(manifest)
+            raise
         print(f"created a {len(manifest.nodes)}-node devnet in {directory} (genesis: {manifest.genesis})")
+        if plan is not None:
+            wan = (
+                f"; node {plan.wan_node} behind {plan.rtt_ms} ms RTT, {plan.loss:g} loss (relay)"
+                if plan.wan_node is not None
+                else ""
+            )
+            print(f"network namespaces {plan.namespace(0)}.. on bridge {plan.bridge}{wan}")
     if args.detach:
         try:
             procs.wait_ready(manifest, timeout=args.ready_timeout)
         except SilkportError:
             procs.stop_nodes(manifest)
+            procs.remove_topology(manifest)
             raise
         for entry in manifest.nodes:
             print(
@@ -113,6 +144,21 @@ def genesis_params(args: argparse.Namespace) -> dict[str, object]:
     return params
 
 
+def netns_plan(args: argparse.Namespace, nodes: int) -> netns.Plan | None:
+    """The namespace plan ``--netns`` asks for (after a sweep of leftovers), or None; refuses WAN flags alone."""
+    if not args.netns:
+        if args.wan_node is not None:
+            raise SilkportError("--wan-node needs --netns")
+        return None
+    netns.require_netns()
+    swept = netns.sweep()
+    if swept:
+        print(f"removed leftovers of earlier netns devnets: {', '.join(swept)}")
+    if args.wan_node is None and (args.rtt_ms or args.loss):
+        raise SilkportError("--rtt-ms and --loss need --wan-node")
+    return netns.new_plan(nodes, wan_node=args.wan_node, rtt_ms=args.rtt_ms, loss=args.loss, seed=args.wan_seed)
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -136,6 +182,7 @@ def _watch(manifest: layout.Manifest) -> int:
     finally:
         sampler.close()
     killed = procs.stop_nodes(manifest)
+    procs.remove_topology(manifest)
     console.print(f"stopped ({'SIGKILL needed for ' + str(killed) if killed else 'clean'})")
     return 0
 
@@ -160,7 +207,34 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_down(args: argparse.Namespace) -> int:
     manifest = layout.load_manifest(Path(args.dir))
     killed = procs.stop_nodes(manifest, timeout=args.timeout)
+    procs.remove_topology(manifest)
     print(f"devnet in {manifest.directory} stopped" + (f" (SIGKILL needed for {killed})" if killed else ""))
+    return 0
+
+
+def cmd_net(args: argparse.Namespace) -> int:
+    manifest = layout.load_manifest(Path(args.dir))
+    plan = manifest.netns_plan
+    if plan is None:
+        raise SilkportError(f"the devnet in {manifest.directory} was not created with --netns: no links to cut")
+    nodes = args.nodes
+    expected = 1 if args.action in ("isolate", "rejoin") else 2
+    if len(nodes) != expected:
+        raise SilkportError(f"net {args.action} takes {expected} node index(es), got {len(nodes)}")
+    for index in nodes:
+        manifest.node(index)  # a clear error for a bad index
+    netns.require_netns()
+    if not netns.exists(plan):
+        raise SilkportError(f"the namespaces of {manifest.directory} do not exist (devnet down?)")
+    if args.action == "isolate":
+        netns.isolate(plan, nodes[0])
+    elif args.action == "rejoin":
+        netns.rejoin(plan, nodes[0])
+    elif args.action == "cut":
+        netns.cut(plan, nodes[0], nodes[1])
+    else:
+        netns.heal(plan, nodes[0], nodes[1])
+    print(f"net {args.action} {' '.join(map(str, nodes))}: done")
     return 0
 
 
@@ -240,6 +314,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo.main(args)
 
 
+def add_netns_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--netns", action="store_true", help="one network namespace per node, real link cuts (root; ADR 0017)"
+    )
+    sub.add_argument("--wan-node", type=int, default=None, help="put this node behind the WAN relay")
+    sub.add_argument("--rtt-ms", type=int, default=0, help="round-trip time the relay adds (with --wan-node)")
+    sub.add_argument("--loss", type=float, default=0.0, help="per-segment loss, as TCP stalls (with --wan-node)")
+    sub.add_argument("--wan-seed", type=int, default=None, help="seed of the relay's loss dice")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m devnet", description="Run a local Silkport devnet.")
     commands = top.add_subparsers(dest="command", required=True)
@@ -264,6 +348,7 @@ def parser() -> argparse.ArgumentParser:
         "--insecure-plaintext", action="store_true", help="peer links without TLS (test devnets only)"
     )
     up.add_argument("--fresh", action="store_true", help="stop and delete an existing devnet first")
+    add_netns_arguments(up)
     up.add_argument("--log-level", default="info")
     up.add_argument("--ready-timeout", type=float, default=procs.READY_TIMEOUT_S)
     up.add_argument(
@@ -279,6 +364,11 @@ def parser() -> argparse.ArgumentParser:
     down = command("down", "stop all nodes (SIGTERM, then SIGKILL)")
     down.add_argument("--timeout", type=float, default=procs.STOP_TIMEOUT_S, help="seconds before SIGKILL")
     down.set_defaults(run=cmd_down)
+
+    net = command("net", "cut and heal links of a --netns devnet (ADR 0017)")
+    net.add_argument("action", choices=["isolate", "rejoin", "cut", "heal"])
+    net.add_argument("nodes", type=int, nargs="+", help="N for isolate/rejoin, I J for cut/heal")
+    net.set_defaults(run=cmd_net)
 
     kill = command("kill", "SIGKILL one node")
     kill.add_argument("node", type=int)
@@ -316,6 +406,7 @@ def parser() -> argparse.ArgumentParser:
         "--drain-timeout", type=float, default=60.0, help="seconds to wait for the last commits"
     )
     bench.add_argument("--keep", action="store_true", help="keep the temp devnet (without --dir)")
+    add_netns_arguments(bench)
     bench.add_argument("--log-level", default="info")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(run=cmd_bench)

@@ -38,7 +38,7 @@ import aiohttp
 from chain.consensus.quorum import quorum
 from chain.errors import ConfigError
 from chain.genesis import load_genesis
-from devnet import layout, procs
+from devnet import layout, netns, procs
 from devnet.workloads import WORKLOADS, WorkloadContext
 
 MSGPACK = {"Content-Type": "application/msgpack"}
@@ -427,6 +427,9 @@ def format_report(report: dict[str, Any]) -> str:
     ]
     if "peer_links" in report:
         lines.append(f"  peer links    {report['peer_links']}")
+    if "network" in report:
+        relay = f" (relay cpu {report['relay_cpu_s']:.2f} s)" if "relay_cpu_s" in report else ""
+        lines.append(f"  network       {report['network']}{relay}")
     if report["uncommitted"]:
         lines.append(f"  NOT COMMITTED {report['uncommitted']} accepted txs by the drain deadline")
     for error, count in report["errors"].items():
@@ -450,11 +453,21 @@ def main(args: Any) -> int:
                 f"workload {args.workload} needs a test chain: python -m devnet up --test-mode (ADR 0012)"
             )
     else:
+        from devnet.__main__ import netns_plan
+
+        plan = netns_plan(args, args.nodes)
         own_dir = Path(tempfile.mkdtemp(prefix="silkport-bench-"))
         params = {"test_mode": True} if needs_test_mode else None
-        manifest = layout.create_layout(
-            own_dir / "devnet", args.nodes, params=params, insecure_plaintext=args.insecure_plaintext
-        )
+        try:
+            manifest = layout.create_layout(
+                own_dir / "devnet", args.nodes, params=params, insecure_plaintext=args.insecure_plaintext,
+                netns_plan=plan,
+            )
+        except BaseException:
+            shutil.rmtree(own_dir, ignore_errors=True)
+            if plan is not None:
+                netns.destroy(plan)  # the slot reservation
+            raise
         manifest.save()
     try:
         if own_dir is not None:
@@ -465,6 +478,9 @@ def main(args: Any) -> int:
             down = [e.index for e in manifest.nodes if e not in live_nodes(manifest)]
             if down:
                 print(f"note: node(s) {', '.join(map(str, down))} down; benchmarking the others", flush=True)
+        plan = manifest.netns_plan
+        relay_pid = plan.proxy_pid if plan is not None else None  # the WAN relay's CPU counts too (ADR 0017)
+        relay_before = procs.cpu_seconds(relay_pid) if relay_pid else None
         report = run(
             manifest,
             txs=args.txs,
@@ -474,10 +490,18 @@ def main(args: Any) -> int:
             concurrency=args.concurrency,
             drain_timeout=args.drain_timeout,
         )
+        relay_after = procs.cpu_seconds(relay_pid) if relay_pid else None
+        if relay_before is not None and relay_after is not None:
+            report["relay_cpu_s"] = round(relay_after - relay_before, 2)  # set-up phase included
         report["peer_links"] = "plaintext (insecure)" if manifest.insecure_plaintext else "TLS 1.3"
+        if plan is not None:
+            report["network"] = f"netns; node {plan.wan_node} at {plan.rtt_ms} ms RTT, loss {plan.loss:g}" if (
+                plan.wan_node is not None
+            ) else "netns (bridge, no WAN)"
     finally:
         if own_dir is not None:
             procs.stop_nodes(manifest)
+            procs.remove_topology(manifest)
             if args.keep:
                 print(f"devnet kept in {manifest.directory}")
             else:

@@ -31,6 +31,8 @@ from typing import Any
 from chain.crypto import KeyPair, save_key_file
 from chain.errors import ConfigError
 from chain.genesis import GENESIS_FORMAT, default_policy, parse_genesis
+from devnet import netns
+from devnet.netns import Plan as NetnsPlan
 
 DEFAULT_DIR = Path(".devnet")
 DEFAULT_CHAIN_ID = "silkport-devnet"
@@ -143,6 +145,8 @@ class NodeEntry:
     p2p: str = ""
     """HOST:PORT of the node's peer port."""
     pid: int | None = None
+    netns: str = ""
+    """The network namespace the node runs in (``--netns`` devnets, ADR 0017); empty: the host's."""
 
     @property
     def log_file(self) -> Path:
@@ -159,6 +163,12 @@ class Manifest:
     nodes: list[NodeEntry] = field(default_factory=list)
     insecure_plaintext: bool = False
     """True only for a devnet created with ``--insecure-plaintext`` (peer links without TLS)."""
+    netns: dict[str, Any] | None = None
+    """The :class:`devnet.netns.Plan` of a ``--netns`` devnet (ADR 0017); None on loopback."""
+
+    @property
+    def netns_plan(self) -> NetnsPlan | None:
+        return NetnsPlan.from_json(self.netns) if self.netns else None
 
     def node(self, index: int) -> NodeEntry:
         for entry in self.nodes:
@@ -173,6 +183,7 @@ class Manifest:
             "genesis": self.genesis,
             "insecure_plaintext": self.insecure_plaintext,
             "nodes": [asdict(entry) for entry in self.nodes],
+            **({"netns": self.netns} if self.netns else {}),
         }
 
     def save(self) -> None:
@@ -202,6 +213,7 @@ def load_manifest(directory: Path) -> Manifest:
         document["genesis"],
         nodes,
         insecure_plaintext=bool(document.get("insecure_plaintext", False)),
+        netns=document.get("netns"),
     )
 
 
@@ -229,11 +241,13 @@ def create_layout(
     seats: Sequence[ValidatorSeat] | None = None,
     params: dict[str, Any] | None = None,
     insecure_plaintext: bool = False,
+    netns_plan: NetnsPlan | None = None,
 ) -> Manifest:
     """Write keys, authorities and genesis into a new ``directory``; return the (unsaved) manifest.
 
     API ports are ``base_port + i`` and peer ports ``base_port + n + i`` when given, otherwise free
-    loopback ports found by binding port 0.
+    loopback ports found by binding port 0. With ``netns_plan`` every node gets its namespace's
+    addresses instead (API on all its addresses, peer port on its data address; ADR 0017).
     Node homes are not created here: ``node.py init`` owns their contents.
     """
     directory = directory.resolve()
@@ -258,7 +272,10 @@ def create_layout(
         key_file = directory / "keys" / f"node{seat.index}.json"
         save_key_file(key_file, keypair)
         validators.append((seat, keypair.public_key))
-        listen = f"{HOST}:{port}"
+        listen, api, p2p, namespace = f"{HOST}:{port}", f"http://{HOST}:{port}", f"{HOST}:{p2p_port}", ""
+        if netns_plan is not None:
+            listen, api = f"0.0.0.0:{netns.API_PORT}", netns_plan.api_url(seat.index)
+            p2p, namespace = netns_plan.p2p_listen(seat.index), netns_plan.namespace(seat.index)
         entries.append(
             NodeEntry(
                 index=seat.index,
@@ -267,10 +284,11 @@ def create_layout(
                 organisation=seat.organisation,
                 jurisdiction=seat.jurisdiction,
                 listen=listen,
-                api=f"http://{listen}",
+                api=api,
                 home=str(directory / f"node{seat.index}"),
                 key_file=str(key_file),
-                p2p=f"{HOST}:{p2p_port}",
+                p2p=p2p,
+                netns=namespace,
             )
         )
 
@@ -283,7 +301,14 @@ def create_layout(
     genesis = make_genesis(validators, authority_keys, chain_id=chain_id, params=params)
     genesis_path = directory / GENESIS_FILE
     genesis_path.write_text(json.dumps(genesis, indent=2, sort_keys=True) + "\n")
-    return Manifest(directory, chain_id, str(genesis_path), entries, insecure_plaintext=insecure_plaintext)
+    return Manifest(
+        directory,
+        chain_id,
+        str(genesis_path),
+        entries,
+        insecure_plaintext=insecure_plaintext,
+        netns=netns_plan.to_json() if netns_plan is not None else None,
+    )
 
 
 def init_command(
@@ -307,9 +332,11 @@ def init_command(
         "--p2p-listen",
         entry.p2p,
     ]
+    plan = manifest.netns_plan
     for peer in manifest.nodes:
         if peer.index != entry.index:
-            command += ["--peer", f"{peer.index}={peer.api},{peer.p2p}"]
+            api, p2p = plan.peer_endpoints(entry.index, peer.index) if plan else (peer.api, peer.p2p)
+            command += ["--peer", f"{peer.index}={api},{p2p}"]
     if manifest.insecure_plaintext:
         command.append("--insecure-plaintext")
     return command + ["--log-level", log_level]

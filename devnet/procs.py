@@ -9,6 +9,7 @@ stale manifest never makes us signal an unrelated process that reused the pid.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from chain.errors import ConfigError
+from devnet import netns
 from devnet.layout import Manifest, NodeEntry, init_command, locked
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -134,8 +136,9 @@ def start_node(entry: NodeEntry, extra_args: Sequence[str] = (), group: int | No
             f"\n--- devnet: starting node {entry.index} at {time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode()
         )
         log.flush()
+        command = [sys.executable, node_script(), "run", "--home", entry.home, *extra_args]
         process = subprocess.Popen(
-            [sys.executable, node_script(), "run", "--home", entry.home, *extra_args],
+            netns.in_namespace(entry.netns, command) if entry.netns else command,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -145,6 +148,8 @@ def start_node(entry: NodeEntry, extra_args: Sequence[str] = (), group: int | No
         )
     finally:
         log.close()
+    if entry.netns:
+        netns.wait_exec(process)
     entry.pid = process.pid
     return process.pid
 
@@ -158,13 +163,37 @@ def start_nodes(
 
     ``options(index)`` gives a node's ``(extra_args, group)`` for :func:`start_node`."""
     started = []
-    with locked(manifest.directory):
+    # A --netns devnet holds the host lock until its nodes run, so a concurrent sweep never sees its
+    # namespaces empty and removes them (ADR 0017).
+    host = netns.host_lock() if manifest.netns else contextlib.nullcontext()
+    with locked(manifest.directory), host:
+        ensure_topology(manifest)
         for entry in manifest.nodes:
             if (indices is None or entry.index in indices) and not is_running(entry):
                 start_node(entry, *(options(entry.index) if options else ((), None)))
                 started.append(entry.index)
         manifest.save()
     return started
+
+
+def ensure_topology(manifest: Manifest) -> None:
+    """For a ``--netns`` devnet: build the namespaces if missing and start the WAN relay (ADR 0017)."""
+    plan = manifest.netns_plan
+    if plan is None:
+        return
+    netns.create(plan)
+    manifest.netns = netns.start_proxy(plan, manifest.directory / "wanproxy.log", REPO_ROOT).to_json()
+
+
+def remove_topology(manifest: Manifest) -> None:
+    """For a ``--netns`` devnet whose nodes are stopped: remove the relay, namespaces, veths and bridge."""
+    plan = manifest.netns_plan
+    if plan is None:
+        return
+    with locked(manifest.directory):
+        netns.destroy(plan)
+        manifest.netns = {**plan.to_json(), "proxy_pid": None}
+        manifest.save()
 
 
 def kill_node(manifest: Manifest, index: int) -> bool:
