@@ -233,8 +233,11 @@ class Ledger:
 
     # --- commit ----------------------------------------------------------------------------------
 
-    def commit(self, block: Block, certificate: CommitCertificate) -> BlockResult:
-        """Write the block, its certificate, receipts and state in one synced batch; advance the head."""
+    def commit(self, block: Block, certificate: CommitCertificate, *, sync: bool = True) -> BlockResult:
+        """Write the block, its certificate, receipts and state in one synced batch; advance the head.
+        ``sync=False`` (catch-up of a certified block with more queued behind it): one atomic batch
+        made durable by the next synced write — LevelDB's log is sequential, so a crash keeps a prefix
+        of the batches, and the lost tail is certified blocks fetched again."""
         result = self._results.pop(block.block_hash, None)
         if result is None:
             reason = self.validate_block(block, now_ms=2**62)
@@ -244,7 +247,7 @@ class Ledger:
         extra = result.state_batch
         if result.index_writes:
             self.local_index.add_to_batch(extra, result.index_writes)
-        self.store.commit(block, certificate, result.receipts, extra=extra)
+        self.store.commit(block, certificate, result.receipts, extra=extra, sync=sync)
         self.height, self.head_hash, self.head_header = block.height, block.block_hash, block.header
         self.history.append(merkle.leaf_hash(block.block_hash))
         self._results = {h: r for h, r in self._results.items() if r.height > self.height}

@@ -215,7 +215,7 @@ class NodeRuntime:
         elif isinstance(action, consensus.ExecuteBlock):
             self._execute(action.handle)
         elif isinstance(action, consensus.CommitBlock):
-            self._commit(action.block, action.certificate)
+            self._commit(action.block, action.certificate, sync=action.sync)
         elif isinstance(action, consensus.RequestCatchUp):
             self._start_catchup(action.from_height, action.to_height, tuple(action.peers))
         elif isinstance(action, consensus.RelayRequests):
@@ -280,9 +280,9 @@ class NodeRuntime:
                         future.set_result(None)
             self.queue.put_nowait(ev.RequestsDropped(tuple(dropped), self.now()))
 
-    def _commit(self, block: Block, certificate: CommitCertificate) -> None:
+    def _commit(self, block: Block, certificate: CommitCertificate, *, sync: bool = True) -> None:
         started = time.perf_counter()
-        self.ledger.commit(block, certificate)
+        self.ledger.commit(block, certificate, sync=sync)
         self.metrics.block_commit_seconds.observe(time.perf_counter() - started)
         self.metrics.committed(block)
         if self.ledger.validator_keys != self.replica.config.validators:

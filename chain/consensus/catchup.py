@@ -58,10 +58,13 @@ def note_certified_height(
 
 
 def request_catchup(state: ReplicaState, out: list[Action]) -> None:
-    if state.catchup_target <= state.head_height or not state.catchup_peers:
+    """Ask for the next window after the queued blocks (pipelined: the queue is still executing)."""
+    queue = state.catchup_queue
+    tail = queue[-1][0].height if queue else state.head_height
+    if state.catchup_target <= tail or not state.catchup_peers:
         return
-    first = state.head_height + 1
-    last = min(state.catchup_target, state.head_height + state.config.max_catchup_blocks)
+    first = tail + 1
+    last = min(state.catchup_target, tail + state.config.max_catchup_blocks)
     out.append(RequestCatchUp(first, last, state.catchup_peers))
     out.append(SetTimer("catchup", state.config.view_timeout_ms))
     state.catchup_inflight = True
@@ -108,23 +111,22 @@ def on_catchup_received(state: ReplicaState, event: CatchUpReceived, out: list[A
 
 
 def execute_next(state: ReplicaState, out: list[Action]) -> None:
-    """Ask the runtime to re-execute the next queued certified block (one at a time, on the head)."""
+    """Ask the runtime to re-execute the next queued certified block (one at a time, on the head), and
+    fetch the next window while the queue still has half a window to execute (pipelined catch-up:
+    the fetch overlaps execution instead of following it)."""
     queue = state.catchup_queue
     while queue and queue[0][0].height <= state.head_height:
         queue.pop(0)
-    if not queue:
-        if state.catchup_target > state.head_height and not state.catchup_inflight:
-            request_catchup(state, out)
-        return
-    handle = queue[0][0]
-    if handle.height != state.head_height + 1 or handle.header.prev_hash != state.head_hash:
+    if queue and (queue[0][0].height != state.head_height + 1 or queue[0][0].header.prev_hash != state.head_hash):
         queue.clear()
         return
-    if state.catchup_executing:
-        return
-    state.catchup_executing = handle.block_hash
-    out.append(ExecuteBlock(handle))
-    out.append(SetTimer("catchup", state.config.view_timeout_ms))
+    if queue and not state.catchup_executing:
+        handle = queue[0][0]
+        state.catchup_executing = handle.block_hash
+        out.append(ExecuteBlock(handle))
+        out.append(SetTimer("catchup", state.config.view_timeout_ms))
+    if not state.catchup_inflight and len(queue) <= state.config.max_catchup_blocks // 2:
+        request_catchup(state, out)
 
 
 def on_catchup_executed(state: ReplicaState, block_hash: bytes, valid: bool, out: list[Action]) -> None:
@@ -145,7 +147,8 @@ def on_catchup_executed(state: ReplicaState, block_hash: bytes, valid: bool, out
         request_catchup(state, out)
         return
     if handle.height == state.head_height + 1 and handle.header.prev_hash == state.head_hash:
-        commit_block(state, handle, certificate, out)
+        # with more certified blocks queued behind it, the next synced write makes this one durable
+        commit_block(state, handle, certificate, out, sync=not queue)
     execute_next(state, out)
 
 

@@ -181,10 +181,12 @@ class ExecuteBlock:
 
 @dataclass(frozen=True, slots=True)
 class CommitBlock:
-    """Write block + certificate in one synced batch; the core has moved to the next height."""
+    """Write block + certificate in one synced batch; the core has moved to the next height.
+    ``sync=False`` only for a caught-up certified block with more queued behind it (ADR 0020)."""
 
     handle: BlockHandle
     certificate: CommitCertificate
+    sync: bool = True
 
     @property
     def block(self) -> Block:

@@ -227,11 +227,13 @@ def on_proposal_failed(state: ReplicaState, event: ProposalFailed, out: list[Act
         _arm_proposal(state, out, state.now_ms + state.config.empty_block_interval_ms, replace=True)
 
 
-def commit_block(state: ReplicaState, handle: BlockHandle, certificate: CommitCertificate, out: list[Action]) -> None:
+def commit_block(
+    state: ReplicaState, handle: BlockHandle, certificate: CommitCertificate, out: list[Action], *, sync: bool = True
+) -> None:
     """Apply a committed block: CommitBlock, advance the head, checkpoint every K heights (§4.3), start
     the next height. Used by the normal case and by catch-up (certificate already verified)."""
     height = handle.height
-    out.append(CommitBlock(handle, certificate))
+    out.append(CommitBlock(handle, certificate, sync))
     state.head_height, state.head_hash = height, handle.block_hash
     state.head_header, state.head_certificate = handle.header, certificate
     state.committed_blocks += 1

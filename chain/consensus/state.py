@@ -52,7 +52,7 @@ class ReplicaConfig:
     """The view timeout is at most ``view_timeout_ms * 2**max_backoff``."""
     genesis_height: int = 0
     """Height of the genesis block, the only head that needs no CommitCertificate."""
-    max_catchup_blocks: int = 64
+    max_catchup_blocks: int = 256
     """Most blocks asked for in one RequestCatchUp."""
 
     def __post_init__(self) -> None:

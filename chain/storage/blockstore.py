@@ -63,8 +63,11 @@ class BlockStore:
         certificate: CommitCertificate | None,
         receipts: Sequence[Receipt],
         extra: WriteBatch | None = None,
+        *,
+        sync: bool = True,
     ) -> None:
-        """Append ``block`` as the new head, with everything in ``extra``, in one synced batch.
+        """Append ``block`` as the new head, with everything in ``extra``, in one synced batch
+        (``sync=False``: one atomic batch that a later synced write makes durable; catch-up only).
 
         Refuses (:class:`ValidationError`, store untouched) a block that does not extend the head
         (height ``head + 1`` and ``prev_hash`` = head hash; with no head only height 0 is accepted),
@@ -131,7 +134,7 @@ class BlockStore:
         batch = WriteBatch()
         batch.ops = ops
         batch.prefixed = prefixed
-        self.kv.write(batch, sync=True)
+        self.kv.write(batch, sync=sync)
 
     # --- reading ---------------------------------------------------------------------------------
 
