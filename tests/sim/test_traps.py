@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chain import codec
-from chain.consensus import Broadcast
+from chain.consensus import Broadcast, CommitBlock, RequestCatchUp
 from chain.consensus.messages import decode_message
 
 from .network import Schedule, Simulation, run_schedule
@@ -118,3 +118,36 @@ def test_censoring_primary_is_replaced_and_the_requests_commit() -> None:
     committed = {tx.tx_hash for block, _ in honest[0].chain for tx in block.txs}
     assert {tx.tx_hash for tx in sim.txs} <= committed
     assert all(block.header.proposer != 0 for block, _ in honest[0].chain[1:] if block.txs)
+
+
+class CatchUpRecorder(Simulation):
+    """Records, for the lagging replica 3, each catch-up request with the queue it was made over and
+    each commit's sync flag with what was still queued behind it."""
+
+    def __init__(self, schedule: Schedule) -> None:
+        super().__init__(schedule)
+        self.requests_over_queue: list[int] = []
+        self.unsynced_with_nothing_queued = 0
+        self.unsynced = 0
+
+    def apply(self, node: Any, action: Any) -> bool:
+        if node.index == 3:
+            if isinstance(action, RequestCatchUp):
+                self.requests_over_queue.append(len(node.state.catchup_queue))
+            elif isinstance(action, CommitBlock) and not action.sync:
+                self.unsynced += 1
+                if not node.state.catchup_queue:
+                    self.unsynced_with_nothing_queued += 1
+        return super().apply(node, action)
+
+
+def test_catch_up_fetches_the_next_window_while_the_queue_executes() -> None:
+    # replica 3 misses ~2 s of blocks (several 16-block windows); it must ask for the next window
+    # while blocks are still queued, and skip the fsync only while more blocks are queued behind
+    schedule = Schedule(n=4, seed=21, partition=(frozenset({0, 1, 2}), frozenset({3})), heal_ms=2_000,
+                        extra_blocks=3)
+    sim = CatchUpRecorder(schedule)
+    sim.run()
+    assert sim.heal_height is not None and sim.nodes[3].head.height >= sim.heal_height
+    assert any(queued > 0 for queued in sim.requests_over_queue), sim.requests_over_queue
+    assert sim.unsynced > 0 and sim.unsynced_with_nothing_queued == 0
