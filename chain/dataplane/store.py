@@ -34,7 +34,7 @@ from chain import codec
 from chain.dataplane import chunks
 from chain.errors import DecodeError, NotFoundError, QuotaError, StorageError, ValidationError
 
-__all__ = ["ContentStore", "ExpectedContent", "Upload", "load_or_create_key"]
+__all__ = ["ContentStore", "ExpectedContent", "Upload", "load_or_create_key", "summarize_file"]
 
 KEY_SIZE = bindings.crypto_aead_xchacha20poly1305_ietf_KEYBYTES
 NONCE_SIZE = bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
@@ -65,6 +65,12 @@ def load_or_create_key(path: Path) -> bytes:
     finally:
         os.close(fd)
     return key
+
+
+def summarize_file(path: Path | str, chunk_size: int = chunks.DEFAULT_CHUNK_SIZE) -> chunks.ChunkSummary:
+    """The chunk summary of a file, read in 1 MiB pieces (never the whole file in memory)."""
+    with open(path, "rb") as f:
+        return chunks.summarize(iter(lambda: f.read(1 << 20), b""), chunk_size)
 
 
 def check_asset_id(asset_id: object) -> str:
