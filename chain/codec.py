@@ -162,6 +162,8 @@ DOMAIN_HANDSHAKE = b"silkport/handshake/v1"
 DOMAIN_CATCHUP = b"silkport/catchup/v1"
 DOMAIN_PEER_CERT = b"silkport/peercert/v1"
 """A validator's signature over a peer TLS key (chain/net/certs.py, ADR 0010)."""
+DOMAIN_DATA_PUT = b"silkport/data-put/v1"
+"""An asset owner's signature over an upload of its content (chain/dataplane/requests.py, ADR 0018)."""
 
 DOMAINS = frozenset(
     {
@@ -175,6 +177,7 @@ DOMAINS = frozenset(
         DOMAIN_HANDSHAKE,
         DOMAIN_CATCHUP,
         DOMAIN_PEER_CERT,
+        DOMAIN_DATA_PUT,
     }
 )
 

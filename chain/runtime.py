@@ -28,6 +28,7 @@ from chain.consensus import events as ev
 from chain.consensus.messages import BlockHandle
 from chain.consensus.state import reconfigure
 from chain.crypto import Signer, load_key_file, read_passphrase_file
+from chain.dataplane.store import ContentStore
 from chain.errors import SilkportError, ValidationError
 from chain.genesis import load_genesis
 from chain.ledger import Ledger, decode_raw_block
@@ -106,7 +107,8 @@ class NodeRuntime:
             on_connect=self._on_peer_connected,
             log=logging.getLogger("silkport.net"),
         )
-        self.app = make_app(self, max_body_bytes=config.max_body_bytes, rate_per_second=genesis.params.api_rate_per_second)
+        self.app = make_app(self, max_body_bytes=config.max_body_bytes, rate_per_second=genesis.params.api_rate_per_second,
+                            content_store=ContentStore(home))
         self.started_ms = self.now()
         self._stopping = asyncio.Event()
 

@@ -15,6 +15,7 @@ from chain.api import (
     openapi,
     routes_assets,
     routes_blocks,
+    routes_data,
     routes_proofs,
     routes_status,
     routes_transfers,
@@ -24,6 +25,7 @@ from chain.api.facade import NodeFacade
 from chain.api.keys import LIMITS, NODE, TX_RATE, ApiLimits
 from chain.api.problems import problem_middleware
 from chain.api.ratelimit import RateLimit, TokenBuckets
+from chain.dataplane.store import ContentStore
 
 ROUTE_MODULES = (routes_status, routes_txs, routes_blocks, routes_assets, routes_transfers, routes_proofs, explorer, openapi)
 DEFAULT_RATE_LIMIT = RateLimit()
@@ -37,11 +39,14 @@ def make_app(
     rate_per_second: float | None = None,
     sync_max_bytes: int = 8 * 1024 * 1024,
     clock: Callable[[], float] = time.monotonic,
+    content_store: ContentStore | None = None,
 ) -> web.Application:
     """The node's aiohttp application (``rate_limit=None`` disables the POST /v1/txs limit).
 
     ``rate_per_second`` is a shorthand for ``RateLimit(rate_per_s=r, burst=max(1, 2 r))`` (genesis
     parameter ``api_rate_per_second``); it overrides ``rate_limit`` when given (0 disables).
+
+    With ``content_store`` the node also serves the data valve's routes (:mod:`chain.api.routes_data`).
 
     Validators talk on their own peer port (:mod:`chain.net.transport`), never through this app.
     """
@@ -57,6 +62,8 @@ def make_app(
     app[TX_RATE] = TokenBuckets(rate_limit, clock) if rate_limit is not None else None
     for module in ROUTE_MODULES:
         module.register(app)
+    if content_store is not None:
+        routes_data.register(app, routes_data.DataPlane(content_store))
     return app
 
 
