@@ -1,0 +1,107 @@
+"""``silkport data``: put a dataset into the owner's node through the data valve (ADR 0018).
+
+``data put ASSET FILE --key OWNER.key`` checks the file against the asset's registered size,
+content hash and chunk root before sending a byte, then streams it (never whole in memory) with a
+progress bar; the node checks every hash again and stores nothing on a mismatch.
+``data status ASSET`` says whether the node stores the content. Exit 1 when the job was not done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+from chain.cli_common import add_node_options, client_for, print_fields, print_json
+from chain.crypto import load_key_file
+from chain.dataplane import requests
+from chain.dataplane.store import check_asset_id, summarize_file
+from chain.errors import ValidationError
+
+UPLOAD_VALIDITY_MS = 5 * 60 * 1000
+
+
+class _ProgressReader:
+    """A file wrapper that advances a progress bar as ``http.client`` reads it."""
+
+    def __init__(self, file: BinaryIO, progress: Progress | None, task: Any) -> None:
+        self.file, self.progress, self.task = file, progress, task
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.file.read(max(n, 1 << 16) if n > 0 else 1 << 20)
+        if self.progress is not None:
+            self.progress.advance(self.task, len(data))
+        return data
+
+
+def registered_layout(record: dict[str, Any], asset_id: str) -> tuple[bytes, int, bytes, int]:
+    """``(chunk_root, chunk_size, content_hash, size)`` of an asset record, or a clear error."""
+    if not record.get("chunk_root") or not record.get("chunk_size"):
+        raise ValidationError(
+            f"asset {asset_id} has no chunk layout on chain: register it with --content, or have its owner "
+            "call registry.set_content_layout", code="no_layout")
+    return (bytes.fromhex(record["chunk_root"]), int(record["chunk_size"]), bytes.fromhex(record["content_hash"]),
+            int(record["size"]))
+
+
+def data_put(args: argparse.Namespace) -> int:
+    asset_id = check_asset_id(args.asset)
+    path = Path(args.file)
+    key = load_key_file(args.key)
+    client = client_for(args)
+    chunk_root, chunk_size, content_hash, size = registered_layout(client.asset(asset_id), asset_id)
+    summary = summarize_file(path, chunk_size)
+    wrong = [name for name, got, want in (("size", summary.size, size), ("content_hash", summary.content_hash,
+             content_hash), ("chunk_root", summary.chunk_root, chunk_root)) if got != want]
+    if wrong:
+        raise ValidationError(f"{path} does not match the asset's registered {', '.join(wrong)}; nothing was sent",
+                              code="content_mismatch")
+    chain_id = str(client.status()["chain_id"])
+    valid_until = time.time_ns() // 1_000_000 + UPLOAD_VALIDITY_MS
+    headers = requests.put_headers(key, chain_id, asset_id, chunk_root, size, valid_until)
+    show = not args.json and not args.quiet
+    with open(path, "rb") as file:
+        if show:
+            columns = (*Progress.get_default_columns()[:1], BarColumn(), DownloadColumn(), TransferSpeedColumn())
+            with Progress(*columns, transient=True) as progress:
+                task = progress.add_task(f"put {path.name}", total=size)
+                result = client.put_data(asset_id, _ProgressReader(file, progress, task), size, headers)
+        else:
+            result = client.put_data(asset_id, _ProgressReader(file, None, None), size, headers)
+    if args.json:
+        print_json(result)
+    else:
+        print_fields([("asset", asset_id), ("stored", f"{result['size']} bytes in {result['chunks']} chunks"),
+                      ("chunk_root", result["chunk_root"])])
+    return 0
+
+
+def data_status(args: argparse.Namespace) -> int:
+    asset_id = check_asset_id(args.asset)
+    result = client_for(args).data_status(asset_id)
+    if args.json:
+        print_json(result)
+    else:
+        print_fields(list(result.items()))
+    return 0 if result.get("stored") else 1
+
+
+def register(commands: Any) -> None:
+    group = commands.add_parser("data", help="move datasets through the data valve (ADR 0018)")
+    sub = group.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+    p = sub.add_parser("put", help="upload an asset's content to the owner's node (sign: owner)",
+                       description="Check FILE against the asset's registered size, content hash and chunk root, "
+                       "then stream it to the node, signed by the owner's key. Exits 1 if nothing was stored.")
+    p.add_argument("asset", metavar="ASSET")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--key", required=True, metavar="OWNER.key", help="the asset owner's key file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_node_options(p)
+    p.set_defaults(handler=data_put)
+    p = sub.add_parser("status", help="does the node store the asset's content? (exit 1 if not)")
+    p.add_argument("asset", metavar="ASSET")
+    add_node_options(p)
+    p.set_defaults(handler=data_status)
