@@ -1,4 +1,4 @@
-"""``silkport data``: put a dataset into the owner's node through the data valve (ADR 0018).
+"""``silkport data``: put a dataset into the owner's node, fetch a released one (ADR 0018).
 
 ``data put ASSET FILE --key OWNER.key`` checks the file against the asset's registered size,
 content hash and chunk root before sending a byte, then streams it (never whole in memory) with a
@@ -9,6 +9,7 @@ progress bar; the node checks every hash again and stores nothing on a mismatch.
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -18,6 +19,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 from chain.cli_common import add_node_options, client_for, print_fields, print_json
 from chain.crypto import load_key_file
 from chain.dataplane import requests
+from chain.dataplane.fetch import fetch
 from chain.dataplane.store import check_asset_id, summarize_file
 from chain.errors import ValidationError
 
@@ -79,6 +81,29 @@ def data_put(args: argparse.Namespace) -> int:
     return 0
 
 
+def data_fetch(args: argparse.Namespace) -> int:
+    if not re.fullmatch(r"[0-9a-f]{64}", args.transfer):
+        raise ValidationError("a transfer id is 64 lowercase hex characters", code="bad_transfer_id")
+    key = load_key_file(args.key)
+    client = client_for(args)
+    out = Path(args.output)
+    if args.json or args.quiet:
+        result = fetch(client, args.transfer, out, key)
+    else:
+        columns = (*Progress.get_default_columns()[:1], BarColumn(), DownloadColumn(), TransferSpeedColumn())
+        with Progress(*columns, transient=True) as progress:
+            total = int(client.asset(str(client.transfer(args.transfer)["asset_id"]))["size"])
+            task = progress.add_task(f"fetch {out.name}", total=total)
+            result = fetch(client, args.transfer, out, key, lambda n: progress.advance(task, n))
+    fields = {"file": str(result.path), "size": result.size, "chunks": result.chunks,
+              "resumed_from_chunk": result.resumed_from, "attempts": result.attempts, "sha256": "verified"}
+    if args.json:
+        print_json(fields)
+    else:
+        print_fields(list(fields.items()))
+    return 0
+
+
 def data_status(args: argparse.Namespace) -> int:
     asset_id = check_asset_id(args.asset)
     result = client_for(args).data_status(asset_id)
@@ -101,6 +126,16 @@ def register(commands: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_node_options(p)
     p.set_defaults(handler=data_put)
+    p = sub.add_parser("fetch", help="pull a released transfer's dataset (sign: a recipient member)",
+                       description="Answer the exporting node's challenge with the recipient's key and pull the "
+                       "dataset, end to end encrypted to that key; every chunk is verified against the on-chain "
+                       "chunk root and FILE appears only once its SHA-256 matches. Run it again to resume.")
+    p.add_argument("transfer", metavar="TRANSFER")
+    p.add_argument("-o", "--output", required=True, metavar="FILE")
+    p.add_argument("--key", required=True, metavar="RECIPIENT.key", help="a recipient member's key file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_node_options(p)
+    p.set_defaults(handler=data_fetch)
     p = sub.add_parser("status", help="does the node store the asset's content? (exit 1 if not)")
     p.add_argument("asset", metavar="ASSET")
     add_node_options(p)
