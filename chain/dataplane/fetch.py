@@ -1,8 +1,8 @@
 """The recipient's side of the valve: a resumable, verified pull (issue 14 parts 4 and 6; ADR 0018).
 
 :func:`fetch` writes into ``FILE.part`` and records progress in ``FILE.part.state`` (JSON: transfer,
-chunk root, next chunk) only after the chunk is verified against the on-chain chunk root and
-fsynced, so running the same command again resumes from the last verified chunk. ``FILE`` itself
+chunk root, next chunk) only after the chunks are verified against the on-chain chunk root and
+fsynced (every :data:`SYNC_EVERY` chunks and whenever a pull ends), so running the same command again resumes from the last verified chunk. ``FILE`` itself
 appears only after the whole ``.part`` hashes to the registered ``content_hash`` (one rename).
 A chunk that fails to open or verify is dropped and fetched again on the next attempt.
 """
@@ -26,6 +26,8 @@ from chain.dataplane import chunks, requests, stream
 from chain.errors import ProofError, ValidationError
 
 ATTEMPTS = 3
+SYNC_EVERY = 8
+"""Verified chunks are fsynced and recorded in the state file every this many (and at the end)."""
 Progress = Callable[[int], None]
 
 
@@ -154,16 +156,28 @@ def _pull(client: Client, key: crypto.KeyPair, chain_id: str, transfer_id: str, 
         if opening is None:
             raise ProofError("the stream ended before its opening frame")
         opener = stream.StreamOpener(key, opening, chunk_root, transfer_id, first)
-        while not opener.finished:
-            sealed = _read_frame(response, opener.max_frame)
-            if sealed is None:
-                raise ProofError(f"the stream was cut before chunk {next_chunk}")
-            _, chunk = opener.open(sealed)
-            f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-            next_chunk += 1
-            _save_state(state_path, transfer_id, chunk_root, next_chunk)
-            if progress is not None:
-                progress(len(chunk))
+        saved = first
+        try:
+            while not opener.finished:
+                sealed = _read_frame(response, opener.max_frame)
+                if sealed is None:
+                    raise ProofError(f"the stream was cut before chunk {next_chunk}")
+                _, chunk = opener.open(sealed)
+                f.write(chunk)
+                next_chunk += 1
+                if progress is not None:
+                    progress(len(chunk))
+                if next_chunk - saved >= SYNC_EVERY:
+                    saved = _checkpoint(f, state_path, transfer_id, chunk_root, next_chunk)
+        finally:  # what was verified is kept, even when the stream fails
+            if next_chunk > saved:
+                _checkpoint(f, state_path, transfer_id, chunk_root, next_chunk)
+    return next_chunk
+
+
+def _checkpoint(f: BinaryIO, state_path: Path, transfer_id: str, chunk_root: bytes, next_chunk: int) -> int:
+    """Persist before recording: fsync the verified chunks, then move the state past them."""
+    f.flush()
+    os.fsync(f.fileno())
+    _save_state(state_path, transfer_id, chunk_root, next_chunk)
     return next_chunk
