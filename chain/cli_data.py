@@ -16,12 +16,15 @@ from typing import Any, BinaryIO
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-from chain.cli_common import add_node_options, client_for, print_fields, print_json
-from chain.crypto import load_key_file
+from chain.cli_chain import default_nonce
+from chain.cli_common import add_node_options, client_for, fail, print_fields, print_json
+from chain.client import Client
+from chain.crypto import KeyPair, load_key_file
 from chain.dataplane import requests
 from chain.dataplane.fetch import fetch
 from chain.dataplane.store import check_asset_id, summarize_file
 from chain.errors import ValidationError
+from chain.types import make_tx
 
 UPLOAD_VALIDITY_MS = 5 * 60 * 1000
 
@@ -95,13 +98,34 @@ def data_fetch(args: argparse.Namespace) -> int:
             total = int(client.asset(str(client.transfer(args.transfer)["asset_id"]))["size"])
             task = progress.add_task(f"fetch {out.name}", total=total)
             result = fetch(client, args.transfer, out, key, lambda n: progress.advance(task, n))
-    fields = {"file": str(result.path), "size": result.size, "chunks": result.chunks,
-              "resumed_from_chunk": result.resumed_from, "attempts": result.attempts, "sha256": "verified"}
+    fields: dict[str, Any] = {"file": str(result.path), "size": result.size, "chunks": result.chunks,
+                              "resumed_from_chunk": result.resumed_from, "attempts": result.attempts,
+                              "sha256": "verified"}
+    code = 0
+    if args.ack:
+        fields["acknowledged"], code = acknowledge(client, key, args.transfer, result.path, args.timeout)
     if args.json:
         print_json(fields)
     else:
         print_fields(list(fields.items()))
-    return 0
+    return code
+
+
+def acknowledge(client: Client, key: KeyPair, transfer_id: str, path: Path, timeout: float) -> tuple[str, int]:
+    """Commit ``crossborder.acknowledge`` with the file's SHA-256, signed by the recipient; (outcome, exit code)."""
+    content_hash = summarize_file(path).content_hash
+    chain_id = str(client.status()["chain_id"])
+    tx = make_tx(chain_id, "crossborder", "acknowledge", {"transfer_id": transfer_id, "content_hash": content_hash},
+                 [key], default_nonce())
+    info = client.submit_and_wait(tx, timeout=timeout)
+    if info.get("status") != "committed":
+        fail(f"acknowledgement {tx.tx_id} not committed within {timeout:g} s; run the same command again")
+        return "pending", 1
+    receipt = info.get("receipt") or {}
+    if not receipt.get("ok"):
+        fail(f"acknowledgement refused: {receipt.get('error_code')}")
+        return f"refused: {receipt.get('error_code')}", 1
+    return f"committed at height {info.get('height')}", 0
 
 
 def data_status(args: argparse.Namespace) -> int:
@@ -133,6 +157,9 @@ def register(commands: Any) -> None:
     p.add_argument("transfer", metavar="TRANSFER")
     p.add_argument("-o", "--output", required=True, metavar="FILE")
     p.add_argument("--key", required=True, metavar="RECIPIENT.key", help="a recipient member's key file")
+    p.add_argument("--ack", action="store_true",
+                   help="then commit crossborder.acknowledge with the file's SHA-256, signed by the same key")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the acknowledgement")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_node_options(p)
     p.set_defaults(handler=data_fetch)

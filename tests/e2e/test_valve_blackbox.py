@@ -2,8 +2,8 @@
 
 Roles and organisations are granted by governance; the exporter registers a dataset with its chunk
 layout, uploads it to node 0 with ``silkport data put``, customs releases one transfer, and the
-recipient pulls it with ``silkport data fetch``; a transfer still waiting for evidence yields nothing
-(ADR 0018).
+recipient pulls it with ``silkport data fetch`` and acknowledges it with ``--ack``; a transfer still
+waiting for evidence, and a member of another organisation, get nothing (ADR 0018).
 """
 
 from __future__ import annotations
@@ -97,9 +97,16 @@ def test_upload_fetch_and_nothing_for_a_pending_transfer(devnet: Devnet, tmp_pat
 
     out = tmp_path / "received.csv"
     fetched = silkport("data", "fetch", released, "-o", out, "--key", tmp_path / "recipient.key",
-                       "--node", node0, "--json")
+                       "--node", node0, "--json", "--ack", "--timeout", "30")
     assert fetched.returncode == 0, fetched.stderr
     assert out.read_bytes() == dataset.read_bytes()
+    assert not (tmp_path / "received.csv.part").exists()
+    code, record = http_json(f"{node0}/v1/transfers/{released}")
+    assert code == 200 and record["state"] == "ACKNOWLEDGED"
+    again = silkport("data", "fetch", released, "-o", tmp_path / "again.csv", "--key", tmp_path / "recipient.key",
+                     "--node", node0, "--quiet", "--ack")
+    assert again.returncode == 1 and "bad_state" in again.stderr  # re-fetch allowed, a second ack refused
+    assert (tmp_path / "again.csv").read_bytes() == dataset.read_bytes()
     code, status = http_json(f"{node0}/v1/assets/{asset_id}/data")
     assert code == 200 and status["stored"] is True and status["chunk_root"] == summary.chunk_root.hex()
     code, other = http_json(f"{devnet.api(1)}/v1/assets/{asset_id}/data")
