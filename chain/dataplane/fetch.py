@@ -10,6 +10,7 @@ A chunk that fails to open or verify is dropped and fetched again on the next at
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import time
@@ -63,9 +64,13 @@ def _save_state(state_path: Path, transfer_id: str, chunk_root: bytes, next_chun
 
 
 def _read_exact(response: BinaryIO, n: int) -> bytes | None:
+    """``n`` bytes, or None when the stream ends or the connection is cut first."""
     data = b""
     while len(data) < n:
-        piece = response.read(n - len(data))
+        try:
+            piece = response.read(n - len(data))
+        except (http.client.HTTPException, OSError):  # IncompleteRead, reset: the server cut the stream
+            return None
         if not piece:
             return None
         data += piece

@@ -228,3 +228,22 @@ def test_challenge_floods_are_bounded() -> None:
     with pytest.raises(QuotaError, match="too many open data challenges"):
         challenges.issue("t", 0)
     challenges.issue("t", stream.CHALLENGE_TTL_MS + 1)  # the expired ones make room
+
+
+def test_a_revocation_committed_mid_stream_stops_it_before_the_next_chunk(valve: Valve, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    real_read = valve.store.read_chunk
+
+    def revoke_while_serving_chunk_two(asset_id: str, index: int) -> bytes:
+        if index == 2:
+            valve.driver.commit("crossborder", "revoke", {"transfer_id": valve.released, "reason": "mid-stream"},
+                                list(tk.AUTHORITIES[:2]))
+        return real_read(asset_id, index)
+
+    monkeypatch.setattr(valve.store, "read_chunk", revoke_while_serving_chunk_two)
+    monkeypatch.setattr(fetch.time, "sleep", lambda _s: None)
+    out = tmp_path / "got.bin"
+    with pytest.raises(ApiError, match="transfer_revoked"):  # the cut stream, then the retry is refused
+        fetch.fetch(valve.client, valve.released, out, tk.FOREIGN)
+    assert not out.exists()
+    assert (tmp_path / "got.bin.part").read_bytes() == DATA[: 3 * CHUNK]  # chunks 0-2, nothing after the revoke
