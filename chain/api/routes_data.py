@@ -18,6 +18,7 @@ leaves nothing stored and answers problem+json.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
@@ -47,9 +48,6 @@ LOG = logging.getLogger("silkport.dataplane")
 TRANSFER_ID = re.compile(r"[0-9a-f]{64}")
 NONCE_HEADER = "Silkport-Nonce"
 MAX_CHALLENGES = 4096
-
-PIECE_BYTES = 1 << 20
-
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
@@ -87,6 +85,8 @@ class DataPlane:
     store: ContentStore
     now_ms: Callable[[], int] = field(default=wall_clock_ms)
     challenges: Challenges = field(default_factory=Challenges)
+    upload_idle_s: float = 60.0
+    """An upload that sends nothing for this long is dropped (a slow client cannot hold the store)."""
 
 
 DATA = web.AppKey("silkport.data", DataPlane)
@@ -128,7 +128,15 @@ async def put_data(request: web.Request) -> web.Response:
         )
     upload = plane.store.begin_upload(asset_id, expected)
     try:
-        async for piece in request.content.iter_chunked(PIECE_BYTES):
+        while True:
+            try:
+                async with asyncio.timeout(plane.upload_idle_s):
+                    piece = await request.content.readany()
+            except TimeoutError:
+                raise ValidationError(f"the upload stalled for {plane.upload_idle_s:g} s; nothing was stored",
+                                      code="upload_stalled") from None
+            if not piece:
+                break
             upload.write(piece)
         summary = upload.finish()
     except BaseException:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from test_api_assets import Port, problem
@@ -147,3 +148,30 @@ def test_without_a_content_store_the_route_does_not_exist(tmp_path: Path) -> Non
             assert response.status in (404, 405)
 
     asyncio.run(main())
+
+
+def test_a_stalled_upload_is_dropped_and_stores_nothing(tmp_path: Path) -> None:
+    port, asset_id, store = _setup(tmp_path)
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield DATA[:500]
+        await asyncio.sleep(2)  # the server's idle limit is 0.1 s in this test
+        yield DATA[500:]
+
+    async def main() -> None:
+        app = make_app(port.node, rate_limit=None, content_store=store)
+        app[DATA_PLANE].now_ms = lambda: NOW_MS
+        app[DATA_PLANE].upload_idle_s = 0.1
+        async with TestClient(TestServer(app)) as client:
+            try:
+                response = await client.put(f"/v1/assets/{asset_id}/data", data=trickle(),
+                                            headers=_headers(port, asset_id))
+                await problem(response, 400, "upload_stalled")
+            except aiohttp.ClientError:
+                pass  # the server may answer and close while the client is still sending
+            status = await (await client.get(f"/v1/assets/{asset_id}/data")).json()
+            assert status["stored"] is False
+
+    asyncio.run(main())
+    assert not store.has(asset_id)
+    assert list((tmp_path / "content" / "incoming").iterdir()) == []
