@@ -95,6 +95,10 @@ def test_upload_fetch_and_nothing_for_a_pending_transfer(devnet: Devnet, tmp_pat
                         "--node", node0, "--quiet")
     assert outsider.returncode == 1 and "not_recipient" in outsider.stderr and not denied_out.exists()
 
+    elsewhere = silkport("data", "fetch", released, "-o", denied_out, "--key", tmp_path / "recipient.key",
+                         "--node", devnet.api(1), "--quiet")
+    assert elsewhere.returncode == 1 and "no_content" in elsewhere.stderr and not denied_out.exists()
+
     out = tmp_path / "received.csv"
     fetched = silkport("data", "fetch", released, "-o", out, "--key", tmp_path / "recipient.key",
                        "--node", node0, "--json", "--ack", "--timeout", "30")
