@@ -18,7 +18,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 
 from chain.cli_chain import default_nonce
 from chain.cli_common import add_node_options, client_for, fail, print_fields, print_json
-from chain.client import Client
+from chain.client import ApiError, Client
 from chain.crypto import KeyPair, load_key_file
 from chain.dataplane import requests
 from chain.dataplane.fetch import fetch
@@ -129,8 +129,21 @@ def acknowledge(client: Client, key: KeyPair, transfer_id: str, path: Path, time
 
 
 def data_status(args: argparse.Namespace) -> int:
-    asset_id = check_asset_id(args.asset)
-    result = client_for(args).data_status(asset_id)
+    """``ID`` is a transfer (its state, its asset's layout, whether this node holds the data) or an asset."""
+    identifier = check_asset_id(args.id)  # transfer and asset ids have the same shape
+    client = client_for(args)
+    try:
+        transfer = client.transfer(identifier)
+    except ApiError as error:
+        if error.status != 404:
+            raise
+        transfer = None
+    result: dict[str, Any] = {}
+    if transfer is not None:
+        result = {"transfer": identifier, "state": transfer["state"], "recipient": transfer["recipient"],
+                  "servable": transfer["state"] in ("RELEASED", "ACKNOWLEDGED")}
+        identifier = str(transfer["asset_id"])
+    result.update(client.data_status(identifier))
     if args.json:
         print_json(result)
     else:
@@ -163,7 +176,9 @@ def register(commands: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_node_options(p)
     p.set_defaults(handler=data_fetch)
-    p = sub.add_parser("status", help="does the node store the asset's content? (exit 1 if not)")
-    p.add_argument("asset", metavar="ASSET")
+    p = sub.add_parser("status", help="a transfer's data state, or an asset's (exit 1 if the node lacks the data)",
+                       description="For a TRANSFER: its state, recipient, whether it may be served, and whether this "
+                       "node holds its asset's data; for an ASSET: whether this node holds its data.")
+    p.add_argument("id", metavar="TRANSFER|ASSET")
     add_node_options(p)
     p.set_defaults(handler=data_status)

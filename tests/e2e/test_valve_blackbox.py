@@ -111,6 +111,11 @@ def test_upload_fetch_and_nothing_for_a_pending_transfer(devnet: Devnet, tmp_pat
                      "--node", node0, "--quiet", "--ack")
     assert again.returncode == 1 and "bad_state" in again.stderr  # re-fetch allowed, a second ack refused
     assert (tmp_path / "again.csv").read_bytes() == dataset.read_bytes()
+    shown = silkport("data", "status", released, "--node", node0, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert '"state": "ACKNOWLEDGED"' in shown.stdout and '"stored": true' in shown.stdout
+    shown = silkport("data", "status", pending, "--node", devnet.api(1), "--json")
+    assert shown.returncode == 1 and '"servable": false' in shown.stdout and '"stored": false' in shown.stdout
     code, status = http_json(f"{node0}/v1/assets/{asset_id}/data")
     assert code == 200 and status["stored"] is True and status["chunk_root"] == summary.chunk_root.hex()
     code, other = http_json(f"{devnet.api(1)}/v1/assets/{asset_id}/data")
