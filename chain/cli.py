@@ -22,6 +22,7 @@ GROUPS = (
     "chain.cli_assets",
     "chain.cli_transfer",
     "chain.cli_proofs",
+    "chain.cli_data",
 )
 
 

@@ -26,6 +26,8 @@ from chain.contracts.governance import DECISION_KINDS, DECISION_STATUSES, ORG_TY
 from chain.contracts.registry import asset_id_for
 from chain.contracts.valuation import METHODS
 from chain.crypto import KeyPair, key_file_public_key, load_key_file
+from chain.dataplane.chunks import DEFAULT_CHUNK_SIZE
+from chain.dataplane.store import summarize_file
 from chain.errors import ValidationError
 from chain.types import SignedTx, make_tx
 
@@ -130,9 +132,11 @@ def classification_of(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def asset_register(args: argparse.Namespace) -> int:
+    layout: dict[str, Any] = {}
     if args.content is not None:
-        data = Path(args.content).read_bytes()
-        content_hash, size = codec.sha256(data), len(data)
+        summary = summarize_file(Path(args.content), args.chunk_size)
+        content_hash, size = summary.content_hash, summary.size
+        layout = {"chunk_root": summary.chunk_root, "chunk_size": summary.chunk_size}
     elif args.content_hash is not None and args.size is not None:
         content_hash, size = hash_arg(args.content_hash), args.size
     else:
@@ -142,7 +146,7 @@ def asset_register(args: argparse.Namespace) -> int:
     owner = public_key(args.owner if args.owner is not None else args.key[-1])
     call = {"content_hash": content_hash, "size": size, "format": args.format, "title": args.title,
             "description": args.description, "owner": owner, "classification": classification_of(args),
-            "parents": list(args.parent)}
+            "parents": list(args.parent), **layout}
     return send(args, "registry", "register", call,
                 lambda tx: {"asset_id": asset_id_for(tx.tx_hash, content_hash)})
 
@@ -389,7 +393,10 @@ def register(commands: Any) -> None:
                        "(--key REGISTRAR --key OWNER; the owner defaults to the last --key). The asset id is "
                        "SHA-256(tx hash || content hash), printed before the commit. The nonce defaults to the "
                        "current time in ms; with --wait a refused registration exits 1 with its error code.")
-    p.add_argument("--content", metavar="FILE", help="the data itself: its SHA-256 and size go on chain")
+    p.add_argument("--content", metavar="FILE",
+                   help="the data itself: its SHA-256, size and chunk root (ADR 0018) go on chain")
+    p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, metavar="BYTES",
+                   help="chunk size of the chunk tree (power of two, 1 KiB..16 MiB; default 1 MiB)")
     p.add_argument("--content-hash", metavar="HEX")
     p.add_argument("--size", type=int, help="bytes (with --content-hash)")
     p.add_argument("--format", default="csv")

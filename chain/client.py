@@ -110,13 +110,15 @@ class Client:
         method: str,
         path: str,
         *,
-        body: bytes | None = None,
+        body: Any = None,
         content_type: str | None = None,
         timeout_s: float | None = None,
+        extra_headers: dict[str, str] | None = None,
     ) -> bytes:
         headers = {"Accept": "application/json, application/problem+json, application/msgpack"}
         if content_type:
             headers["Content-Type"] = content_type
+        headers.update(extra_headers or {})
         request = urllib.request.Request(self.base_url + path, data=body, method=method, headers=headers)
         try:
             with urllib.request.urlopen(
@@ -230,6 +232,21 @@ class Client:
         """The canonical JSON text of an asset's provenance bundle."""
         query = "" if since is None else "?" + urlencode({"since": since})
         return self._request("GET", f"/v1/assets/{asset_id}/proof{query}").decode()
+
+    # --- data valve (ADR 0018; PUT /v1/assets/{id}/data) ---
+
+    def put_data(self, asset_id: str, reader: Any, size: int, headers: dict[str, str]) -> dict[str, Any]:
+        """Stream ``size`` bytes from ``reader`` (anything with ``read(n)``) as the asset's content."""
+        result: dict[str, Any] = self._json(
+            "PUT", _asset_path(asset_id, "data"), body=reader, content_type="application/octet-stream",
+            timeout_s=max(self.timeout_s, 600.0), extra_headers={**headers, "Content-Length": str(size)},
+        )
+        return result
+
+    def data_status(self, asset_id: str) -> dict[str, Any]:
+        """Whether the node stores the asset's content (and its chunk layout)."""
+        result: dict[str, Any] = self._json("GET", _asset_path(asset_id, "data"))
+        return result
 
     def history_consistency(self, from_height: int, to_height: int) -> dict[str, Any]:
         """RFC 6962 consistency proof between the history roots of two headers."""

@@ -164,6 +164,10 @@ DOMAIN_PEER_CERT = b"silkport/peercert/v1"
 """A validator's signature over a peer TLS key (chain/net/certs.py, ADR 0010)."""
 DOMAIN_API_REQUEST = b"silkport/apirequest/v1"
 """A validator's signed REST request: ``[method, path?query, timestamp_ms, nonce]`` (ADR 0011)."""
+DOMAIN_DATA_PUT = b"silkport/data-put/v1"
+"""An asset owner's signature over an upload of its content (chain/dataplane/requests.py, ADR 0018)."""
+DOMAIN_DATA_GET = b"silkport/data-get/v1"
+"""A recipient's signature over a node's egress challenge (chain/dataplane/stream.py, ADR 0018)."""
 
 DOMAINS = frozenset(
     {
@@ -178,6 +182,8 @@ DOMAINS = frozenset(
         DOMAIN_CATCHUP,
         DOMAIN_PEER_CERT,
         DOMAIN_API_REQUEST,
+        DOMAIN_DATA_PUT,
+        DOMAIN_DATA_GET,
     }
 )
 

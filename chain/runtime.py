@@ -32,6 +32,7 @@ from chain.consensus import events as ev
 from chain.consensus.messages import BlockHandle
 from chain.consensus.state import reconfigure
 from chain.crypto import Signer, load_key_file, read_passphrase_file
+from chain.dataplane.store import ContentStore
 from chain.errors import MempoolFullError, SilkportError, ValidationError
 from chain.genesis import load_genesis
 from chain.ledger import Ledger, decode_raw_block
@@ -132,6 +133,7 @@ class NodeRuntime:
             rate_per_second=genesis.params.api_rate_per_second,
             budgets=config.api_budgets,
             clock_ms=self.now,
+            content_store=ContentStore(home),
         )
         self.started_ms = self.now()
         self._stopping = asyncio.Event()

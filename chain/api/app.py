@@ -17,6 +17,7 @@ from chain.api import (
     openapi,
     routes_assets,
     routes_blocks,
+    routes_data,
     routes_proofs,
     routes_status,
     routes_transfers,
@@ -29,6 +30,7 @@ from chain.api.problems import problem_middleware
 from chain.api.ratelimit import RateLimit, TokenBuckets
 from chain.api.validator_auth import RequestAuthenticator
 from chain.config import ApiBudgets
+from chain.dataplane.store import ContentStore
 
 ROUTE_MODULES = (routes_status, routes_txs, routes_blocks, routes_assets, routes_transfers, routes_proofs, explorer, openapi)
 DEFAULT_RATE_LIMIT = RateLimit()
@@ -44,6 +46,7 @@ def make_app(
     clock: Callable[[], float] = time.monotonic,
     budgets: ApiBudgets | None = None,
     clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    content_store: ContentStore | None = None,
 ) -> web.Application:
     """The node's aiohttp application (``rate_limit=None`` disables the POST /v1/txs limit).
 
@@ -53,6 +56,7 @@ def make_app(
     ``budgets`` turns on the limits of every route (ADR 0011, :mod:`chain.api.limits`; the node
     passes its config's); None leaves routes unlimited (tests, local tools). Heavy reads run on a
     thread pool sized by the budgets. ``clock_ms`` checks validator-signed requests' freshness.
+    With ``content_store`` the node also serves the data valve's routes (:mod:`chain.api.routes_data`).
 
     Validators talk on their own peer port (:mod:`chain.net.transport`), never through this app.
     """
@@ -82,6 +86,8 @@ def make_app(
     app[TX_RATE] = TokenBuckets(rate_limit, clock) if rate_limit is not None else None
     for module in ROUTE_MODULES:
         module.register(app)
+    if content_store is not None:
+        routes_data.register(app, routes_data.DataPlane(content_store))
     return app
 
 

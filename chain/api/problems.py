@@ -22,6 +22,7 @@ NotPermittedError                                     403     the signers are no
 DuplicateTxError                                      409     already pending or committed
 QuotaError                                            429     a sender over its quota; ``Retry-After``
 MempoolFullError                                      503     retry later (``Retry-After: 1``)
+StorageError with code ``disk_full``                  507     the content store has no room (ADR 0018)
 rate limit (per address or global, ADR 0011)          429     ``Retry-After`` seconds
 too many requests in flight (ADR 0011)                503     ``Retry-After`` seconds
 aiohttp HTTPException (404, 405, 413, ...)            same    code from the status (``not_found``,
@@ -95,6 +96,8 @@ CODE_BY_STATUS = {
 
 def status_for(error: SilkportError) -> int:
     """The HTTP status of an error: the first matching class in :data:`STATUS_BY_ERROR`."""
+    if error.code == "disk_full":  # the content store has no room (ADR 0018): 507, said plainly
+        return 507
     for klass, status in STATUS_BY_ERROR:
         if isinstance(error, klass):
             return status

@@ -10,7 +10,14 @@ transfer               owner + new owner (+ pledgee if      transferred
 licence                owner (+ pledgee if pledged and      licensed
                        abroad)
 retire                 owner or a registrar                 retired
+set_content_layout     owner                                content_layout (chunk_root, chunk_size)
 =====================  ===================================  ==========================================
+
+**Content layout** (issue 14, ADR 0018): ``chunk_root`` (RFC 6962 root over the dataset's chunk
+hashes, :mod:`chain.dataplane.chunks`) and ``chunk_size`` sit beside ``content_hash`` and ``size``;
+they are optional at registration and may be set once later by the owner. An asset without them
+keeps its record bytes unchanged (the keys are absent, not null), so older assets and proofs stay
+as they were. A node serves a dataset only when its layout is on chain.
 
 **Asset id** = lowercase hex of ``SHA-256(tx_hash || content_hash)``: unique per registering
 transaction (a tx registers one asset), computable by the client before submission, and bound to
@@ -50,6 +57,9 @@ from chain.contracts.base import (
 from chain.contracts.callers import Callers
 from chain.contracts.governance import ID_PATTERN, member_org, require_organisation
 from chain.errors import ContractError
+
+MIN_CHUNK_SIZE = 1 << 10  # = chain.dataplane.chunks.MIN_CHUNK_SIZE (contracts import no I/O packages)
+MAX_CHUNK_SIZE = 1 << 24  # = chain.dataplane.chunks.MAX_CHUNK_SIZE
 
 CONTRACT = "registry"
 REGISTRAR = Callers.role("registrar")
@@ -100,9 +110,29 @@ REGISTER = Schema(
         "classification": Record(CLASSIFICATION),
         "parents": List(Str(max_len=64, pattern=ASSET_ID_PATTERN), max_items=32, unique=True, optional=True,
                         default=()),
+        "chunk_root": Bytes(size=32, optional=True, default=None),
+        "chunk_size": Int(minimum=MIN_CHUNK_SIZE, maximum=MAX_CHUNK_SIZE, optional=True, default=None),
     }
 )
 ASSET_ID = Str(max_len=64, pattern=ASSET_ID_PATTERN)
+LAYOUT = Schema(
+    {
+        "asset_id": ASSET_ID,
+        "chunk_root": Bytes(size=32),
+        "chunk_size": Int(minimum=MIN_CHUNK_SIZE, maximum=MAX_CHUNK_SIZE),
+    }
+)
+
+
+def check_layout(chunk_root: bytes | None, chunk_size: int | None) -> dict[str, Any]:
+    """The layout fields to store: both or neither; a power-of-two chunk size; refusal ``bad_layout``."""
+    if chunk_root is None and chunk_size is None:
+        return {}
+    if chunk_root is None or chunk_size is None:
+        raise ContractError("chunk_root and chunk_size go together", code="bad_layout")
+    if chunk_size & (chunk_size - 1):
+        raise ContractError(f"chunk_size {chunk_size} is not a power of two", code="bad_layout")
+    return {"chunk_root": chunk_root, "chunk_size": chunk_size}
 
 
 def register(registry: ContractRegistry) -> None:
@@ -118,6 +148,7 @@ def register(registry: ContractRegistry) -> None:
         owner_org = member_org(ctx, owner)
         classification = args["classification"]
         assets.check_classification(classification)
+        layout = check_layout(args["chunk_root"], args["chunk_size"])
         content_key = statekeys.asset_content_key(args["content_hash"])
         if ctx.get_value(content_key) is not None:
             raise ContractError("this content is already registered", code="duplicate_content")
@@ -130,6 +161,7 @@ def register(registry: ContractRegistry) -> None:
             "seq": seq,
             "content_hash": args["content_hash"],
             "size": args["size"],
+            **layout,
             "format": args["format"],
             "title": args["title"],
             "description": args["description"],
@@ -246,3 +278,15 @@ def register(registry: ContractRegistry) -> None:
             raise ContractError("a pledged asset cannot be retired", code="asset_pledged")
         record["status"] = assets.RETIRED
         assets.touch(ctx, record, CONTRACT, "retired", reason=args["reason"])
+
+    @method(CONTRACT, "set_content_layout", LAYOUT, callers=OWNER)
+    def set_content_layout(ctx: Context, args: dict[str, Any]) -> None:
+        """Owner. Records the chunk layout of an asset registered without one (once: the chunk root is
+        what every node serves and every recipient verifies against). Refusals ``unknown_asset``,
+        ``asset_retired``, ``not_owner``, ``bad_layout``, ``layout_already_set``. Emits content_layout."""
+        record = assets.load_active(ctx, args["asset_id"])
+        if record.get("chunk_root") is not None:
+            raise ContractError("the asset's content layout is already recorded", code="layout_already_set")
+        record.update(check_layout(args["chunk_root"], args["chunk_size"]))
+        assets.touch(ctx, record, CONTRACT, "content_layout", chunk_root=args["chunk_root"],
+                     chunk_size=args["chunk_size"])

@@ -49,6 +49,7 @@ DECLARED = {
     "registry.licence": "asset owner",
     "registry.register": "role registrar",
     "registry.retire": "asset owner or role registrar",
+    "registry.set_content_layout": "asset owner",
     "registry.transfer": "asset owner",
     "registry.update_classification": "role registrar",
     "valuation.appraise": "role appraiser",

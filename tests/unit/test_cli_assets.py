@@ -17,6 +17,7 @@ from chain.api import make_app, start
 from chain.cli import main
 from chain.contracts import testkit
 from chain.crypto import KeyPair, save_key_file
+from chain.dataplane.store import summarize_file
 from chain.genesis import parse_genesis
 from chain.localnode import LocalNode
 
@@ -225,3 +226,23 @@ def test_re_anchoring_a_known_hash_says_so(server: Server, keys: dict[str, str],
     assert json.loads(out)["already_anchored"] == [digest]
     assert f"already anchored (not counted again): {first} {digest}" in err
     assert "b.pdf" not in err
+
+
+def test_register_with_content_records_the_chunk_layout(server: Server, keys: dict[str, str], tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    content = tmp_path / "big.bin"
+    content.write_bytes(bytes(range(256)) * 20)  # 5120 bytes: 5 chunks of 1 KiB
+    code, out, err = cli(capsys, server, "asset", "register", "--content", str(content), "--title", "Chunked",
+                         "--chunk-size", "1024", "--sector", "logistics", "--grade", "GENERAL",
+                         "--key", keys["registrar"], "--key", keys["owner"], "--wait", "--json")
+    assert code == 0, err
+    asset_id = json.loads(out)["asset_id"]
+    code, out, _ = cli(capsys, server, "asset", "show", asset_id, "--json")
+    record = json.loads(out)
+    expected = summarize_file(content, 1024)
+    assert record["chunk_root"] == expected.chunk_root.hex() and record["chunk_size"] == 1024
+    assert record["size"] == 5120
+    code, _, err = cli(capsys, server, "asset", "register", "--content", str(content), "--title", "Bad",
+                       "--chunk-size", "1000", "--sector", "logistics", "--grade", "GENERAL",
+                       "--key", keys["registrar"], "--key", keys["owner"])
+    assert code != 0 and "chunk_size" in err
