@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from test_consensus_steps import CHAIN, GENESIS, SIGNERS, VALIDATORS
+
 from chain.consensus import (
     Broadcast,
     CommitBlock,
@@ -29,14 +31,8 @@ from chain.consensus import (
     step,
 )
 from chain.consensus.messages import COMMIT, PREPARE, Vote, make_message
-from chain.crypto import KeyPair, Signer
-from chain.types import ZERO_HASH, Block, Header, validators_hash
+from chain.types import ZERO_HASH, Block, Header
 
-CHAIN = "lifecycle"
-KEYS = [KeyPair.from_seed(bytes([i + 1]) * 32) for i in range(4)]
-VALIDATORS = tuple(k.public_key for k in KEYS)
-SIGNERS = [Signer(k) for k in KEYS]
-GENESIS = Header(CHAIN, 0, 0, 0, ZERO_HASH, ZERO_HASH, ZERO_HASH, ZERO_HASH, validators_hash(VALIDATORS), 0, 0)
 TIMEOUT = 1_000
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from test_consensus_steps import CHAIN, GENESIS, SIGNERS, VALIDATORS
+
 from chain.consensus import (
     Broadcast,
     MessageReceived,
@@ -19,14 +21,7 @@ from chain.consensus import (
     step,
 )
 from chain.consensus.messages import PREPARE, VIEW_CHANGE, ViewChange, Vote, make_message
-from chain.crypto import KeyPair, Signer
-from chain.types import ZERO_HASH, Header, validators_hash
 
-CHAIN = "viewsync"
-KEYS = [KeyPair.from_seed(bytes([i + 1]) * 32) for i in range(4)]
-VALIDATORS = tuple(k.public_key for k in KEYS)
-SIGNERS = [Signer(k) for k in KEYS]
-GENESIS = Header(CHAIN, 0, 0, 0, ZERO_HASH, ZERO_HASH, ZERO_HASH, ZERO_HASH, validators_hash(VALIDATORS), 0, 0)
 VIEW_TIMEOUT = 1_000
 
 
