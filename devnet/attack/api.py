@@ -113,16 +113,17 @@ async def enrol_registrars(target: Target, count: int) -> list[KeyPair]:
 
 
 async def expiring_transactions(target: Target, senders: list[KeyPair], count: int) -> Outcome:
-    """Issue 12's halting attack: ``count`` anchor transactions valid only until ``H + 1`` that mostly
-    miss block H+1 (a trigger tx starts the proposal of H+1 first; the rest arrive after it)."""
-    head = _head(target)
+    """Issue 12's halting attack: ``count`` anchor transactions valid only until ``H + 1``, sent the
+    moment the head is H (signed ahead: signing 10,000 takes seconds), spread over every node, so most
+    arrive after the primary has started block H + 1 and miss it."""
+    lead = 3 + count // 2_000
+    head = _head(target) + lead
     base = int(time.time() * 1000)
-    txs = []
-    for i in range(count):
-        sender = senders[i % len(senders)]
-        digest = os.urandom(32)
-        txs.append(make_tx(target.chain_id, "anchoring", "anchor", {"hashes": [digest], "label": "exp"},
-                           [sender], base + i // len(senders), valid_until_height=head + 1))
+    txs = [make_tx(target.chain_id, "anchoring", "anchor", {"hashes": [os.urandom(32)], "label": "exp"},
+                   [senders[i % len(senders)]], base + i // len(senders), valid_until_height=head + 1)
+           for i in range(count)]
+    while _head(target) < head:
+        await asyncio.sleep(0.02)
     statuses: Counter[str] = Counter()
     connector = aiohttp.TCPConnector(limit=64)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
@@ -134,7 +135,7 @@ async def expiring_transactions(target: Target, senders: list[KeyPair], count: i
                 statuses[await _post(session, f"{apis[i % len(apis)]}/v1/txs", tx.encode(), MSGPACK)] += 1
 
         await asyncio.gather(*(one(i, tx) for i, tx in enumerate(txs)))
-    return Outcome(True, f"{count} txs valid until height {head + 1} submitted", dict(statuses))
+    return Outcome(True, f"{count} txs valid until height {head + 1}, sent at height {head}", dict(statuses))
 
 
 async def fresh_key_writes(target: Target) -> Outcome:
@@ -230,10 +231,10 @@ async def many_addresses(target: Target, senders: list[KeyPair], addresses: int,
         source = f"127.0.{1 + a // 250}.{1 + a % 250}"
         connector = aiohttp.TCPConnector(local_addr=(source, 0), limit=8)
         async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+            sender = senders[a % len(senders)]
             for i in range(per_address):
-                sender = senders[(a * per_address + i) % len(senders)]
                 tx = make_tx(target.chain_id, "anchoring", "anchor", {"hashes": [os.urandom(32)], "label": "flood"},
-                             [sender], base + a * per_address + i)
+                             [sender], base + i)
                 statuses[await _post(session, f"{api}/v1/txs", tx.encode(), MSGPACK)] += 1
 
     await asyncio.gather(*(from_address(a) for a in range(addresses)))
