@@ -23,6 +23,7 @@ from chain.types import EventRef, Header, Receipt, SignedTx
 
 if TYPE_CHECKING:
     from chain.ledger import Ledger
+    from chain.statetree import StateTree
 
 
 class MerkleTree:
@@ -98,8 +99,12 @@ class _Lru(OrderedDict[Any, Any]):
 class ProofBuilder:
     """Reads a :class:`~chain.ledger.Ledger` and writes ``silkport-proof/1`` documents (as dicts)."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, tree: StateTree | None = None) -> None:
+        """``tree``: a state-tree reader of the ledger's store with a cache of its own, so the builder can
+        run on a worker thread without touching the cache the executor uses (ADR 0011); default: the
+        ledger's own tree (one thread)."""
         self.ledger = ledger
+        self.tree = ledger.tree if tree is None else tree
         self.history = MerkleTree()
         self._changes: dict[int, bool] = {}
         self._block_leaves: _Lru = _Lru(256)
@@ -126,7 +131,7 @@ class ProofBuilder:
     def _changed_at(self, checkpoint: int) -> bool:
         known = self._changes.get(checkpoint)
         if known is None:
-            tree = self.ledger.tree
+            tree = self.tree
             known = tree.get(statekeys.VALIDATORS, checkpoint) != tree.get(statekeys.VALIDATORS, checkpoint - 1)
             self._changes[checkpoint] = known
         return known
@@ -142,7 +147,7 @@ class ProofBuilder:
         for checkpoint in range(interval, final, interval):
             if not self._changed_at(checkpoint):
                 continue
-            value, proof = self.ledger.tree.get_with_proof(statekeys.VALIDATORS, checkpoint)
+            value, proof = self.tree.get_with_proof(statekeys.VALIDATORS, checkpoint)
             change_certificate = self.ledger.store.certificate(checkpoint)
             if value is None or change_certificate is None:
                 raise StorageError(f"validator set or certificate at height {checkpoint} missing")
@@ -220,7 +225,7 @@ class ProofBuilder:
     # --- provenance bundles ---------------------------------------------------------------------------
 
     def _record(self, asset_id: str, final: int) -> tuple[dict[str, Any], dict[str, Any]]:
-        raw, proof = self.ledger.tree.get_with_proof(statekeys.asset_key(asset_id), final)
+        raw, proof = self.tree.get_with_proof(statekeys.asset_key(asset_id), final)
         if raw is None:
             raise NotFoundError(f"no asset {asset_id}")
         section = {"id": asset_id, "record": raw.hex(), "state_proof": proof.to_wire().hex()}

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from chain.api import (
     explorer,
+    heavy,
     openapi,
     routes_assets,
     routes_blocks,
@@ -84,6 +85,7 @@ def make_app(
     app[LIMITS] = ApiLimits(max_body_bytes=max_body_bytes, sync_max_bytes=sync_max_bytes)
     app.cleanup_ctx.append(_heavy_pool(heavy_workers))
     app[TX_RATE] = TokenBuckets(rate_limit, clock) if rate_limit is not None else None
+    heavy.register(app)  # the off-loop reader of the proof and history routes
     for module in ROUTE_MODULES:
         module.register(app)
     if content_store is not None:

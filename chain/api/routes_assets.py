@@ -27,10 +27,12 @@ from aiohttp import web
 from pydantic import Field
 
 from chain import codec, statekeys
+from chain.api.heavy import HeavyReader, off_loop
 from chain.api.keys import NODE
 from chain.api.models import EmptyQuery, Strict, parse
 from chain.contracts import queries
 from chain.errors import NotFoundError, ValidationError
+from chain.storage.blockstore import BlockStore
 from chain.types import Event, EventRef, SignedTx
 
 MAX_PER_PAGE = 100
@@ -126,8 +128,8 @@ async def get_asset(request: web.Request) -> web.Response:
 class _Blocks:
     """Transactions and receipts of the heights a history walk visits (each block read once)."""
 
-    def __init__(self, request: web.Request) -> None:
-        self.store = request.app[NODE].ledger.store
+    def __init__(self, store: BlockStore) -> None:
+        self.store = store
         self.bodies: dict[int, list[tuple[SignedTx, Any]]] = {}
         self.times: dict[int, int | None] = {}
 
@@ -144,12 +146,12 @@ class _Blocks:
         return () if found is None else tuple(found[1].events)
 
 
-async def get_history(request: web.Request) -> web.Response:
-    asset_id = _asset_id(request.match_info["asset_id"])
-    parse(EmptyQuery, dict(request.query))
-    get, height = _reader(request)
+def _history(reader: HeavyReader, asset_id: str) -> dict[str, Any]:
+    """The hash-linked history of ``asset_id`` at the head (on a worker thread: ``reader``'s own tree)."""
+    height = reader.ledger.height
+    get = reader.state_get(height)
     record = _require_asset(get, asset_id)
-    blocks = _Blocks(request)
+    blocks = _Blocks(reader.ledger.store)
     events = queries.history(get, blocks.events_at, asset_id)
     children: list[str] = []
     for event in events:
@@ -159,7 +161,7 @@ async def get_history(request: web.Request) -> web.Response:
         event["timestamp_ms"] = blocks.times.get(ref.height)
         if event["name"] == "derived" and isinstance(event["data"].get("child"), str):
             children.append(event["data"]["child"])
-    return web.json_response({
+    return {
         "height": height,
         "asset_id": asset_id,
         "complete": True,
@@ -167,7 +169,13 @@ async def get_history(request: web.Request) -> web.Response:
         "last_event": record["last_event"],
         "lineage": {"parents": record["parents"], "children": list(reversed(children))},
         "events": events,
-    })
+    }
+
+
+async def get_history(request: web.Request) -> web.Response:
+    asset_id = _asset_id(request.match_info["asset_id"])
+    parse(EmptyQuery, dict(request.query))
+    return web.json_response(await off_loop(request, lambda reader: _history(reader, asset_id)))
 
 
 async def list_organisations(request: web.Request) -> web.Response:

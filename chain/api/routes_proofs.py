@@ -18,22 +18,17 @@ checks; see :func:`chain.proof_format.canonical_json`).
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from pydantic import Field
 
-from chain.api.keys import NODE
+from chain.api.heavy import capped, off_loop
 from chain.api.models import Strict, parse
 from chain.errors import ValidationError
-from chain.proof_builder import ProofBuilder
 from chain.proof_format import canonical_json
 
-if TYPE_CHECKING:
-    from chain.ledger import Ledger
-
 HASH = re.compile(r"^[0-9a-f]{64}$")
-BUILDERS = web.AppKey("silkport.proof_builders", dict)
 
 
 class SinceQuery(Strict):
@@ -45,45 +40,37 @@ class ConsistencyQuery(Strict):
     to: int = Field(ge=1)
 
 
-def _builder(request: web.Request) -> ProofBuilder:
-    ledger: Ledger = request.app[NODE].ledger
-    builders: dict[int, ProofBuilder] = request.app[BUILDERS]
-    builder = builders.get(id(ledger))
-    if builder is None or builder.ledger is not ledger:
-        builder = builders[id(ledger)] = ProofBuilder(ledger)
-    return builder
-
-
 def _hex32(text: str, what: str, code: str) -> str:
     if not HASH.match(text):
         raise ValidationError(f"{what} is 64 lowercase hex characters", code=code)
     return text
 
 
-def _document(document: dict[str, Any]) -> web.Response:
-    return web.Response(text=canonical_json(document), content_type="application/json")
+def _document(document_text: str) -> web.Response:
+    return web.Response(text=document_text, content_type="application/json")
 
 
 async def anchor_receipt(request: web.Request) -> web.Response:
-    digest = _hex32(request.match_info["hash"], "an anchored hash", "bad_hash")
+    digest = bytes.fromhex(_hex32(request.match_info["hash"], "an anchored hash", "bad_hash"))
     query = parse(SinceQuery, dict(request.query))
-    return _document(_builder(request).anchor_receipt(bytes.fromhex(digest), since=query.since))
+    return _document(await off_loop(
+        request, lambda reader: capped(canonical_json(reader.builder.anchor_receipt(digest, since=query.since)))))
 
 
 async def asset_proof(request: web.Request) -> web.Response:
     asset_id = _hex32(request.match_info["asset_id"], "an asset id", "bad_asset_id")
     query = parse(SinceQuery, dict(request.query))
-    return _document(_builder(request).asset_bundle(asset_id, since=query.since))
+    return _document(await off_loop(
+        request, lambda reader: capped(canonical_json(reader.builder.asset_bundle(asset_id, since=query.since)))))
 
 
 async def history_consistency(request: web.Request) -> web.Response:
     query = parse(ConsistencyQuery, dict(request.query))
-    return web.json_response(_builder(request).consistency(query.from_, query.to))
+    return web.json_response(await off_loop(request, lambda reader: reader.builder.consistency(query.from_, query.to)))
 
 
 def register(app: web.Application) -> None:
     """Add this module's routes to ``app``."""
-    app[BUILDERS] = {}
     app.router.add_get("/v1/anchors/{hash}/receipt", anchor_receipt)
     app.router.add_get("/v1/assets/{asset_id}/proof", asset_proof)
     app.router.add_get("/v1/history/consistency", history_consistency)

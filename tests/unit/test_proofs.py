@@ -359,6 +359,42 @@ def test_api_serves_canonical_receipts_bundles_and_consistency() -> None:
     asyncio.run(main())
 
 
+def test_proofs_and_history_are_built_off_the_event_loop_with_a_reader_of_their_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ADR 0011: heavy reads run on the app's thread pool, on a state tree that shares no cache with
+    block execution (whose tree the loop thread mutates)."""
+    import threading
+
+    from chain.proof_builder import ProofBuilder
+
+    port = Port()
+    digest = random_hashes(1)[0]
+    port.anchor([digest])
+    asset = port.register(b"thread asset")
+    port.blocks(1)
+    threads: list[str] = []
+    trees: list[object] = []
+    original = ProofBuilder.anchor_receipt
+
+    def recording(self: ProofBuilder, *args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        trees.append(self.tree)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ProofBuilder, "anchor_receipt", recording)
+
+    async def main() -> None:
+        async with TestClient(TestServer(make_app(port.node, rate_limit=None))) as client:
+            assert (await client.get(f"/v1/anchors/{digest.hex()}/receipt")).status == 200
+            history = await client.get(f"/v1/assets/{asset}/history")
+            assert history.status == 200 and (await history.json())["events"]
+
+    asyncio.run(main())
+    assert threads and all(name.startswith("api-heavy") for name in threads), threads
+    assert trees and all(tree is not port.node.ledger.tree for tree in trees)
+
+
 # --- every single-character change fails -------------------------------------------------------------------------
 
 
