@@ -63,6 +63,9 @@ async def _fresh_key(target: api.Target, kit: dict[str, Any], seconds: float) ->
 
 
 ATTACK_PARAMS: dict[str, dict[str, Any]] = {
+    # blocks of 2: most of a batch valid until H + 1 misses H + 1 however the primary batches (ADR 0019)
+    "expiring-8": {"max_block_txs": 2},
+    "expiring-10k": {"max_block_txs": 2},
     # a write budget this machine's own client can exceed: 100 tx/s per address, 200 in total (ADR 0011)
     "many-addresses": {"api_rate_per_second": 100},
 }

@@ -134,7 +134,14 @@ async def expiring_transactions(target: Target, senders: list[KeyPair], count: i
             async with limit:
                 statuses[await _post(session, f"{apis[i % len(apis)]}/v1/txs", tx.encode(), MSGPACK)] += 1
 
-        await asyncio.gather(*(one(i, tx) for i, tx in enumerate(txs)))
+        sent = await asyncio.gather(*(one(i, tx) for i, tx in enumerate(txs)))
+        del sent
+        await asyncio.sleep(3.0)  # H + 1 commits; what missed it is now expired
+        committed = 0
+        for tx in txs[:200]:
+            async with session.get(f"{apis[0]}/v1/txs/{tx.tx_id}") as response:
+                committed += response.status == 200 and (await response.json()).get("status") == "committed"
+    statuses[f"committed_of_first_{min(200, count)}"] = committed
     return Outcome(True, f"{count} txs valid until height {head + 1}, sent at height {head}", dict(statuses))
 
 

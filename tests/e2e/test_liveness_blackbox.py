@@ -31,8 +31,10 @@ pytestmark = [pytest.mark.blackbox, pytest.mark.timeout(120)]
 
 @pytest.fixture
 def devnet(tmp_path: Path) -> Iterator[Devnet]:
-    """The attack sends noop pings from fresh keys: a test chain (``--test-mode``, ADR 0012)."""
-    yield from running_devnet(tmp_path, 4, "--test-mode")
+    """The attack sends noop pings from fresh keys: a test chain (``--test-mode``, ADR 0012). Blocks
+    hold at most 2 transactions, so most of a batch valid until H + 1 misses block H + 1 however the
+    primary batches (it waits ``batch_delay_ms`` for more requests before it proposes, ADR 0019)."""
+    yield from running_devnet(tmp_path, 4, "--test-mode", "--param", "max_block_txs=2")
 
 WINDOW_S = 8.0
 """Length of the baseline and of each observation window (several empty-block intervals)."""
