@@ -24,6 +24,8 @@ from devnet import layout, procs
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
+LIMITED_RETRY_PAUSE_S = 0.1
+"""Pause before re-polling a status the API limits refused (429/503)."""
 
 
 def devnet_cli(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -106,7 +108,7 @@ class Devnet:
             code, body = http_json(f"{self.api(index)}/v1/status", timeout=2)
             if code not in (429, 503):
                 return body if code == 200 and isinstance(body, dict) else None
-            time.sleep(0.1)
+            time.sleep(LIMITED_RETRY_PAUSE_S)
         return None
 
     def height(self, index: int) -> int | None:
