@@ -159,6 +159,7 @@ class Relay:
         self.stats = Stats()
         self.active = 0
         self.servers: list[asyncio.Server] = []
+        self.links: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
         for listen, target in self.routes:
@@ -167,8 +168,12 @@ class Relay:
             self.servers.append(server)
 
     async def close(self) -> None:
+        """Stop listening and drop every relayed connection (since 3.12.1 ``wait_closed`` waits for them)."""
         for server in self.servers:
             server.close()
+        for end in list(self.links):
+            end.transport.abort()
+        for server in self.servers:
             await server.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, target: str) -> None:
@@ -179,6 +184,7 @@ class Relay:
         self.active += 1
         self.stats.connections += 1
         upstream_writer: asyncio.StreamWriter | None = None
+        self.links.add(writer)
         try:
             host, port = split_address(target)
             await asyncio.sleep(self.model.rtt_ms / 1000.0)  # the TCP handshake's round trip
@@ -190,6 +196,7 @@ class Relay:
                 self.stats.refused += 1
                 return
             upstream_writer = upstream
+            self.links.add(upstream)
             await asyncio.gather(
                 _pump(reader, upstream, self.model, self.rng, self.stats, self.max_buffered),
                 _pump(upstream_reader, writer, self.model, self.rng, self.stats, self.max_buffered),
@@ -199,6 +206,7 @@ class Relay:
             self.active -= 1
             for end in (writer, upstream_writer):
                 if end is not None:
+                    self.links.discard(end)
                     end.close()
 
 
