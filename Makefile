@@ -48,17 +48,17 @@ test-pythons:
 	@.ci/test-pythons $(PYTHONS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check chain devnet tests node.py
+	$(BIN)/ruff check chain devnet testkit benchmarks tests node.py
 	$(BIN)/mypy
 
 devnet: $(STAMP)
 	$(BIN)/python -m devnet up --test-mode
 
 bench-core: $(STAMP)
-	$(BIN)/python -m chain.bench core
+	$(BIN)/python -m benchmarks core
 
 bench: $(STAMP)
-	$(BIN)/python -m chain.bench all
+	$(BIN)/python -m benchmarks all
 
 clean:
 	rm -rf .venv .venv-3.* .pytest_cache .mypy_cache .ruff_cache .hypothesis

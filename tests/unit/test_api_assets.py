@@ -11,12 +11,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from chain import codec
 from chain.api import make_app
-from chain.contracts import testkit
-from chain.contracts.testkit import APPRAISER, BUYER, LENDER, OWNER, REGISTRAR
 from chain.crypto import KeyPair
 from chain.genesis import parse_genesis
 from chain.localnode import LocalNode
 from chain.types import Receipt, make_tx
+from testkit import contracts as testkit
+from testkit.contracts import APPRAISER, BUYER, LENDER, OWNER, REGISTRAR
 
 Client = TestClient[web.Request, web.Application]
 VALIDATORS = [testkit.key(f"validator-{i}") for i in range(4)]

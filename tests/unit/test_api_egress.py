@@ -22,12 +22,12 @@ from test_api_transfers import CUSTOMS, Driver, local_node
 from chain import codec
 from chain.api import make_app, start
 from chain.client import ApiError, Client
-from chain.contracts import testkit as tk
 from chain.crossborder.contract import transfer_id_for
 from chain.crypto import KeyPair
 from chain.dataplane import chunks, fetch, requests, stream
 from chain.dataplane.store import ContentStore, ExpectedContent
 from chain.errors import ProofError
+from testkit import contracts as tk
 
 CHUNK = 1024
 DATA = bytes((i * 7 + i // 1024) % 256 for i in range(CHUNK * 6 + 300))

@@ -11,11 +11,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from chain import codec
 from chain.api import make_app
 from chain.client import AsyncClient
-from chain.contracts import testkit as tk
 from chain.crossborder.contract import transfer_id_for
 from chain.genesis import parse_genesis
 from chain.localnode import LocalNode
 from chain.types import make_tx
+from testkit import contracts as tk
 
 CUSTOMS = tk.key("customs-officer")
 Client = TestClient[web.Request, web.Application]

@@ -13,7 +13,15 @@ from chain import codec, statekeys
 from chain.consensus.mempool import Mempool
 from chain.contracts import default_registry
 from chain.contracts.callers import Callers
-from chain.contracts.testkit import (
+from chain.crypto import KeyPair
+from chain.errors import NotPermittedError, QuotaError, ValidationError
+from chain.execution import BlockInvalidError
+from chain.genesis import Params, parse_genesis
+from chain.ledger import Ledger
+from chain.quota import QuotaRule, charge
+from chain.storage.kv import MemoryKV
+from chain.types import make_tx
+from testkit.contracts import (
     APPRAISER,
     AUTHORITIES,
     LENDER,
@@ -27,14 +35,6 @@ from chain.contracts.testkit import (
     port_chain,
     register_args,
 )
-from chain.crypto import KeyPair
-from chain.errors import NotPermittedError, QuotaError, ValidationError
-from chain.execution import BlockInvalidError
-from chain.genesis import Params, parse_genesis
-from chain.ledger import Ledger
-from chain.quota import QuotaRule, charge
-from chain.storage.kv import MemoryKV
-from chain.types import make_tx
 
 DECLARED = {
     "anchoring.anchor": "role registrar",

@@ -15,10 +15,10 @@ from test_cli_assets import AutoNode, one_line_error
 
 from chain.api import make_app, start
 from chain.cli import main
-from chain.contracts import testkit
 from chain.crypto import save_key_file
 from chain.dataplane.store import ContentStore
 from chain.genesis import parse_genesis
+from testkit import contracts as testkit
 
 VALIDATORS = [testkit.key(f"validator-{i}") for i in range(4)]
 

@@ -10,11 +10,11 @@ import pytest
 
 from chain import codec, statekeys
 from chain.contracts import queries
-from chain.contracts import testkit as tk
 from chain.crossborder import transfer_queries
 from chain.crossborder.contract import transfer_id_for
 from chain.crossborder.facts import block_date
 from chain.types import Receipt
+from testkit import contracts as tk
 
 CUSTOMS = tk.key("customs-officer")
 EXPORTER2 = tk.key("exporter-2")

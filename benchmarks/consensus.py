@@ -4,7 +4,7 @@ Transaction execution is stubbed out (BlockExecuted is answered at once, valid),
 consensus core's own cost: decoding and verifying messages, signing votes, forming certificates.
 Reports CPU milliseconds per committed block per replica (budget: <= 5 ms).
 
-    python -m chain.bench.consensus [blocks] [txs_per_block]
+    python -m benchmarks.consensus [blocks] [txs_per_block]
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
-from chain.proofs import Verified, Verifier
+from chain.proofs.verify import Verified, Verifier
 
 
 def _time(timestamp_ms: int) -> str:

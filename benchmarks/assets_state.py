@@ -15,7 +15,7 @@ ledger, then ``requests`` GETs of random existing ids through the real aiohttp a
 and ``VmRSS`` (split into ``RssAnon``, the process's own memory, and ``RssFile``, LevelDB's mmapped
 table files) while serving. Budgets: RSS ≤ 400 MB, p99 ≤ 10 ms.
 
-Run: ``python -m chain.bench.assets_state [--assets N] [--dir D] [--requests N]`` (``--dir`` keeps the
+Run: ``python -m benchmarks.assets_state [--assets N] [--dir D] [--requests N]`` (``--dir`` keeps the
 database, and a later run with the same ``--dir`` and size skips the build).
 """
 
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from chain import codec, statekeys
-from chain.contracts import default_registry, testkit
+from chain.contracts import default_registry
 from chain.contracts.base import Context, ContractRegistry, Int, Schema
 from chain.contracts.callers import Callers
 from chain.contracts.registry import asset_id_for
@@ -44,6 +44,7 @@ from chain.genesis import GenesisDoc, parse_genesis
 from chain.ledger import Ledger
 from chain.localnode import LocalNode
 from chain.types import make_tx
+from testkit import contracts as testkit
 
 BUDGET_RSS_MB = 400.0
 BUDGET_P99_MS = 10.0
@@ -214,7 +215,7 @@ def run(assets: int = 1_000_000, *, directory: str | None = None, requests: int 
                 shutil.rmtree(path)
             built = build(path, assets, log=lambda text: print(text, file=sys.stderr, flush=True))
             marker.write_text(json.dumps(built))
-        command = [sys.executable, "-m", "chain.bench.assets_state", "--measure", str(path), "--assets", str(assets),
+        command = [sys.executable, "-m", "benchmarks.assets_state", "--measure", str(path), "--assets", str(assets),
                    "--requests", str(requests)]
         if max_open_files is not None:
             command += ["--max-open-files", str(max_open_files)]
@@ -227,7 +228,7 @@ def run(assets: int = 1_000_000, *, directory: str | None = None, requests: int 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chain.bench.assets_state", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.assets_state", description=__doc__.split("\n")[0])
     parser.add_argument("--assets", type=int, default=1_000_000)
     parser.add_argument("--dir", default=None, help="keep the database here (reused if already built)")
     parser.add_argument("--requests", type=int, default=2_000)

@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any
 
-from chain.cli_common import add_output_option, print_json
+from chain.cli.common import add_output_option, print_json
 from chain.crypto import PASSPHRASE_ENV, KeyPair, read_passphrase_file, save_key_file
 from chain.errors import KeyFormatError
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from chain import codec
-from chain.cli_chain import default_nonce
-from chain.cli_common import add_node_options, client_for, print_fields, print_json, wait_outcome
+from chain.cli.common import add_node_options, client_for, print_fields, print_json, wait_outcome
+from chain.cli.status import default_nonce
 from chain.contracts.assets import GRADES, IMPORTANT_BASES, ORIGINS
 from chain.contracts.governance import DECISION_KINDS, DECISION_STATUSES, ORG_TYPES, PURPOSES, ROLES
 from chain.contracts.registry import asset_id_for
@@ -384,7 +384,7 @@ def register(commands: Any) -> None:
     """Add the ``asset``, ``pledge``, ``appraise`` and ``gov`` groups."""
     asset = commands.add_parser("asset", help="register, inspect and trade data assets")
     sub = asset.add_subparsers(dest="asset_command", required=True, metavar="COMMAND")
-    from chain.cli_proofs import add_prove_asset_command
+    from chain.cli.proofs import add_prove_asset_command
 
     add_prove_asset_command(sub, "prove")
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from chain import codec
-from chain.cli_chain import default_nonce
-from chain.cli_common import add_node_options, client_for, fail, print_fields, print_json
+from chain.cli.common import add_node_options, client_for, fail, print_fields, print_json
+from chain.cli.status import default_nonce
 from chain.client import Client
 from chain.crossborder.contract import STATES, transfer_id_for
 from chain.crossborder.facts import ATTESTATIONS

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from chain import codec, merkle, statekeys
 from chain.contracts import anchoring
 from chain.errors import NotFoundError, StorageError, ValidationError
-from chain.proof_format import FORMAT, certificate_to_json, header_to_json, validators_to_json
+from chain.proofs.document import FORMAT, certificate_to_json, header_to_json, validators_to_json
 from chain.types import EventRef, Header, Receipt, SignedTx
 
 if TYPE_CHECKING:

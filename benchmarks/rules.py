@@ -1,4 +1,4 @@
-"""Benchmark of the cross-border rule engine (``python -m chain.bench rules``).
+"""Benchmark of the cross-border rule engine (``python -m benchmarks rules``).
 
 NOT part of the pure core: this module reads files and the performance counter
 (``time.perf_counter_ns``) on purpose; ``chain/crossborder`` itself never does. A benchmark
@@ -75,7 +75,7 @@ if __name__ == "__main__":
 
 
 def run() -> dict[str, Any]:
-    """Entry point for ``python -m chain.bench rules``."""
+    """Entry point for ``python -m benchmarks rules``."""
     result = bench_rules()
     result.pop("per_scenario_us", None)
     return result

@@ -4,7 +4,7 @@ A block of ``txs`` signed registry transactions (every tenth co-signed by two ke
 one receipt with one event per transaction, a 3-signature commit certificate and ``3 * txs`` state
 tree writes (``T || 32-byte node hash`` -> 70-byte inner nodes and 220-byte leaves) go to disk in
 one write batch with ``sync=True``. Only ``commit`` is timed; blocks are built beforehand.
-Budget: median <= 20 ms for 2,000 transactions. Run: ``python -m chain.bench.blockstore``.
+Budget: median <= 20 ms for 2,000 transactions. Run: ``python -m benchmarks.blockstore``.
 """
 
 from __future__ import annotations

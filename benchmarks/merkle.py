@@ -1,4 +1,4 @@
-"""RFC 6962 root over many leaves (``python -m chain.bench merkle``): median of several runs."""
+"""RFC 6962 root over many leaves (``python -m benchmarks merkle``): median of several runs."""
 
 from __future__ import annotations
 

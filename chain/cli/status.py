@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from chain.api.jsonwire import args_from_json
-from chain.cli_common import add_node_options, client_for, print_fields, print_json, wait_outcome
+from chain.cli.common import add_node_options, client_for, print_fields, print_json, wait_outcome
 from chain.crypto import load_key_file
 from chain.errors import ValidationError
 from chain.types import SignedTx, TxBody

@@ -11,7 +11,7 @@ receipt])``, transaction signatures, state proofs (:mod:`chain.statetree_proof`)
 RFC 6962 batch inclusion; for an asset the hash-linked event chain from the record's ``last_event``
 back to its registration (completeness).
 
-The first failed check raises :class:`~chain.proof_format.Fail` naming the proof, the height and the
+The first failed check raises :class:`~chain.proofs.document.Fail` naming the proof, the height and the
 mismatch. Pure: no storage, no network, no clock. :class:`Verifier` caches the certified-header and
 transaction checks across documents, so an auditor checking many receipts against one certified
 header verifies its certificate and the validator chain once.
@@ -26,7 +26,7 @@ from typing import Any
 from chain import codec, merkle
 from chain.errors import ProofError, SilkportError
 from chain.genesis import GenesisDoc, compute_genesis, parse_genesis
-from chain.proof_format import (
+from chain.proofs.document import (
     FORMAT,
     Fail,
     array,

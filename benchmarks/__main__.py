@@ -1,4 +1,4 @@
-"""``python -m chain.bench {core,merkle,statetree,blockstore,consensus,rules,all} [--json]``.
+"""``python -m benchmarks {core,merkle,statetree,blockstore,consensus,rules,all} [--json]``.
 
 Benchmarks measure speed; tests never assert on time (STYLE.md). Each module has ``run() -> dict``;
 this prints the figures with the budget each issue names and the ratio to it.
@@ -14,12 +14,12 @@ from typing import Any
 
 # name -> (module, the key of the headline figure in its result, the budget an issue names, unit)
 BENCHES: dict[str, tuple[str, str | None, float | None, str]] = {
-    "merkle": ("chain.bench.merkle", "median_ms", None, "ms for an RFC 6962 root over 100,000 leaves"),
-    "statetree": ("chain.bench.statetree", "us_per_key", 40.0, "µs per key, 10,000 keys into 1,000,000"),
-    "blockstore": ("chain.bench.blockstore", "median_ms", 20.0, "ms per synced commit of a 2,000-tx block"),
-    "consensus": ("chain.bench.consensus", "cpu_ms_per_block_per_replica", 5.0, "ms CPU per block per replica"),
-    "rules": ("chain.bench.rules", "median_us", 50.0, "µs per cross-border rule evaluation"),
-    "proofs": ("chain.bench.proofs", "receipts_per_s", 2000.0, "receipts verified per second (budget: at least)"),
+    "merkle": ("benchmarks.merkle", "median_ms", None, "ms for an RFC 6962 root over 100,000 leaves"),
+    "statetree": ("benchmarks.statetree", "us_per_key", 40.0, "µs per key, 10,000 keys into 1,000,000"),
+    "blockstore": ("benchmarks.blockstore", "median_ms", 20.0, "ms per synced commit of a 2,000-tx block"),
+    "consensus": ("benchmarks.consensus", "cpu_ms_per_block_per_replica", 5.0, "ms CPU per block per replica"),
+    "rules": ("benchmarks.rules", "median_us", 50.0, "µs per cross-border rule evaluation"),
+    "proofs": ("benchmarks.proofs", "receipts_per_s", 2000.0, "receipts verified per second (budget: at least)"),
 }
 GROUPS = {"core": ["merkle", "statetree", "blockstore"], "all": list(BENCHES)}
 
@@ -35,7 +35,7 @@ def run_one(name: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chain.bench")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("which", choices=sorted(BENCHES) + sorted(GROUPS))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)

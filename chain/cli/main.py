@@ -1,4 +1,4 @@
-"""The ``silkport`` command (entry point ``chain.cli:main``).
+"""The ``silkport`` command (entry point ``chain.cli:main``, also ``python -m chain.cli``).
 
 Subcommand groups live in small modules, each with ``register(subparsers)`` setting a ``handler``
 (``args -> exit code``); add a group by listing its module in :data:`GROUPS`. Failures print one
@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 from collections.abc import Sequence
 
-from chain.cli_common import fail
+from chain.cli.common import fail
 from chain.errors import SilkportError
 
 GROUPS = (
-    "chain.cli_keys",
-    "chain.cli_chain",
-    "chain.cli_rules",
-    "chain.cli_assets",
-    "chain.cli_transfer",
-    "chain.cli_proofs",
-    "chain.cli_data",
+    "chain.cli.keys",
+    "chain.cli.status",
+    "chain.cli.rules",
+    "chain.cli.assets",
+    "chain.cli.transfer",
+    "chain.cli.proofs",
+    "chain.cli.data",
 )
 
 
@@ -52,6 +51,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     return 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,8 +16,8 @@ from typing import Any, BinaryIO
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-from chain.cli_chain import default_nonce
-from chain.cli_common import add_node_options, client_for, fail, print_fields, print_json
+from chain.cli.common import add_node_options, client_for, fail, print_fields, print_json
+from chain.cli.status import default_nonce
 from chain.client import ApiError, Client
 from chain.crypto import KeyPair, load_key_file
 from chain.dataplane import requests

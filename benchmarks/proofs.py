@@ -1,17 +1,17 @@
-"""Benchmark: anchor receipts and provenance bundles (chain/proof_builder.py, chain/proofs.py; ADR 0008).
+"""Benchmark: anchor receipts and provenance bundles (chain/proofs/build.py, chain/proofs.py; ADR 0008).
 
 Figures (budgets from the proofs issue):
 
 - ``receipt_ms``: median time to build one anchor receipt *and* its canonical JSON text from a ledger
   holding a 10,000-hash batch (warm caches; ``receipt_first_ms`` is the first, cold one) — ≤ 5 ms.
 - ``bundle_verify_ms``: median time to verify a 100-event provenance bundle (events in 100 blocks)
-  with a fresh :class:`~chain.proofs.Verifier` (no cache) — ≤ 50 ms.
+  with a fresh :class:`~chain.proofs.verify.Verifier` (no cache) — ≤ 50 ms.
 - ``receipts_per_s``: 10,000 receipts of one 10,000-hash batch (each ~690 KB: it carries the batch's
   transaction) verified by one Verifier, which checks the shared certified header, validator chain and
   transaction once — ≥ 2,000/s. Only verification is timed (texts are built just before).
 
 Anchoring throughput on a devnet is measured by ``python -m devnet bench --workload anchors``.
-Run: ``python -m chain.bench.proofs [--receipts N]``.
+Run: ``python -m benchmarks.proofs [--receipts N]``.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ import statistics
 import time
 from typing import Any
 
-from chain.contracts import testkit
-from chain.contracts.testkit import APPRAISER, OWNER, REGISTRAR
 from chain.genesis import parse_genesis
 from chain.localnode import LocalNode
-from chain.proof_builder import ProofBuilder
-from chain.proof_format import canonical_json
-from chain.proofs import Verifier
+from chain.proofs.build import ProofBuilder
+from chain.proofs.document import canonical_json
+from chain.proofs.verify import Verifier
 from chain.types import make_tx
+from testkit import contracts as testkit
+from testkit.contracts import APPRAISER, OWNER, REGISTRAR
 
 
 def _port() -> tuple[dict[str, Any], LocalNode]:
@@ -93,7 +93,7 @@ def run(receipt_count: int = 10_000) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m chain.bench.proofs")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.proofs")
     parser.add_argument("--receipts", type=int, default=10_000)
     print(json.dumps(run(parser.parse_args().receipts), indent=2))
 

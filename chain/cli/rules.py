@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from chain.cli_common import add_output_option, print_json
+from chain.cli.common import add_output_option, print_json
 
 
 def rules_check(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ leaves out LevelDB's background compaction and other processes) and SHA-256 call
 update alone; the write is timed separately (it belongs to the block's one synced batch).
 Budget: ``us_per_key <= 40`` for 10,000 keys into 1,000,000, on MemoryKV and on LevelDB.
 
-Run: ``python -m chain.bench.statetree [--existing N] [--batch N] [--backend memory|leveldb]``.
+Run: ``python -m benchmarks.statetree [--existing N] [--batch N] [--backend memory|leveldb]``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
   (streamed in 1 MiB chunks; a progress bar for large sets), anchored in batches; prints the tx ids.
 - ``silkport anchor receipt HASH|FILE [-o FILE] [--since H]``: the hash's receipt (canonical JSON).
 - ``silkport prove asset ID -o bundle.json [--since H]``: an asset's provenance bundle (``asset`` itself
-  is the asset-commands group of :mod:`chain.cli_assets`, so proofs live under ``prove``).
+  is the asset-commands group of :mod:`chain.cli.assets`, so proofs live under ``prove``).
 - ``silkport verify DOC --genesis GENESIS [--explain]``: offline; exit 0 and one line when valid, exit 1
   and the first failed check when not. ``silkport verify OLD NEW --genesis G``: both verify and NEW's
   history extends OLD's (NEW must carry ``--since OLD_HEIGHT``'s consistency proof).
@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from chain.cli_chain import default_nonce
-from chain.cli_common import add_node_options, client_for, print_json
+from chain.cli.common import add_node_options, client_for, print_json
+from chain.cli.status import default_nonce
 from chain.crypto import load_key_file
 from chain.errors import ConfigError, ProofError, SilkportError
 from chain.types import make_tx
@@ -125,7 +125,7 @@ def prove_asset(args: argparse.Namespace) -> int:
 def canonicalise(args: argparse.Namespace) -> int:
     """Rewrite a proof document in canonical form (whitespace, key order, escapes); nothing is verified
     here, and a changed value still fails ``verify``."""
-    from chain.proof_format import canonical_json, parse_document
+    from chain.proofs.document import canonical_json, parse_document
 
     try:
         document, _ = parse_document(Path(args.document).read_bytes())
@@ -139,7 +139,7 @@ def canonicalise(args: argparse.Namespace) -> int:
 
 def verify(args: argparse.Namespace) -> int:
     from chain.genesis import load_genesis
-    from chain.proofs import Verifier
+    from chain.proofs.verify import Verifier
 
     if len(args.documents) > 2:
         raise ConfigError("verify takes one document, or two receipts (older first)")
@@ -162,7 +162,7 @@ def verify(args: argparse.Namespace) -> int:
     else:
         print(results[0].summary())
     if args.explain:
-        from chain.proof_explain import explain
+        from chain.proofs.explain import explain
 
         for result in results:
             explain(result)
@@ -170,7 +170,7 @@ def verify(args: argparse.Namespace) -> int:
 
 
 def add_prove_asset_command(subcommands: Any, name: str = "asset") -> None:
-    """``silkport prove asset ID`` — also offered as ``silkport asset prove ID`` by :mod:`chain.cli_assets`."""
+    """``silkport prove asset ID`` — also offered as ``silkport asset prove ID`` by :mod:`chain.cli.assets`."""
     p = subcommands.add_parser(name, help="the provenance bundle of a data asset (-o bundle.json)")
     p.add_argument("asset_id", metavar="ID")
     p.add_argument("-o", "--output", metavar="FILE", help="write the bundle here (default: stdout)")
