@@ -44,17 +44,17 @@ def install_batch(
             batch.delete(key)
     tree = StateTree(kv, prefix=schema.STATE_PREFIX)
     genesis_root = tree.update(None, 0, dict(genesis_state(genesis))).root
-    genesis = genesis_header(genesis, genesis_root)
+    first = genesis_header(genesis, genesis_root)
     batch.update(tree.install(manifest.height, leaves).batch)
     for key, value in entries:
         batch.put(schema.INDEX_PREFIX + key, value)
     header = manifest.header
     for height, block_hash in enumerate([*history, header.block_hash]):
         batch.put(schema.block_hash_key(height), block_hash)
-    for block in (genesis, header):
-        height = schema.encode_height(block.height)
-        batch.put(schema.HEADER_PREFIX + height, block.encode())
-        batch.put(schema.height_by_hash_key(block.block_hash), height)
+    for stored in (first, header):
+        height_key = schema.encode_height(stored.height)
+        batch.put(schema.HEADER_PREFIX + height_key, stored.encode())
+        batch.put(schema.height_by_hash_key(stored.block_hash), height_key)
     batch.put(schema.certificate_key(header.height), manifest.certificate.encode())
     batch.put(schema.HEAD, schema.encode_head(header.height, header.block_hash))
     batch.put(schema.meta_key("chain_id"), header.chain_id.encode())

@@ -24,8 +24,18 @@ from chain import codec
 from chain.contracts.anchoring import ANCHOR_INDEX, LOCATION
 from chain.crypto import Signer
 from chain.errors import NotFoundError, StorageError, ValidationError
-from chain.snapshot import CHUNKS, HISTORY_PAGE, INTERNAL, LEAF, Chunk, Manifest, Summary, history_pages, index_digest
-from chain.snapshot import root_from_summary
+from chain.snapshot import (
+    CHUNKS,
+    HISTORY_PAGE,
+    INTERNAL,
+    LEAF,
+    Chunk,
+    Manifest,
+    Summary,
+    history_pages,
+    index_digest,
+    root_from_summary,
+)
 from chain.statetree import StateTree, _child, _Leaf, _root_child
 from chain.storage import schema
 
@@ -59,7 +69,7 @@ class SnapshotSource:
     def check_height(self, height: int, head: int) -> None:
         """Raise unless ``height`` is a checkpoint this node has committed (``head`` read on the loop)."""
         interval = self.ledger.params.checkpoint_interval
-        if height <= 0 or height % interval or height > head:
+        if height <= 0 or height % interval or height > head or height < self.ledger.snapshot_base:
             raise NotFoundError(
                 f"height {height} is not a checkpoint of this node (multiples of {interval}, 1..{head})",
                 code="no_snapshot",
