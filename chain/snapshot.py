@@ -268,6 +268,8 @@ def decode_history(data: bytes, manifest: Manifest, page: int) -> list[bytes]:
     except (ValueError, TypeError, DecodeError) as exc:
         raise SnapshotError(f"history page does not decode: {exc}") from exc
     expected = min(HISTORY_PAGE, manifest.height - page * HISTORY_PAGE)
+    if not isinstance(hashes, tuple):
+        raise SnapshotError(f"history page {page} does not hold an array of hashes")
     if height != manifest.height or number != page or len(hashes) != expected:
         raise SnapshotError(f"history page {page} is not the snapshot's ({expected} hashes of height {manifest.height})")
     if any(not isinstance(h, bytes) or len(h) != HASH_SIZE for h in hashes):

@@ -79,7 +79,7 @@ async def _manifests(fetch: Fetch, peers: list[int], query: str, chain_id: str,
             manifest = Manifest.decode(await fetch(peer, PATH + query))
             verify_manifest(manifest, chain_id, keys)
             return manifest
-        except (OSError, TimeoutError, aiohttp.ClientError, SilkportError) as exc:
+        except (OSError, TimeoutError, aiohttp.ClientError, SilkportError, ValueError, TypeError) as exc:
             log.info("event=snapshot_manifest_refused peer=%d error=%s", peer, exc)
             return None
 
@@ -139,7 +139,7 @@ async def fetch_snapshot(fetch: Fetch, peers: list[int], manifest: Manifest, gen
                 else:
                     pages[number] = decode_history(body, manifest, number)
                 return
-            except SnapshotError as exc:
+            except (SnapshotError, ValueError, TypeError) as exc:  # whatever its bytes, a bad part is the peer's
                 rejected.add(peer)
                 log.warning("event=snapshot_peer_rejected peer=%d part=%s/%d reason=%s", peer, kind, number, exc)
             except (OSError, TimeoutError, aiohttp.ClientError, SilkportError) as exc:

@@ -210,3 +210,26 @@ def test_any_state_gives_back_its_root_through_a_snapshot(state: dict[bytes, byt
     assert installed.root == update.root
     for key, value in list(state.items())[:20]:
         assert StateTree(fresh, prefix=b"T").get(key, 7) == value
+
+
+wire = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.binary(max_size=40) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=6).map(tuple),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.one_of(wire.map(codec.encode), st.binary(max_size=200)))
+def test_any_bytes_from_a_peer_are_a_snapshot_error_or_a_part(chain: LocalNode, data: bytes) -> None:
+    """A Byzantine peer's answer never raises anything but SnapshotError (the sync drops that peer)."""
+    manifest = Manifest.decode(source(chain).manifest(CHECKPOINT))
+    for decode in (Manifest.decode, Chunk.decode, lambda d: decode_history(d, manifest, 0)):
+        try:
+            decoded = decode(data)
+            if isinstance(decoded, Chunk):
+                verify_chunk(manifest, decoded.index % CHUNKS, decoded, manifest.index_digests)
+            elif isinstance(decoded, Manifest):
+                verify_manifest(decoded, testkit.CHAIN_ID, chain.ledger.validator_keys)
+        except SnapshotError:
+            pass
