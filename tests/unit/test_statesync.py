@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -214,3 +215,63 @@ def test_a_flood_of_snapshot_requests_is_limited_and_validators_keep_their_pool(
 
     serve_app(node, body, ApiBudgets(heavy=tight))
     del node.snapshots
+
+
+def run_state_sync(chain: LocalNode, home: Path, min_blocks: int, peers: tuple[int, ...] = (0, 1, 2)) -> int | None:
+    """``state_sync`` of validator 3's home against real signed-request apps of ``chain`` (one per peer)."""
+    import json
+    import time
+
+    from chain.config import NodeConfig, PeerConfig
+    from chain.crypto import save_key_file
+    from chain.statesync import state_sync
+
+    home.mkdir(exist_ok=True)
+    (home / "genesis.json").write_text(json.dumps(GENESIS_DOCUMENT))
+    if not (home / "validator.key").exists():
+        save_key_file(home / "validator.key", VALIDATORS[3])
+
+    async def main() -> int | None:
+        servers = []
+        for index in peers:
+            node: Any = LocalNode(genesis(), VALIDATORS, kv=chain.ledger.kv)
+            node.snapshots = SnapshotSource(node.ledger, Signer(VALIDATORS[index]), lambda i=index: i)
+            app = make_app(node, rate_limit=None, budgets=ApiBudgets(), clock_ms=lambda: int(time.time() * 1000))
+            server = TestServer(app)
+            await server.start_server()
+            servers.append((index, server))
+        try:
+            config = NodeConfig(index=3, listen_port=0, state_sync_min_blocks=min_blocks, peers={
+                index: PeerConfig(api=str(server.make_url("")).rstrip("/"), p2p="127.0.0.1:9")
+                for index, server in servers
+            })
+            return await state_sync(home, config)
+        finally:
+            for _index, server in servers:
+                await server.close()
+
+    return asyncio.run(main())
+
+
+GENESIS_DOCUMENT: dict[str, Any] = {**testkit.genesis_document(roles=[(testkit.REGISTRAR, "registrar")]),
+                                    "params": {"test_mode": True, "checkpoint_interval": CHECKPOINT}}
+
+
+def test_state_sync_installs_only_when_far_enough_behind(chain: LocalNode, tmp_path: Path) -> None:
+    from chain.storage.leveldb import LevelDBKV
+
+    home = tmp_path / "node3"
+    assert run_state_sync(chain, home, min_blocks=2 * CHECKPOINT + 1) is None  # closer: replay instead
+    kv = LevelDBKV(home / "data")
+    assert Ledger(kv, genesis()).height == 0
+    kv.close()
+    assert run_state_sync(chain, home, min_blocks=CHECKPOINT) == 2 * CHECKPOINT
+    kv = LevelDBKV(home / "data")
+    ledger = Ledger(kv, genesis())
+    assert (ledger.height, ledger.head_hash) == (2 * CHECKPOINT, chain.ledger.store.block_hash(2 * CHECKPOINT))
+    kv.close()
+    assert run_state_sync(chain, home, min_blocks=1) is None  # at the checkpoint already
+
+
+def test_state_sync_without_f_plus_one_peers_replays(chain: LocalNode, tmp_path: Path) -> None:
+    assert run_state_sync(chain, tmp_path / "node3", min_blocks=1, peers=(0,)) is None
