@@ -129,6 +129,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from chain.runtime import NodeRuntime
 
     async def main() -> None:
+        if args.state_sync:
+            from chain.statesync import state_sync
+
+            await state_sync(home, config)
         node = NodeRuntime(home, config, byzantine_mode=args.byzantine)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -169,6 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--byzantine", choices=list(BYZANTINE_MODES), help="misbehave (test chains only, ADR 0016)"
+    )
+    run.add_argument(
+        "--state-sync",
+        action="store_true",
+        help="before starting, install the checkpoint snapshot that f+1 peers serve if it is at least "
+        "state_sync_min_blocks (config.json) above this node's head, instead of replaying every block (ADR 0021)",
     )
     run.set_defaults(func=cmd_run)
     return parser

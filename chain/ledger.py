@@ -87,6 +87,9 @@ class Ledger:
         for block_hash in self.store.block_hashes(self.height + 1):  # blocks 0..head
             self.history.append(merkle.leaf_hash(block_hash))
         self.validators = self._load_validators()
+        base = self.kv.get(schema.meta_key("snapshot_base"))
+        self.snapshot_base = 0 if base is None else schema.decode_height(base)
+        """Height of the snapshot this store was installed from (ADR 0021): no block bodies at or below it."""
 
     # --- bootstrap -------------------------------------------------------------------------------
 
@@ -272,6 +275,8 @@ class Ledger:
     def raw_blocks(self, from_height: int, to_height: int, max_bytes: int) -> list[bytes]:
         out: list[bytes] = []
         total = 0
+        if from_height <= self.snapshot_base:  # installed from a snapshot: no bodies there (ADR 0021)
+            return out
         for height in range(max(1, from_height), min(to_height, self.height) + 1):
             block = self.store.block(height)
             certificate = self.store.certificate(height)

@@ -258,6 +258,34 @@ def cmd_start(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of blocks >= 1, got {text!r}")
+    return int(text)
+
+
+def cmd_wipe(args: argparse.Namespace) -> int:
+    """Kill one node, delete its store and start it again with ``--state-sync`` (ADR 0021)."""
+    import shutil
+
+    from chain.config import load_config, save_config
+
+    manifest = layout.load_manifest(Path(args.dir))
+    entry = manifest.node(args.node)  # a clear error for a bad index
+    procs.kill_node(manifest, args.node)
+    home = Path(entry.home)
+    config = load_config(home)
+    save_config(home, config.model_copy(update={"state_sync_min_blocks": args.min_blocks}))
+    shutil.rmtree(config.path(home, config.data_dir), ignore_errors=True)
+    extra = () if args.replay else ("--state-sync",)
+    procs.start_nodes(manifest, [args.node], lambda _index: (extra, None))
+    if not args.no_wait:
+        procs.wait_ready(manifest, [args.node], timeout=args.ready_timeout)
+    how = "replays every block" if args.replay else f"state-syncs (at least {args.min_blocks} blocks behind)"
+    print(f"node {args.node} wiped and started (pid {manifest.node(args.node).pid}); it {how}")
+    return 0
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     manifest = layout.load_manifest(Path(args.dir))
     path = manifest.node(args.node).log_file
@@ -379,6 +407,15 @@ def parser() -> argparse.ArgumentParser:
     start.add_argument("--no-wait", action="store_true", help="do not wait for /v1/status")
     start.add_argument("--ready-timeout", type=float, default=procs.READY_TIMEOUT_S)
     start.set_defaults(run=cmd_start)
+
+    wipe = command("wipe", "kill one node, delete its store and start it with --state-sync (ADR 0021)")
+    wipe.add_argument("node", type=int)
+    wipe.add_argument("--min-blocks", type=_positive, default=1,
+                      help="state-sync only if the peers' checkpoint is this far above the empty store (default 1)")
+    wipe.add_argument("--replay", action="store_true", help="replay every block instead (to compare)")
+    wipe.add_argument("--no-wait", action="store_true", help="do not wait for /v1/status")
+    wipe.add_argument("--ready-timeout", type=float, default=procs.READY_TIMEOUT_S)
+    wipe.set_defaults(run=cmd_wipe)
 
     logs = command("logs", "print or follow one node's log")
     logs.add_argument("node", type=int)

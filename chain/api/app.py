@@ -20,6 +20,7 @@ from chain.api import (
     routes_blocks,
     routes_data,
     routes_proofs,
+    routes_snapshot,
     routes_status,
     routes_transfers,
     routes_txs,
@@ -33,7 +34,7 @@ from chain.api.validator_auth import RequestAuthenticator
 from chain.config import ApiBudgets
 from chain.dataplane.store import ContentStore
 
-ROUTE_MODULES = (routes_status, routes_txs, routes_blocks, routes_assets, routes_transfers, routes_proofs, explorer, openapi)
+ROUTE_MODULES = (routes_status, routes_txs, routes_blocks, routes_snapshot, routes_assets, routes_transfers, routes_proofs, explorer, openapi)
 DEFAULT_RATE_LIMIT = RateLimit()
 
 

@@ -238,6 +238,26 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/v1/sync/snapshot": {
+                "get": {
+                    "summary": "State snapshot of a stable checkpoint, for state sync (ADR 0021)",
+                    "parameters": [
+                        {"name": "height", "in": "query", "required": False,
+                         "schema": {"type": "integer", "minimum": 1}},
+                        {"name": "chunk", "in": "query", "required": False,
+                         "schema": {"type": "integer", "minimum": 0, "maximum": 255}},
+                        {"name": "history", "in": "query", "required": False,
+                         "schema": {"type": "integer", "minimum": 0}},
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "canonical msgpack: the signed manifest, a chunk or a history page",
+                            "content": {"application/msgpack": {"schema": {"type": "string"}}},
+                        },
+                        **_problems(400, 404),
+                    },
+                }
+            },
             "/metrics": {
                 "get": {
                     "summary": "Prometheus metrics",
