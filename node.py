@@ -130,7 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         if args.state_sync:
-            from chain.statesync import state_sync
+            from chain.statesync.sync import state_sync
 
             await state_sync(home, config)
         node = NodeRuntime(home, config, byzantine_mode=args.byzantine)

@@ -169,7 +169,7 @@ DOMAIN_DATA_PUT = b"silkport/data-put/v1"
 DOMAIN_DATA_GET = b"silkport/data-get/v1"
 """A recipient's signature over a node's egress challenge (chain/dataplane/stream.py, ADR 0018)."""
 DOMAIN_SNAPSHOT = b"silkport/snapshot/v1"
-"""A validator's signature over the manifest of a state snapshot it serves (chain/snapshot.py, ADR 0021)."""
+"""A validator's signature over the manifest of a state snapshot it serves (chain/statesync/snapshot.py, ADR 0021)."""
 
 DOMAINS = frozenset(
     {

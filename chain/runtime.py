@@ -38,7 +38,7 @@ from chain.genesis import load_genesis
 from chain.ledger import Ledger, decode_raw_block
 from chain.metrics import NodeMetrics
 from chain.net import PeerNetwork, parse_address
-from chain.snapshot_source import SnapshotSource
+from chain.statesync.source import SnapshotSource
 from chain.storage.blockstore import VoteLog
 from chain.storage.leveldb import LevelDBKV
 from chain.types import Block, CommitCertificate, SignedTx

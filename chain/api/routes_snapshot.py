@@ -3,7 +3,7 @@
 ``?height=H`` picks a checkpoint (default: the latest at or below this node's head); with no other
 parameter the answer is the signed manifest, with ``&chunk=K`` (0..255) chunk ``K``, with
 ``&history=P`` page ``P`` of the block hashes below ``H``. Answers are canonical msgpack
-(:mod:`chain.snapshot`); the receiver verifies every one, nothing here is trusted. The height is
+(:mod:`chain.statesync.snapshot`); the receiver verifies every one, nothing here is trusted. The height is
 fixed on the event loop, the reading runs on the heavy thread pool; the route is in the ``heavy``
 class of the limits (ADR 0011), so validators' signed requests use their reserved pool and anyone
 else gets the public heavy budget.
@@ -19,7 +19,7 @@ from pydantic import Field
 from chain.api.keys import HEAVY_POOL, LIMITS, NODE
 from chain.api.models import Strict, parse
 from chain.errors import NotFoundError, OversizeError, ValidationError
-from chain.snapshot import CHUNKS
+from chain.statesync.snapshot import CHUNKS
 
 PATH = "/v1/sync/snapshot"
 HEIGHT_HEADER = "X-Silkport-Snapshot-Height"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from chain.snapshot import Chunk
+from chain.statesync.snapshot import Chunk
 from devnet import procs
 
 from .conftest import Devnet, http_json, noop_tx, running_devnet, wait_until

@@ -21,9 +21,9 @@ from chain import codec
 from chain.crypto import Signer
 from chain.ledger import Ledger
 from chain.localnode import LocalNode
-from chain.snapshot import CHUNKS, Chunk, Manifest, decode_history, history_pages
-from chain.snapshot_install import snapshot_base
-from chain.snapshot_source import SnapshotSource
+from chain.statesync.install import snapshot_base
+from chain.statesync.snapshot import CHUNKS, Chunk, Manifest, decode_history, history_pages
+from chain.statesync.source import SnapshotSource
 from chain.storage import schema
 from chain.storage.blockstore import VoteLog
 from chain.storage.leveldb import LevelDBKV
@@ -39,8 +39,8 @@ INSTALLER = """
 import sys
 sys.path.insert(0, sys.argv[3])
 from chain import codec
-from chain.snapshot import Manifest
-from chain.snapshot_install import install
+from chain.statesync.snapshot import Manifest
+from chain.statesync.install import install
 from chain.storage.leveldb import LevelDBKV
 from test_snapshot import genesis
 

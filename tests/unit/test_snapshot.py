@@ -11,14 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chain import codec
-from testkit import contracts as testkit
 from chain.contracts.anchoring import ANCHOR_INDEX
 from chain.crypto import KeyPair, Signer
 from chain.errors import SnapshotError
 from chain.genesis import parse_genesis
 from chain.ledger import Ledger
 from chain.localnode import LocalNode
-from chain.snapshot import (
+from chain.statesync.install import install, snapshot_base
+from chain.statesync.snapshot import (
     CHUNKS,
     Chunk,
     Manifest,
@@ -29,11 +29,11 @@ from chain.snapshot import (
     verify_history,
     verify_manifest,
 )
-from chain.snapshot_install import install, snapshot_base
-from chain.snapshot_source import SnapshotSource
+from chain.statesync.source import SnapshotSource
 from chain.statetree import StateTree
 from chain.storage.kv import MemoryKV
 from chain.types import make_tx
+from testkit import contracts as testkit
 
 VALIDATORS = [testkit.key(f"validator-{i}") for i in range(4)]
 CHECKPOINT = 16

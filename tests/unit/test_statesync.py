@@ -19,16 +19,16 @@ from chain import codec
 from chain.api import make_app
 from chain.api.validator_auth import sign_request
 from chain.config import ApiBudgets, RouteBudget
-from testkit import contracts as testkit
 from chain.crypto import Signer
 from chain.errors import SnapshotError
 from chain.ledger import Ledger
 from chain.localnode import LocalNode
-from chain.snapshot import CHUNKS, Chunk, Manifest
-from chain.snapshot_install import install
-from chain.snapshot_source import SnapshotSource
-from chain.statesync import PER_PEER_IN_FLIGHT, agree, fetch_snapshot
+from chain.statesync.install import install
+from chain.statesync.snapshot import CHUNKS, Chunk, Manifest
+from chain.statesync.source import SnapshotSource
+from chain.statesync.sync import PER_PEER_IN_FLIGHT, agree, fetch_snapshot
 from chain.storage.kv import MemoryKV
+from testkit import contracts as testkit
 
 Client = TestClient[web.Request, web.Application]
 
@@ -224,7 +224,7 @@ def run_state_sync(chain: LocalNode, home: Path, min_blocks: int, peers: tuple[i
 
     from chain.config import NodeConfig, PeerConfig
     from chain.crypto import save_key_file
-    from chain.statesync import state_sync
+    from chain.statesync.sync import state_sync
 
     home.mkdir(exist_ok=True)
     (home / "genesis.json").write_text(json.dumps(GENESIS_DOCUMENT))

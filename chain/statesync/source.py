@@ -24,7 +24,7 @@ from chain import codec
 from chain.contracts.anchoring import ANCHOR_INDEX, LOCATION
 from chain.crypto import Signer
 from chain.errors import NotFoundError, StorageError, ValidationError
-from chain.snapshot import (
+from chain.statesync.snapshot import (
     CHUNKS,
     HISTORY_PAGE,
     INTERNAL,

@@ -14,7 +14,7 @@ API answers 404 for them, and this node serves catch-up only above ``H``.
 from __future__ import annotations
 
 from chain.genesis import GenesisDoc, genesis_header, genesis_state
-from chain.snapshot import Manifest
+from chain.statesync.snapshot import Manifest
 from chain.statetree import StateTree
 from chain.storage import schema
 from chain.storage.kv import KV, WriteBatch

@@ -3,8 +3,8 @@
 Run before the node starts (``node.py run --state-sync``): when the newest checkpoint that ``f + 1``
 validators serve identically is at least ``state_sync_min_blocks`` above the local head, the node
 fetches that snapshot's 256 chunks and its history pages from several peers at once, verifies each
-part on arrival (:mod:`chain.snapshot`), drops a peer whose part fails for the rest of the sync and
-asks another, and installs the whole in one synced batch (:mod:`chain.snapshot_install`). The node
+part on arrival (:mod:`chain.statesync.snapshot`), drops a peer whose part fails for the rest of the sync and
+asks another, and installs the whole in one synced batch (:mod:`chain.statesync.install`). The node
 then starts as after a restart at the checkpoint: its replica begins at the certified head (the
 checkpoint and watermarks of ADR 0013 start there) and the pipelined catch-up of ADR 0020 replays the
 tail. Otherwise, or when no snapshot can be agreed or fetched, it replays blocks as before.
@@ -30,7 +30,8 @@ from chain.crypto import KeyPair, load_key_file, read_passphrase_file
 from chain.errors import SilkportError, SnapshotError
 from chain.genesis import GenesisDoc, load_genesis
 from chain.ledger import Ledger
-from chain.snapshot import (
+from chain.statesync.install import install
+from chain.statesync.snapshot import (
     CHUNKS,
     Chunk,
     Manifest,
@@ -40,7 +41,6 @@ from chain.snapshot import (
     verify_history,
     verify_manifest,
 )
-from chain.snapshot_install import install
 from chain.storage.leveldb import LevelDBKV
 
 log = logging.getLogger("silkport.statesync")
@@ -64,7 +64,7 @@ class FetchError(SilkportError):
 
 @dataclass
 class Snapshot:
-    """A verified snapshot, ready for :func:`chain.snapshot_install.install`."""
+    """A verified snapshot, ready for :func:`chain.statesync.install.install`."""
 
     manifest: Manifest
     leaves: list[tuple[bytes, bytes]] = field(default_factory=list)
