@@ -8,6 +8,7 @@ Commands (all take ``--dir D``, default ``./.devnet``)::
        [--netns [--wan-node I --rtt-ms MS --loss P]]     one network namespace per node (root; ADR 0017)
     status [--json]                                       print the table once
     keys [--json]                                         every key file: role, organisation, file
+    env                                                   ``export SILKPORT_NODE=...`` (node 0's API), for eval
     down                                                  stop all nodes (SIGTERM, then SIGKILL); remove namespaces
     net isolate N | rejoin N | cut I J | heal I J         real link cuts on a --netns devnet
     kill N                                                SIGKILL node N
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import signal
 import sys
@@ -39,7 +41,7 @@ from rich.live import Live
 from chain.byzantine import MODES as BYZANTINE_MODES
 from chain.errors import ConfigError, SilkportError
 from chain.genesis import Params
-from devnet import layout, netns, procs
+from devnet import cast, layout, netns, procs
 from devnet.table import WIDE_COLUMNS, NodeRow, Sampler, caption_for, render
 from devnet.workloads import WORKLOADS
 
@@ -58,7 +60,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         procs.remove_topology(old)
         shutil.rmtree(directory)
         print(f"removed the old devnet in {directory}")
-    if layout.has_devnet(directory):
+    created = not layout.has_devnet(directory)
+    if not created:
         manifest = layout.load_manifest(directory)
         if args.test_mode or args.param:
             print(f"note: the devnet in {directory} keeps its genesis; --test-mode/--param ignored (use --fresh)")
@@ -113,11 +116,14 @@ def cmd_up(args: argparse.Namespace) -> int:
                 else ""
             )
             print(f"network namespaces {plan.namespace(0)}.. on bridge {plan.bridge}{wan}")
+    # The cast is enrolled when the devnet is made, or finished on a later `up` if that was cut short;
+    # a devnet made with --no-cast stays without one.
+    with_cast = not args.no_cast and (created or cast.load_record(directory) is not None)
     try:
-        if args.detach or not args.no_cast:
+        if args.detach or with_cast:
             progress("waiting for every node to answer /v1/status …")
             procs.wait_ready(manifest, timeout=args.ready_timeout)
-        if not args.no_cast:
+        if with_cast:
             provision_cast(manifest)
     except SilkportError:
         _stop_started(manifest, started)
@@ -138,7 +144,7 @@ def progress(text: str) -> None:
 
 def provision_cast(manifest: layout.Manifest) -> None:
     """Enrol the cast through node 0's API, signed by the authority quorum (devnet/cast.py; ADR 0024)."""
-    from devnet import cast, demo
+    from devnet import demo
 
     context = demo.load_context(manifest.directory)
     progress("enrolling the cast (registrar, owner, appraiser, bank, customs, recipient) …")
@@ -262,8 +268,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from devnet import cast
-
     rows = cast.key_rows(Path(args.dir))
     if args.json:
         print(json.dumps({"keys": rows}, indent=2))
@@ -275,6 +279,14 @@ def cmd_keys(args: argparse.Namespace) -> int:
         print(f"{row['role']:<10} {row['organisation']:<24} {shown}  {row['note']}")
     if not any(r["role"] not in ("validator", "authority") for r in rows):
         print("no cast: this devnet was made with --no-cast", file=sys.stderr)
+    return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    """Shell lines pointing the ``silkport`` command at node 0: ``eval "$(python -m devnet env)"``."""
+    manifest = layout.load_manifest(Path(args.dir))
+    print(f"export SILKPORT_NODE={shlex.quote(manifest.nodes[0].api)}")
+    print(f"export SILKPORT_GENESIS={shlex.quote(manifest.genesis)}")
     return 0
 
 
@@ -442,6 +454,9 @@ def parser() -> argparse.ArgumentParser:
     keys = command("keys", "list the devnet's key files: role, organisation, file")
     keys.add_argument("--json", action="store_true")
     keys.set_defaults(run=cmd_keys)
+
+    env = command("env", "print export lines for SILKPORT_NODE (node 0's API) and SILKPORT_GENESIS")
+    env.set_defaults(run=cmd_env)
 
     down = command("down", "stop all nodes (SIGTERM, then SIGKILL)")
     down.add_argument("--timeout", type=float, default=procs.STOP_TIMEOUT_S, help="seconds before SIGKILL")
