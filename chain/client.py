@@ -203,10 +203,11 @@ class Client:
     # --- cross-border transfers (chain.crossborder; GET /v1/transfers, /v1/policy) ---
 
     def transfers(self, *, asset: str | None = None, exporter: str | None = None, state: str | None = None,
-                  offset: int = 0, limit: int = 50, order: str = "newest") -> dict[str, Any]:
-        """A page of transfers ``{"total", "offset", "limit", "items", "next_offset"}``."""
-        query = {k: v for k, v in {"asset": asset, "exporter": exporter, "state": state, "offset": offset,
-                                   "limit": limit, "order": order}.items() if v is not None}
+                  page: int = 1, per_page: int = 20, order: str = "newest", cursor: int | None = None) -> dict[str, Any]:
+        """A page of transfers: ``page``/``pages``/``next_page``, or ``cursor``/``next_cursor`` for a filtered
+        scan (``state``; ``exporter`` with ``asset``), and ``total``, ``per_page``, ``items`` (ADR 0024)."""
+        query = {k: v for k, v in {"asset": asset, "exporter": exporter, "state": state, "page": page,
+                                   "per_page": per_page, "order": order, "cursor": cursor}.items() if v is not None}
         result: dict[str, Any] = self._json("GET", "/v1/transfers?" + urlencode(query))
         return result
 
@@ -345,10 +346,11 @@ class AsyncClient:
     # --- cross-border transfers (chain.crossborder; GET /v1/transfers, /v1/policy) ---
 
     async def transfers(self, *, asset: str | None = None, exporter: str | None = None, state: str | None = None,
-                  offset: int = 0, limit: int = 50, order: str = "newest") -> dict[str, Any]:
-        """A page of transfers ``{"total", "offset", "limit", "items", "next_offset"}``."""
-        query = {k: v for k, v in {"asset": asset, "exporter": exporter, "state": state, "offset": offset,
-                                   "limit": limit, "order": order}.items() if v is not None}
+                        page: int = 1, per_page: int = 20, order: str = "newest",
+                        cursor: int | None = None) -> dict[str, Any]:
+        """A page of transfers, as :meth:`Client.transfers`."""
+        query = {k: v for k, v in {"asset": asset, "exporter": exporter, "state": state, "page": page,
+                                   "per_page": per_page, "order": order, "cursor": cursor}.items() if v is not None}
         result: dict[str, Any] = await self._json("GET", "/v1/transfers?" + urlencode(query))
         return result
 

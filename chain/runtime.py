@@ -478,4 +478,5 @@ class NodeRuntime:
     def metrics_text(self) -> bytes:
         self.metrics.observe_status(self.status(), self.net.stats.flat())
         self.metrics.observe_dropped(getattr(self.replica, "dropped", {}))
+        self.metrics.observe_host(self.ledger.mempool.max_txs, self.config.path(self.home, self.config.data_dir))
         return self.metrics.render()

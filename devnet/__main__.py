@@ -3,9 +3,12 @@
 Commands (all take ``--dir D``, default ``./.devnet``)::
 
     up [--nodes N] [--detach] [--base-port P] [--fresh]   create (or reuse) and start; live table
+       [--no-cast]                                        do not enrol the cast (devnet/cast.py; ADR 0024)
        [--insecure-plaintext]                             peer links without TLS (test devnets only)
        [--netns [--wan-node I --rtt-ms MS --loss P]]     one network namespace per node (root; ADR 0017)
     status [--json]                                       print the table once
+    keys [--json]                                         every key file: role, organisation, file
+    env                                                   ``export SILKPORT_NODE=...`` (node 0's API), for eval
     down                                                  stop all nodes (SIGTERM, then SIGKILL); remove namespaces
     net isolate N | rejoin N | cut I J | heal I J         real link cuts on a --netns devnet
     kill N                                                SIGKILL node N
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import signal
 import sys
@@ -37,8 +41,8 @@ from rich.live import Live
 from chain.byzantine import MODES as BYZANTINE_MODES
 from chain.errors import ConfigError, SilkportError
 from chain.genesis import Params
-from devnet import layout, netns, procs
-from devnet.table import WIDE_COLUMNS, Sampler, caption_for, render
+from devnet import cast, layout, netns, procs
+from devnet.table import WIDE_COLUMNS, NodeRow, Sampler, caption_for, render
 from devnet.workloads import WORKLOADS
 
 REFRESH_S = 0.5
@@ -56,7 +60,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         procs.remove_topology(old)
         shutil.rmtree(directory)
         print(f"removed the old devnet in {directory}")
-    if layout.has_devnet(directory):
+    created = not layout.has_devnet(directory)
+    if not created:
         manifest = layout.load_manifest(directory)
         if args.test_mode or args.param:
             print(f"note: the devnet in {directory} keeps its genesis; --test-mode/--param ignored (use --fresh)")
@@ -70,6 +75,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         started = procs.start_nodes(manifest)
         what = f"started node(s) {', '.join(map(str, started))}" if started else "all nodes already running"
         print(f"reusing the devnet in {directory}: {what}")
+        if len(started) < len(manifest.nodes):
+            print("note: nodes this command did not start keep running when it stops")
     else:
         plan = netns_plan(args, args.nodes or 4)
         try:
@@ -96,7 +103,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             raise
         manifest.save()
         try:
-            procs.start_nodes(manifest)
+            started = procs.start_nodes(manifest)
         except SilkportError:
             procs.stop_nodes(manifest)
             procs.remove_topology(manifest)
@@ -109,20 +116,51 @@ def cmd_up(args: argparse.Namespace) -> int:
                 else ""
             )
             print(f"network namespaces {plan.namespace(0)}.. on bridge {plan.bridge}{wan}")
-    if args.detach:
-        try:
+    # The cast is enrolled when the devnet is made, or finished on a later `up` if that was cut short;
+    # a devnet made with --no-cast stays without one.
+    with_cast = not args.no_cast and (created or cast.load_record(directory) is not None)
+    try:
+        if args.detach or with_cast:
+            progress("waiting for every node to answer /v1/status …")
             procs.wait_ready(manifest, timeout=args.ready_timeout)
-        except SilkportError:
-            procs.stop_nodes(manifest)
-            procs.remove_topology(manifest)
-            raise
+        if with_cast:
+            provision_cast(manifest)
+    except SilkportError:
+        _stop_started(manifest, started)
+        raise
+    if args.detach:
         for entry in manifest.nodes:
             print(
                 f"  node{entry.index}  {entry.api}  pid {entry.pid}  {entry.organisation} ({entry.jurisdiction})"
             )
         print(f"manifest: {directory / layout.MANIFEST}; stop with: python -m devnet down --dir {args.dir}")
         return 0
-    return _watch(manifest)
+    return _watch(manifest, started)
+
+
+def progress(text: str) -> None:
+    print(text, flush=True)
+
+
+def provision_cast(manifest: layout.Manifest) -> None:
+    """Enrol the cast through node 0's API, signed by the authority quorum (devnet/cast.py; ADR 0024)."""
+    from devnet import demo
+
+    context = demo.load_context(manifest.directory)
+    progress("enrolling the cast (registrar, owner, appraiser, bank, customs, recipient) …")
+    cast.provision(manifest.directory, manifest.chain_id, manifest.nodes[0].api, context.quorum, say=progress)
+
+
+def _stop_started(manifest: layout.Manifest, started: list[int]) -> list[int]:
+    """Stop the nodes this command started; the others (a detached devnet it found running) keep running.
+
+    The namespaces of a ``--netns`` devnet go only when every node was ours."""
+    if not started:
+        return []
+    killed = procs.stop_nodes(manifest, started)
+    if len(started) == len(manifest.nodes):
+        procs.remove_topology(manifest)
+    return killed
 
 
 def genesis_params(args: argparse.Namespace) -> dict[str, object]:
@@ -163,27 +201,52 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _watch(manifest: layout.Manifest) -> int:
-    """The live table until Ctrl-C, which stops every node."""
+PLAIN_EVERY_S = 5.0
+"""Seconds between two progress lines when stdout is not a terminal (``make devnet`` under a supervisor)."""
+
+
+def plain_line(rows: list[NodeRow]) -> str:
+    """One progress line for a log: the table's caption and each node's state, height and view."""
+    nodes = " ".join(
+        f"node{r.index}={r.state}" + (f"@{r.status.get('height')}/v{r.status.get('view')}" if r.status else "")
+        for r in rows
+    )
+    return f"{time.strftime('%H:%M:%S')} {caption_for(rows)} · {nodes}"
+
+
+def _watch(manifest: layout.Manifest, started: list[int]) -> int:
+    """The live table (plain progress lines when stdout is not a terminal) until Ctrl-C or SIGTERM,
+    which stop the nodes this command started and no others."""
     console = Console()
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)  # a supervisor's stop or a closed terminal: stop the nodes too
     sampler = Sampler(manifest)
-    hint = f"logs: python -m devnet logs N --dir {manifest.directory} · Ctrl-C stops all nodes"
+    owned = "all nodes" if len(started) == len(manifest.nodes) else \
+        ("no node (they were running already)" if not started else f"nodes {', '.join(map(str, started))}")
+    hint = f"logs: python -m devnet logs N --dir {manifest.directory} · Ctrl-C stops {owned}"
     try:
-        with Live(console=console, refresh_per_second=4, transient=False) as live:
+        if sys.stdout.isatty():
+            with Live(console=console, refresh_per_second=4, transient=False) as live:
+                while True:
+                    rows = sampler.sample()
+                    wide = console.width >= WIDE_COLUMNS
+                    live.update(render(rows, _title(manifest), f"{caption_for(rows)}\n{hint}", wide=wide))
+                    time.sleep(REFRESH_S)
+        else:
+            progress(f"{_title(manifest)}; {hint}")
             while True:
                 rows = sampler.sample()
-                wide = console.width >= WIDE_COLUMNS
-                live.update(render(rows, _title(manifest), f"{caption_for(rows)}\n{hint}", wide=wide))
-                time.sleep(REFRESH_S)
+                progress(plain_line(rows))
+                time.sleep(PLAIN_EVERY_S)
     except KeyboardInterrupt:
-        console.print("stopping all nodes …")
+        progress(f"stopping {owned} …")
     finally:
         sampler.close()
-    killed = procs.stop_nodes(manifest)
-    procs.remove_topology(manifest)
-    console.print(f"stopped ({'SIGKILL needed for ' + str(killed) if killed else 'clean'})")
+    killed = _stop_started(manifest, started)
+    if len(started) < len(manifest.nodes):
+        progress(f"the devnet in {manifest.directory} keeps running; stop it with: "
+                 f"python -m devnet down --dir {manifest.directory}")
+    progress(f"stopped ({'SIGKILL needed for ' + str(killed) if killed else 'clean'})")
     return 0
 
 
@@ -201,6 +264,29 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         console = Console()
         console.print(render(rows, _title(manifest), caption_for(rows), wide=console.width >= WIDE_COLUMNS))
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    rows = cast.key_rows(Path(args.dir))
+    if args.json:
+        print(json.dumps({"keys": rows}, indent=2))
+        return 0
+    cwd = Path.cwd()
+    for row in rows:
+        path = Path(row["file"])
+        shown = path.relative_to(cwd) if path.is_relative_to(cwd) else path
+        print(f"{row['role']:<10} {row['organisation']:<24} {shown}  {row['note']}")
+    if not any(r["role"] not in ("validator", "authority") for r in rows):
+        print("no cast: this devnet was made with --no-cast", file=sys.stderr)
+    return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    """Shell lines pointing the ``silkport`` command at node 0: ``eval "$(python -m devnet env)"``."""
+    manifest = layout.load_manifest(Path(args.dir))
+    print(f"export SILKPORT_NODE={shlex.quote(manifest.nodes[0].api)}")
+    print(f"export SILKPORT_GENESIS={shlex.quote(manifest.genesis)}")
     return 0
 
 
@@ -383,11 +469,22 @@ def parser() -> argparse.ArgumentParser:
         "--test-mode", action="store_true", help="a test chain: genesis params.test_mode (noop contract, Byzantine modes)"
     )
     up.add_argument("--param", action="append", metavar="NAME=VALUE", help="a genesis parameter (repeat)")
+    up.add_argument(
+        "--no-cast", action="store_true",
+        help="do not enrol the cast (registrar, owner, appraiser, bank, customs, recipient; devnet/cast.py)",
+    )
     up.set_defaults(run=cmd_up)
 
     status = command("status", "print the status table once")
     status.add_argument("--json", action="store_true")
     status.set_defaults(run=cmd_status)
+
+    keys = command("keys", "list the devnet's key files: role, organisation, file")
+    keys.add_argument("--json", action="store_true")
+    keys.set_defaults(run=cmd_keys)
+
+    env = command("env", "print export lines for SILKPORT_NODE (node 0's API) and SILKPORT_GENESIS")
+    env.set_defaults(run=cmd_env)
 
     down = command("down", "stop all nodes (SIGTERM, then SIGKILL)")
     down.add_argument("--timeout", type=float, default=procs.STOP_TIMEOUT_S, help="seconds before SIGKILL")

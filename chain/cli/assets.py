@@ -177,7 +177,7 @@ def asset_show(args: argparse.Namespace) -> int:
 def asset_list(args: argparse.Namespace) -> int:
     owner = public_key(args.owner).hex() if args.owner else None
     page = client_for(args).assets(args.page, args.per_page, owner=owner, owner_org=args.owner_org,
-                                   status=args.status, order=args.order)
+                                   status=args.status, order=args.order, cursor=args.cursor)
     if args.json:
         print_json(page)
         return 0
@@ -420,6 +420,7 @@ def register(commands: Any) -> None:
     p.add_argument("--owner-org", default=None)
     p.add_argument("--status", default=None, choices=("ACTIVE", "RETIRED"))
     p.add_argument("--order", default="oldest", choices=("oldest", "newest"))
+    p.add_argument("--cursor", type=int, default=None, help="continue a filtered scan from next_cursor (ADR 0024)")
     add_node_options(p)
     p.set_defaults(handler=asset_list)
 

@@ -145,19 +145,25 @@ def show_command(args: argparse.Namespace) -> int:
 
 
 def list_command(args: argparse.Namespace) -> int:
+    if args.offset is not None or args.limit is not None:
+        raise ValidationError("--offset/--limit are now --page (from 1) and --per-page (ADR 0024)",
+                              code="renamed_parameter")
     page = client_for(args).transfers(asset=args.asset, exporter=args.exporter, state=args.state,
-                                      offset=args.offset, limit=args.limit)
+                                      page=args.page, per_page=args.per_page, cursor=args.cursor)
     if args.json:
         print_json(page)
         return 0
-    print(f"{page['total']} transfers (offset {page['offset']})")
+    where = f"page {page['page']} of {page['pages']}" if "pages" in page else f"scan from cursor {page['cursor']}"
+    print(f"{page['total']} transfers ({where})")
     for item in page["items"]:
         decision = item.get("decision") or {}
         print(f"  {item['id'][:16]}  {item['state']:<16} {decision.get('decision', '-'):<8} "
               f"{item['exporter']} -> {item['recipient']} ({item['destination']})  "
               f"rules {','.join(decision.get('rules', []))}  v{decision.get('policy_version')}")
-    if page.get("next_offset") is not None:
-        print(f"  ... more from --offset {page['next_offset']}")
+    if page.get("next_page") is not None:
+        print(f"  ... more with --page {page['next_page']}")
+    if page.get("next_cursor") is not None:
+        print(f"  ... more with --cursor {page['next_cursor']}")
     return 0
 
 
@@ -237,7 +243,10 @@ def register(commands: Any) -> None:
     ls.add_argument("--asset", default=None, metavar="ID")
     ls.add_argument("--exporter", default=None, metavar="ORG")
     ls.add_argument("--state", default=None, choices=STATES)
-    ls.add_argument("--offset", type=int, default=0)
-    ls.add_argument("--limit", type=int, default=20)
+    ls.add_argument("--page", type=int, default=1)
+    ls.add_argument("--per-page", type=int, default=20, help="at most 100")
+    ls.add_argument("--cursor", type=int, default=None, help="continue a filtered scan (--state) from next_cursor")
+    ls.add_argument("--offset", type=int, default=None, help=argparse.SUPPRESS)  # renamed: a clear error
+    ls.add_argument("--limit", type=int, default=None, help=argparse.SUPPRESS)
     add_node_options(ls)
     ls.set_defaults(handler=list_command)
