@@ -1,4 +1,4 @@
-"""Benchmark: anchor receipts and provenance bundles (chain/proofs/build.py, chain/proofs.py; ADR 0008).
+"""Benchmark: anchor receipts and provenance bundles (chain/proofs/build.py, chain/proofs/verify.py; ADR 0008).
 
 Figures (budgets from the proofs issue):
 
