@@ -6,7 +6,9 @@
 - ``GET /v1/transfers/{id}/data?chunk=N`` — chunks ``N..`` end to end encrypted to the recipient
   (:mod:`chain.dataplane.stream`), access re-decided against committed state before every chunk
   (:mod:`chain.dataplane.access`); any refusal before the first byte is problem+json with zero
-  bytes of data, a refusal mid-stream ends the stream without its final frame.
+  bytes of data, a refusal mid-stream ends the stream without its final frame. When the responses to
+  one recipient key have covered every chunk, the final frame included, the node signs and submits
+  ``crossborder.delivered`` (:mod:`chain.dataplane.delivery`, ADR 0022).
 
 The body is the dataset itself, streamed into :class:`chain.dataplane.store.ContentStore` piece by
 piece (never held whole; aiohttp's ``client_max_size`` applies only to buffered bodies). The request
@@ -34,6 +36,7 @@ from chain import codec, crypto, merkle, statekeys
 from chain.api.keys import NODE
 from chain.contracts import assets
 from chain.dataplane import access, chunks, requests, stream
+from chain.dataplane.delivery import Delivery, DeliveryTracker
 from chain.dataplane.store import ContentStore, ExpectedContent, check_asset_id
 from chain.errors import (
     NotFoundError,
@@ -87,6 +90,9 @@ class DataPlane:
     challenges: Challenges = field(default_factory=Challenges)
     upload_idle_s: float = 60.0
     """An upload that sends nothing for this long is dropped (a slow client cannot hold the store)."""
+    announce: Callable[[Delivery], str | None] | None = None
+    """Submits ``crossborder.delivered`` for a complete delivery (None: the node records no deliveries)."""
+    deliveries: DeliveryTracker = field(default_factory=DeliveryTracker)
 
 
 DATA = web.AppKey("silkport.data", DataPlane)
@@ -235,22 +241,34 @@ async def get_data(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     await response.write(sealer.opening)
     leaves = [merkle.leaf_hash(h) for h in manifest.chunk_hashes]
-    for index in range(first, count):
-        try:
-            if index > first:
-                _check(request, transfer_id, requester)  # committed state, before every chunk
-            chunk = plane.store.read_chunk(grant.asset_id, index)
-        except SilkportError as error:
-            LOG.warning("data stream of transfer %s stopped before chunk %d: %s", transfer_id, index, error)
-            break
-        proof = merkle.inclusion_proof(leaves, index)
-        await response.write(sealer.seal(index, chunk, proof, last=index == count - 1))
-    else:
-        await response.write_eof()
-        return response
-    if request.transport is not None:  # end without the final frame: the client sees the cut
+    sent, finished = first, False
+    try:
+        for index in range(first, count):
+            try:
+                if index > first:
+                    _check(request, transfer_id, requester)  # committed state, before every chunk
+                chunk = plane.store.read_chunk(grant.asset_id, index)
+            except SilkportError as error:
+                LOG.warning("data stream of transfer %s stopped before chunk %d: %s", transfer_id, index, error)
+                break
+            proof = merkle.inclusion_proof(leaves, index)
+            await response.write(sealer.seal(index, chunk, proof, last=index == count - 1))
+            sent = index + 1
+        else:
+            await response.write_eof()
+            finished = True
+    finally:  # a cut connection still counts the chunks written before it (a resume continues them)
+        _delivered(plane, grant, requester, first, sent, count, finished)
+    if not finished and request.transport is not None:  # end without the final frame: the client sees the cut
         request.transport.close()
     return response
+
+
+def _delivered(plane: DataPlane, grant: access.Grant, requester: bytes, first: int, sent: int, count: int,
+               finished: bool) -> None:
+    complete = plane.deliveries.record(grant.transfer_id, requester, grant.chunk_root, first, sent, count, finished)
+    if complete and plane.announce is not None:
+        plane.announce(Delivery(grant.transfer_id, grant.chunk_root, grant.size, requester))
 
 
 def register(app: web.Application, plane: DataPlane) -> None:

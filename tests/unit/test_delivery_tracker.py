@@ -1,0 +1,126 @@
+"""When the valve counts a delivery as complete and the node's signed ``delivered`` (ADR 0022).
+
+The tracker alone (coverage, resumes, cuts, keys kept apart, the bound), then the real egress route on
+a LocalNode: a full fetch commits one ``crossborder.delivered`` signed by the node's validator key;
+a resumed fetch counts once its runs cover every chunk; a cut stream, a refusal and another key's
+partial run record nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_api_egress import DATA, SUMMARY, Valve
+
+from chain.api import routes_data
+from chain.contracts import testkit as tk
+from chain.crossborder import transfer_queries
+from chain.dataplane import fetch
+from chain.dataplane.delivery import Delivery, DeliverySigner, DeliveryTracker
+from chain.client import ApiError
+from chain.errors import NotPermittedError
+
+ROOT, KEY, OTHER = b"\1" * 32, b"\2" * 32, b"\3" * 32
+NODE_KEY = tk.key("validator-0")
+
+
+def test_one_full_run_with_its_final_frame_completes_a_delivery() -> None:
+    tracker = DeliveryTracker()
+    assert tracker.record("t", KEY, ROOT, 0, 5, 5, finished=True)
+    assert len(tracker) == 0  # coverage starts over: a re-fetch is another delivery
+    assert not tracker.record("t", KEY, ROOT, 0, 4, 5, finished=False)
+
+
+def test_resumed_runs_complete_when_they_cover_every_chunk() -> None:
+    tracker = DeliveryTracker()
+    assert not tracker.record("t", KEY, ROOT, 0, 3, 5, finished=False)  # cut after chunk 2
+    assert not tracker.record("t", OTHER, ROOT, 3, 5, 5, finished=True)  # another key's tail does not count
+    assert not tracker.record("t", KEY, ROOT, 0, 0, 5, finished=False)  # a refused run adds nothing
+    assert tracker.record("t", KEY, ROOT, 3, 5, 5, finished=True)
+
+
+def test_a_tail_alone_or_a_cut_last_run_is_not_a_delivery() -> None:
+    tracker = DeliveryTracker()
+    assert not tracker.record("t", KEY, ROOT, 2, 5, 5, finished=True)  # chunks 0 and 1 never sent
+    assert not tracker.record("t", KEY, ROOT, 0, 5, 5, finished=False)  # all chunks but no final frame
+    assert tracker.record("t", KEY, ROOT, 4, 5, 5, finished=True)
+
+
+def test_the_tracker_is_bounded() -> None:
+    tracker = DeliveryTracker(limit=8)
+    for n in range(100):
+        tracker.record(f"t{n}", KEY, ROOT, 0, 1, 5, finished=False)
+    assert len(tracker) == 8
+
+
+def test_the_signer_uses_increasing_nonces_above_the_committed_one() -> None:
+    submitted = []
+    signer = DeliverySigner(NODE_KEY, tk.CHAIN_ID, lambda key: None, submitted.append)
+    delivery = Delivery("ab" * 32, ROOT, 10, KEY)
+    signer(delivery)
+    signer(delivery)
+    assert [tx.body.nonce for tx in submitted] == [1, 2]
+    assert submitted[0].body.method == "delivered" and submitted[0].body.signer_pubkeys == (NODE_KEY.public_key,)
+
+
+def test_a_refused_submission_is_logged_not_raised() -> None:
+    def refuse(tx: object) -> str:
+        raise NotPermittedError("no", code="not_validator")
+
+    assert DeliverySigner(NODE_KEY, tk.CHAIN_ID, lambda key: None, refuse)(Delivery("ab" * 32, ROOT, 1, KEY)) is None
+
+
+# --- through the egress route ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def valve(tmp_path: Path) -> Iterator[Valve]:
+    running = Valve(tmp_path / "node")
+    plane = running.runner.app[routes_data.DATA]
+    plane.announce = DeliverySigner(NODE_KEY, running.node.chain_id, running.node.ledger.state_get,
+                                    running.node.submit_tx)
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def _deliveries(valve: Valve, transfer_id: str, expected: int) -> list[dict[str, object]]:
+    """The committed deliveries once ``expected`` are there (the route submits after the client's last
+    byte, so give it a moment), or what there is after 5 s."""
+    deadline = time.monotonic() + 5
+    while True:
+        valve.node.produce_block()
+        record = transfer_queries.transfer(valve.node.ledger.state_get, transfer_id)
+        assert record is not None
+        found = [step for step in record["history"] if step["action"] == "delivered"]
+        if len(found) >= expected or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def test_a_full_fetch_commits_one_delivery_signed_by_the_node(valve: Valve, tmp_path: Path) -> None:
+    fetch.fetch(valve.client, valve.released, tmp_path / "got.bin", tk.FOREIGN)
+    [delivery] = _deliveries(valve, valve.released, 1)
+    assert delivery["by"] == NODE_KEY.public_hex and delivery["chunk_root"] == SUMMARY.chunk_root.hex()
+    assert delivery["bytes"] == len(DATA) and delivery["recipient_key"] == tk.FOREIGN.public_hex
+
+
+def test_a_cut_stream_records_no_delivery_until_the_resume_completes(valve: Valve, tmp_path: Path) -> None:
+    status, body, _ = valve.raw_get(valve.released, tk.FOREIGN, chunk=3)  # chunks 3..6 only
+    assert status == 200 and body
+    assert _deliveries(valve, valve.released, 0) == []
+    status, _, _ = valve.raw_get(valve.released, tk.FOREIGN, chunk=0)
+    assert status == 200
+    assert len(_deliveries(valve, valve.released, 1)) == 1
+
+
+def test_refusals_record_no_delivery(valve: Valve, tmp_path: Path) -> None:
+    assert valve.raw_get(valve.pending, tk.FOREIGN)[0] == 403
+    with pytest.raises(ApiError):
+        fetch.fetch(valve.client, valve.released, tmp_path / "outsider.bin", tk.BUYER)
+    time.sleep(0.3)  # what a late submission would need to show up
+    assert _deliveries(valve, valve.released, 0) == []
