@@ -8,13 +8,16 @@ partial run record nothing.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_api_egress import DATA, SUMMARY, Valve
 
+from chain import codec
 from chain.api import routes_data
 from chain.contracts import testkit as tk
 from chain.crossborder import transfer_queries
@@ -22,6 +25,11 @@ from chain.dataplane import fetch
 from chain.dataplane.delivery import Delivery, DeliverySigner, DeliveryTracker
 from chain.client import ApiError
 from chain.errors import NotPermittedError
+from chain.proof_builder import ProofBuilder
+from chain.proof_format import Fail, canonical_json
+from chain.proof_transfers import check_deliveries
+from chain.proofs import Verifier
+from chain.types import Event, EventRef, make_tx
 
 ROOT, KEY, OTHER = b"\1" * 32, b"\2" * 32, b"\3" * 32
 NODE_KEY = tk.key("validator-0")
@@ -124,3 +132,59 @@ def test_refusals_record_no_delivery(valve: Valve, tmp_path: Path) -> None:
         fetch.fetch(valve.client, valve.released, tmp_path / "outsider.bin", tk.BUYER)
     time.sleep(0.3)  # what a late submission would need to show up
     assert _deliveries(valve, valve.released, 0) == []
+
+
+# --- the provenance bundle carries the delivery and the acknowledgement ------------------------------
+
+
+def _bundle_after_delivery_and_ack(valve: Valve, tmp_path: Path) -> dict[str, Any]:
+    fetch.fetch(valve.client, valve.released, tmp_path / "got.bin", tk.FOREIGN)
+    assert len(_deliveries(valve, valve.released, 1)) == 1
+    valve.driver.commit("crossborder", "acknowledge", {"transfer_id": valve.released, "chunk_root": SUMMARY.chunk_root,
+                                                       "content_hash": SUMMARY.content_hash}, [tk.FOREIGN])
+    valve.node.produce_block()
+    return ProofBuilder(valve.node.ledger).asset_bundle(valve.asset_id)
+
+
+def test_the_bundle_with_delivery_and_ack_verifies_offline_and_a_tampered_delivery_fails(
+        valve: Valve, tmp_path: Path) -> None:
+    bundle = _bundle_after_delivery_and_ack(valve, tmp_path)
+    verifier = Verifier(valve.node.ledger.genesis)
+    result = verifier.verify_text(canonical_json(bundle))
+    names = [event.name for _, event in result.events]
+    assert names[:2] == ["transfer_acknowledged", "transfer_delivered"]
+    assert "1 data delivery(ies), 1 acknowledgement(s)" in result.summary()
+
+    delivered_ref = result.events[1][0]
+    [item] = [t for t in bundle["txs"] if (t["height"], t["tx_index"]) == (delivered_ref.height, delivered_ref.tx_index)]
+    root_hex = SUMMARY.chunk_root.hex()
+    assert root_hex in bytes.fromhex(item["leaf"]).hex()
+    forged = copy.deepcopy(bundle)
+    [target] = [t for t in forged["txs"] if t is not None and t["leaf"] == item["leaf"]]
+    target["leaf"] = target["leaf"].replace(root_hex, "00" * 32)  # another chunk root in the delivered entry
+    with pytest.raises(Fail) as info:
+        Verifier(valve.node.ledger.genesis).verify_text(canonical_json(forged))
+    assert f"transaction {delivered_ref.tx_index} of block {delivered_ref.height}" in info.value.message
+    assert "tx_root" in info.value.message
+
+
+def _event(name: str, **data: Any) -> Event:
+    return Event("crossborder", name, "a" * 64, None, codec.pairs_from_dict(data))
+
+
+def test_the_offline_delivery_checks_name_the_inconsistent_event() -> None:
+    record = {"chunk_root": ROOT, "size": 10}
+    node = NODE_KEY.public_key
+    tx = make_tx(tk.CHAIN_ID, "crossborder", "delivered", {}, [NODE_KEY], 1)
+    txs: dict[tuple[int, int], Any] = {(5, 0): (tx, None), (6, 0): (tx, None)}
+    good = _event("transfer_delivered", transfer_id="t", chunk_root=ROOT, bytes=10, node=node)
+    ack = _event("transfer_acknowledged", transfer_id="t", chunk_root=ROOT)
+    newest_first = [(EventRef(6, 0), ack), (EventRef(5, 0), good)]
+    assert check_deliveries(record, newest_first, txs, lambda h: (node,)) == {"deliveries": 1, "acknowledgements": 1}
+    with pytest.raises(Fail, match="not signed by a validator"):
+        check_deliveries(record, newest_first, txs, lambda h: (KEY,))
+    wrong = _event("transfer_delivered", transfer_id="t", chunk_root=OTHER, bytes=10, node=node)
+    with pytest.raises(Fail, match="height 5, tx 0.*chunk root or size is not the asset's"):
+        check_deliveries(record, [(EventRef(5, 0), wrong)], txs, lambda h: (node,))
+    with pytest.raises(Fail, match="matches no earlier delivery"):
+        check_deliveries(record, [(EventRef(6, 0), ack)], txs, lambda h: (node,))
