@@ -36,6 +36,8 @@ from chain.dataplane.store import ContentStore
 from chain.dataplane.delivery import DeliverySigner
 
 ROUTE_MODULES = (routes_status, routes_txs, routes_blocks, routes_assets, routes_transfers, routes_proofs, explorer, openapi)
+DOCUMENTED_MODULES = (*ROUTE_MODULES, routes_data)
+"""Modules whose routes the OpenAPI document describes (the data routes exist on nodes with a content store)."""
 DEFAULT_RATE_LIMIT = RateLimit()
 
 

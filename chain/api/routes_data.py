@@ -34,6 +34,8 @@ from aiohttp import web
 
 from chain import codec, crypto, merkle, statekeys
 from chain.api.keys import NODE
+from chain.api.openapi import HASH, _json, _problems, _ref
+from chain.api.problems import PROBLEM_CONTENT_TYPE
 from chain.contracts import assets
 from chain.dataplane import access, chunks, requests, stream
 from chain.dataplane.delivery import Delivery, DeliveryTracker
@@ -278,3 +280,61 @@ def register(app: web.Application, plane: DataPlane) -> None:
     app.router.add_get("/v1/assets/{asset_id}/data", data_status)
     app.router.add_get("/v1/transfers/{transfer_id}/challenge", get_challenge)
     app.router.add_get("/v1/transfers/{transfer_id}/data", get_data)
+
+
+_ASSET_ID = {"name": "asset_id", "in": "path", "required": True, "schema": HASH}
+_TRANSFER_ID = {"name": "transfer_id", "in": "path", "required": True, "schema": HASH}
+_SIGNED = [
+    {"name": requests.SIGNER, "in": "header", "required": True, "schema": HASH,
+     "description": "Ed25519 public key of the signer (the owner for uploads, a recipient member for data)"},
+    {"name": requests.SIGNATURE, "in": "header", "required": True,
+     "schema": {"type": "string", "pattern": "^[0-9a-f]{128}$"}},
+]
+_DISK_FULL = {"507": {"description": "the content store has no room (disk_full)",
+                      "content": {PROBLEM_CONTENT_TYPE: {"schema": _ref("Problem")}}}}
+_STORED = {"type": "object", "required": ["asset_id"],
+           "properties": {"asset_id": HASH, "stored": {"type": "boolean"}, "chunk_root": HASH,
+                          "size": {"type": "integer"}, "chunk_size": {"type": "integer"},
+                          "chunks": {"type": "integer"}}}
+OPENAPI_PATHS: dict[str, Any] = {
+    "/v1/assets/{asset_id}/data": {
+        "put": {
+            "summary": "The owner uploads the asset's dataset (checked against content_hash and chunk_root; ADR 0018)",
+            "parameters": [_ASSET_ID, *_SIGNED,
+                           {"name": requests.VALID_UNTIL, "in": "header", "required": True,
+                            "schema": {"type": "string", "pattern": "^[0-9]{1,16}$"}}],
+            "requestBody": {"required": True, "content": {"application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"}}}},
+            "responses": {"201": _json(_STORED, "stored"), **_problems(400, 403, 404, 429), **_DISK_FULL},
+        },
+        "get": {
+            "summary": "Whether this node stores the asset's dataset",
+            "parameters": [_ASSET_ID],
+            "responses": {"200": _json(_STORED, "what this node holds"), **_problems(400, 404)},
+        },
+    },
+    "/v1/transfers/{transfer_id}/challenge": {
+        "get": {
+            "summary": "A single-use nonce (60 s) for a data request on this transfer at this node",
+            "parameters": [_TRANSFER_ID],
+            "responses": {"200": _json({"type": "object", "required": ["transfer_id", "node_id", "nonce",
+                                                                        "expires_ms"],
+                                        "properties": {"transfer_id": HASH, "node_id": HASH, "nonce": HASH,
+                                                       "expires_ms": {"type": "integer"}}}, "the challenge"),
+                          **_problems(400, 404)},
+        }
+    },
+    "/v1/transfers/{transfer_id}/data": {
+        "get": {
+            "summary": "The released dataset from chunk N, end to end encrypted to the recipient (ADR 0018); "
+                       "a complete delivery is recorded on chain as crossborder.delivered (ADR 0022)",
+            "parameters": [_TRANSFER_ID, *_SIGNED,
+                           {"name": NONCE_HEADER, "in": "header", "required": True, "schema": HASH},
+                           {"name": "chunk", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}}],
+            "responses": {"200": {"description": "frames: opening, then one secretstream message per chunk",
+                                  "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                                      "format": "binary"}}}},
+                          **_problems(400, 403, 404)},
+        }
+    },
+}
