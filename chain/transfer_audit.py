@@ -83,7 +83,7 @@ def render(document: dict[str, Any]) -> list[str]:
                  f"pledgee consent {_short(evidence['pledgee_consent'])}")
     release = document["release"]
     lines.append("customs release: " + ("not released" if release is None else
-                                        f"by {'rule engine (automatic)' if release['by'] == 'automatic' else release['by']}"
+                                        f"by {'rule engine (automatic)' if release['by'] == 'automatic' else 'customs ' + _short(release['by'])}"
                                         f"  height {release['height']} tx {_short(release['tx_id'])}"
                                         + (f"  note {release['note']!r}" if release["note"] else "")))
     lines.append(f"deliveries: {len(document['deliveries']) or 'none'}")
