@@ -37,7 +37,7 @@ def check_deliveries(record: dict[str, Any], events: Sequence[tuple[EventRef, Ev
         where = f"{event.name} event at height {ref.height}, tx {ref.tx_index} (transfer {str(data.get('transfer_id'))[:16]}…)"
         root = data.get("chunk_root")
         if kind == DELIVERED:
-            if root != record.get("chunk_root") or data.get("bytes") != record.get("size"):
+            if not isinstance(root, bytes) or root != record.get("chunk_root") or data.get("bytes") != record.get("size"):
                 raise Fail(f"{where}: the delivered chunk root or size is not the asset's")
             tx, _ = txs[(ref.height, ref.tx_index)]
             if tx.body.sender != data.get("node") or tx.body.sender not in validators_at(ref.height):

@@ -32,8 +32,8 @@ from chain.api.ratelimit import RateLimit, TokenBuckets
 from chain.api.validator_auth import RequestAuthenticator
 from chain.config import ApiBudgets
 from chain.crypto import KeyPair
-from chain.dataplane.store import ContentStore
 from chain.dataplane.delivery import DeliverySigner
+from chain.dataplane.store import ContentStore
 
 ROUTE_MODULES = (routes_status, routes_txs, routes_blocks, routes_assets, routes_transfers, routes_proofs, explorer, openapi)
 DOCUMENTED_MODULES = (*ROUTE_MODULES, routes_data)
@@ -96,7 +96,7 @@ def make_app(
         module.register(app)
     if content_store is not None:
         announce = None if delivery_key is None else DeliverySigner(
-            delivery_key, node.chain_id, node.ledger.state_get, node.submit_tx)  # type: ignore[attr-defined]
+            delivery_key, node.chain_id, node.ledger.state_get, node.submit_tx)
         routes_data.register(app, routes_data.DataPlane(content_store, announce=announce))
     return app
 

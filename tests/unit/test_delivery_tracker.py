@@ -19,11 +19,11 @@ from test_api_egress import DATA, SUMMARY, Valve
 
 from chain import codec
 from chain.api import routes_data
+from chain.client import ApiError
 from chain.contracts import testkit as tk
 from chain.crossborder import transfer_queries
 from chain.dataplane import fetch
 from chain.dataplane.delivery import Delivery, DeliverySigner, DeliveryTracker
-from chain.client import ApiError
 from chain.errors import NotPermittedError
 from chain.proof_builder import ProofBuilder
 from chain.proof_format import Fail, canonical_json
