@@ -26,7 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chain import crypto, statekeys
-from chain.codec import decode
+from chain.codec import decode, dict_from_pairs
+from chain.crossborder.contract import MAX_DELIVERIES
 from chain.errors import SilkportError
 from chain.types import SignedTx, make_tx
 
@@ -86,8 +87,18 @@ class DeliverySigner:
                 "recipient_key": delivery.recipient_key}
         return make_tx(self.chain_id, "crossborder", "delivered", args, [self.key], self._last_nonce)
 
+    def recorded(self, transfer_id: str) -> int:
+        """Deliveries already committed for the transfer."""
+        raw = self.get(statekeys.transfer_key(transfer_id))
+        return 0 if raw is None else int(dict_from_pairs(decode(raw)).get("deliveries") or 0)
+
     def __call__(self, delivery: Delivery) -> str | None:
-        """The submitted transaction's id, or None if the node refused it (logged)."""
+        """The submitted transaction's id, or None if it was not submitted (logged): the transfer already has
+        :data:`MAX_DELIVERIES` (a recipient re-fetching in a loop costs no transactions), or the node refused it."""
+        if self.recorded(delivery.transfer_id) >= MAX_DELIVERIES:
+            LOG.info("transfer %s already has %d deliveries; not recording another", delivery.transfer_id,
+                     MAX_DELIVERIES)
+            return None
         try:
             tx = self.tx(delivery)
             tx_id = self.submit(tx)

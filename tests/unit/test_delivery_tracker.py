@@ -22,6 +22,7 @@ from chain.api import routes_data
 from chain.client import ApiError
 from chain.contracts import testkit as tk
 from chain.crossborder import transfer_queries
+from chain.crossborder.contract import MAX_DELIVERIES
 from chain.dataplane import fetch
 from chain.dataplane.delivery import Delivery, DeliverySigner, DeliveryTracker
 from chain.errors import NotPermittedError
@@ -72,6 +73,14 @@ def test_the_signer_uses_increasing_nonces_above_the_committed_one() -> None:
     signer(delivery)
     assert [tx.body.nonce for tx in submitted] == [1, 2]
     assert submitted[0].body.method == "delivered" and submitted[0].body.signer_pubkeys == (NODE_KEY.public_key,)
+
+
+def test_no_transaction_once_the_transfer_has_its_maximum_of_deliveries() -> None:
+    submitted = []
+    full = codec.encode(codec.pairs_from_dict({"id": "ab" * 32, "deliveries": MAX_DELIVERIES}))
+    signer = DeliverySigner(NODE_KEY, tk.CHAIN_ID, lambda key: full if key.startswith(b"xfer") else None,
+                            submitted.append)
+    assert signer(Delivery("ab" * 32, ROOT, 10, KEY)) is None and submitted == []
 
 
 def test_a_refused_submission_is_logged_not_raised() -> None:
