@@ -15,12 +15,14 @@ recipient's own signed acknowledgement, which must name the same chunk root.
 
 Coverage lives in memory, bounded (:data:`MAX_TRACKED` pairs, least recently used dropped): a node
 restarted in the middle of a delivery forgets what it had sent, and the recipient must fetch the
-dataset again from chunk 0 for a delivery to be recorded.
+dataset again from chunk 0 for a delivery to be recorded. The node's nonces are
+``max(last + 1, committed + 1, wall-clock ms)``, like the CLI's.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,14 +77,16 @@ class DeliveryTracker:
 class DeliverySigner:
     """Signs and submits ``crossborder.delivered`` with the node's validator key; never raises."""
 
-    def __init__(self, key: crypto.KeyPair, chain_id: str, get: Get, submit: Submit) -> None:
-        self.key, self.chain_id, self.get, self.submit = key, chain_id, get, submit
+    def __init__(self, key: crypto.KeyPair, chain_id: str, get: Get, submit: Submit,
+                 clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
+        self.key, self.chain_id, self.get, self.submit, self.clock_ms = key, chain_id, get, submit, clock_ms
         self._last_nonce = 0
 
     def tx(self, delivery: Delivery) -> SignedTx:
         raw = self.get(statekeys.nonce_key(self.key.public_key))
         committed = 0 if raw is None else int(decode(raw))
-        self._last_nonce = max(self._last_nonce + 1, committed + 1)
+        # wall-clock ms as a floor: after a restart, a delivery still pending in a peer's mempool keeps its nonce
+        self._last_nonce = max(self._last_nonce + 1, committed + 1, self.clock_ms())
         args = {"transfer_id": delivery.transfer_id, "chunk_root": delivery.chunk_root, "bytes": delivery.size,
                 "recipient_key": delivery.recipient_key}
         return make_tx(self.chain_id, "crossborder", "delivered", args, [self.key], self._last_nonce)

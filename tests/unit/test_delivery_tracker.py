@@ -67,11 +67,15 @@ def test_the_tracker_is_bounded() -> None:
 
 def test_the_signer_uses_increasing_nonces_above_the_committed_one() -> None:
     submitted = []
-    signer = DeliverySigner(NODE_KEY, tk.CHAIN_ID, lambda key: None, submitted.append)
+    committed = {b"": 0}
+    signer = DeliverySigner(NODE_KEY, tk.CHAIN_ID, lambda key: codec.encode(7) if key.startswith(b"nonce") else None,
+                            submitted.append, clock_ms=lambda: committed[b""])
     delivery = Delivery("ab" * 32, ROOT, 10, KEY)
     signer(delivery)
     signer(delivery)
-    assert [tx.body.nonce for tx in submitted] == [1, 2]
+    committed[b""] = 1_000
+    signer(delivery)
+    assert [tx.body.nonce for tx in submitted] == [8, 9, 1_000]
     assert submitted[0].body.method == "delivered" and submitted[0].body.signer_pubkeys == (NODE_KEY.public_key,)
 
 
