@@ -4,7 +4,8 @@ put → release → ``silkport data fetch`` → the Daxing node commits ``crossb
 validator key → an acknowledgement with a wrong chunk root is refused → ``--ack`` with the delivered root
 → ``silkport transfer audit`` shows decision, evidence, release, delivery and acknowledgement with
 heights and tx ids → ``silkport prove asset`` + ``silkport verify`` offline; a tampered delivery entry
-fails; a denied transfer gets a refusal and zero bytes (issue 14 parts 5 and 7; ADR 0022).
+fails; a denied transfer gets a refusal and zero bytes; after a kill -9 and restart of the Daxing node a
+re-fetch is a second delivery by the same validator key (issue 14 parts 5 and 7; ADR 0022).
 """
 
 from __future__ import annotations
@@ -160,3 +161,23 @@ def test_delivery_ack_audit_and_offline_provenance(devnet: Devnet, tmp_path: Pat
     tampered.write_text(json.dumps(document, indent=1, sort_keys=True, ensure_ascii=True) + "\n")
     failed = silkport("verify", tampered, "--genesis", genesis)
     assert failed.returncode == 1 and f"of block {height}" in failed.stdout + failed.stderr
+
+    # fault: the Daxing node is killed and restarted; its store and signer come back, and a re-fetch of the
+    # acknowledged transfer is a second delivery, signed with a fresh nonce of the same validator key
+    node_id = devnet.status(0)["node_id"]  # type: ignore[index]
+    devnet.cli("kill", 0)
+    devnet.cli("start", 0)
+    top = max(devnet.height(i) or 0 for i in (1, 2, 3))
+    devnet.wait_height(0, top)
+    again = silkport("data", "fetch", released, "-o", tmp_path / "again.csv", "--key", tmp_path / "recipient.key",
+                     "--node", devnet.api(0), "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "again.csv").read_bytes() == dataset.read_bytes()
+
+    def second() -> dict[str, Any] | None:
+        code, found = http_json(f"{devnet.api(1)}/v1/transfers/{released}")
+        return found if code == 200 and found.get("deliveries") == 2 else None
+
+    after = wait_until(second, 30, "a second delivery after the restart")
+    assert after["state"] == "ACKNOWLEDGED"
+    assert [s["node"] for s in after["history"] if s["action"] == "delivered"] == [node_id, node_id]
