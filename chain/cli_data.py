@@ -145,7 +145,9 @@ def data_status(args: argparse.Namespace) -> int:
     result: dict[str, Any] = {}
     if transfer is not None:
         result = {"transfer": identifier, "state": transfer["state"], "recipient": transfer["recipient"],
-                  "servable": transfer["state"] in ("RELEASED", "ACKNOWLEDGED")}
+                  "servable": transfer["state"] in ("RELEASED", "ACKNOWLEDGED"),
+                  "deliveries": int(transfer.get("deliveries") or 0),
+                  "acknowledged": transfer.get("acknowledged") is not None}
         identifier = str(transfer["asset_id"])
     result.update(client.data_status(identifier))
     if args.json:

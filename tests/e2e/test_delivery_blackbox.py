@@ -181,3 +181,7 @@ def test_delivery_ack_audit_and_offline_provenance(devnet: Devnet, tmp_path: Pat
     after = wait_until(second, 30, "a second delivery after the restart")
     assert after["state"] == "ACKNOWLEDGED"
     assert [s["node"] for s in after["history"] if s["action"] == "delivered"] == [node_id, node_id]
+    status = silkport("data", "status", released, "--node", devnet.api(0), "--json")
+    assert status.returncode == 0, status.stderr
+    shown = json.loads(status.stdout)
+    assert shown["deliveries"] == 2 and shown["acknowledged"] is True and shown["stored"] is True
