@@ -201,3 +201,20 @@ def test_the_offline_delivery_checks_name_the_inconsistent_event() -> None:
         check_deliveries(record, [(EventRef(5, 0), wrong)], txs, lambda h: (node,))
     with pytest.raises(Fail, match="matches no earlier delivery"):
         check_deliveries(record, [(EventRef(6, 0), ack)], txs, lambda h: (node,))
+
+
+def test_openapi_describes_every_data_route(tmp_path: Path) -> None:
+    from test_api_transfers import local_node
+
+    from chain.api import make_app
+    from chain.api.app import DOCUMENTED_MODULES
+    from chain.api.openapi import merged_document
+    from chain.dataplane.store import ContentStore
+
+    app = make_app(local_node(), rate_limit=None, content_store=ContentStore(tmp_path / "node"))
+    paths = merged_document(DOCUMENTED_MODULES)["paths"]
+    data_routes = [r for r in app.router.routes() if r.method != "HEAD" and r.resource is not None
+                   and r.resource.canonical.endswith(("/data", "/challenge"))]
+    assert len(data_routes) == 4
+    for route in data_routes:
+        assert route.method.lower() in paths[route.resource.canonical], route  # type: ignore[union-attr]
