@@ -137,6 +137,7 @@ class NodeRuntime:
             budgets=config.api_budgets,
             clock_ms=self.now,
             content_store=ContentStore(home),
+            delivery_key=self.keypair,
         )
         self.started_ms = self.now()
         self._stopping = asyncio.Event()

@@ -298,9 +298,9 @@ def merged_document(route_modules: tuple[Any, ...] = ()) -> dict[str, Any]:
 
 
 async def get_openapi(request: web.Request) -> web.Response:
-    from chain.api.app import ROUTE_MODULES
+    from chain.api.app import DOCUMENTED_MODULES
 
-    return web.json_response(merged_document(ROUTE_MODULES))
+    return web.json_response(merged_document(DOCUMENTED_MODULES))
 
 
 def register(app: web.Application) -> None:

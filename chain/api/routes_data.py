@@ -6,7 +6,9 @@
 - ``GET /v1/transfers/{id}/data?chunk=N`` — chunks ``N..`` end to end encrypted to the recipient
   (:mod:`chain.dataplane.stream`), access re-decided against committed state before every chunk
   (:mod:`chain.dataplane.access`); any refusal before the first byte is problem+json with zero
-  bytes of data, a refusal mid-stream ends the stream without its final frame.
+  bytes of data, a refusal mid-stream ends the stream without its final frame. When the responses to
+  one recipient key have covered every chunk, the final frame included, the node signs and submits
+  ``crossborder.delivered`` (:mod:`chain.dataplane.delivery`, ADR 0022).
 
 The body is the dataset itself, streamed into :class:`chain.dataplane.store.ContentStore` piece by
 piece (never held whole; aiohttp's ``client_max_size`` applies only to buffered bodies). The request
@@ -32,8 +34,11 @@ from aiohttp import web
 
 from chain import codec, crypto, merkle, statekeys
 from chain.api.keys import NODE
+from chain.api.openapi import HASH, _json, _problems, _ref
+from chain.api.problems import PROBLEM_CONTENT_TYPE
 from chain.contracts import assets
 from chain.dataplane import access, chunks, requests, stream
+from chain.dataplane.delivery import Delivery, DeliveryTracker
 from chain.dataplane.store import ContentStore, ExpectedContent, check_asset_id
 from chain.errors import (
     NotFoundError,
@@ -87,6 +92,9 @@ class DataPlane:
     challenges: Challenges = field(default_factory=Challenges)
     upload_idle_s: float = 60.0
     """An upload that sends nothing for this long is dropped (a slow client cannot hold the store)."""
+    announce: Callable[[Delivery], str | None] | None = None
+    """Submits ``crossborder.delivered`` for a complete delivery (None: the node records no deliveries)."""
+    deliveries: DeliveryTracker = field(default_factory=DeliveryTracker)
 
 
 DATA = web.AppKey("silkport.data", DataPlane)
@@ -235,22 +243,34 @@ async def get_data(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     await response.write(sealer.opening)
     leaves = [merkle.leaf_hash(h) for h in manifest.chunk_hashes]
-    for index in range(first, count):
-        try:
-            if index > first:
-                _check(request, transfer_id, requester)  # committed state, before every chunk
-            chunk = plane.store.read_chunk(grant.asset_id, index)
-        except SilkportError as error:
-            LOG.warning("data stream of transfer %s stopped before chunk %d: %s", transfer_id, index, error)
-            break
-        proof = merkle.inclusion_proof(leaves, index)
-        await response.write(sealer.seal(index, chunk, proof, last=index == count - 1))
-    else:
-        await response.write_eof()
-        return response
-    if request.transport is not None:  # end without the final frame: the client sees the cut
+    sent, finished = first, False
+    try:
+        for index in range(first, count):
+            try:
+                if index > first:
+                    _check(request, transfer_id, requester)  # committed state, before every chunk
+                chunk = plane.store.read_chunk(grant.asset_id, index)
+            except SilkportError as error:
+                LOG.warning("data stream of transfer %s stopped before chunk %d: %s", transfer_id, index, error)
+                break
+            proof = merkle.inclusion_proof(leaves, index)
+            await response.write(sealer.seal(index, chunk, proof, last=index == count - 1))
+            sent = index + 1
+        else:
+            await response.write_eof()
+            finished = True
+    finally:  # a cut connection still counts the chunks written before it (a resume continues them)
+        _delivered(plane, grant, requester, first, sent, count, finished)
+    if not finished and request.transport is not None:  # end without the final frame: the client sees the cut
         request.transport.close()
     return response
+
+
+def _delivered(plane: DataPlane, grant: access.Grant, requester: bytes, first: int, sent: int, count: int,
+               finished: bool) -> None:
+    complete = plane.deliveries.record(grant.transfer_id, requester, grant.chunk_root, first, sent, count, finished)
+    if complete and plane.announce is not None:
+        plane.announce(Delivery(grant.transfer_id, grant.chunk_root, grant.size, requester))
 
 
 def register(app: web.Application, plane: DataPlane) -> None:
@@ -260,3 +280,61 @@ def register(app: web.Application, plane: DataPlane) -> None:
     app.router.add_get("/v1/assets/{asset_id}/data", data_status)
     app.router.add_get("/v1/transfers/{transfer_id}/challenge", get_challenge)
     app.router.add_get("/v1/transfers/{transfer_id}/data", get_data)
+
+
+_ASSET_ID = {"name": "asset_id", "in": "path", "required": True, "schema": HASH}
+_TRANSFER_ID = {"name": "transfer_id", "in": "path", "required": True, "schema": HASH}
+_SIGNED = [
+    {"name": requests.SIGNER, "in": "header", "required": True, "schema": HASH,
+     "description": "Ed25519 public key of the signer (the owner for uploads, a recipient member for data)"},
+    {"name": requests.SIGNATURE, "in": "header", "required": True,
+     "schema": {"type": "string", "pattern": "^[0-9a-f]{128}$"}},
+]
+_DISK_FULL = {"507": {"description": "the content store has no room (disk_full)",
+                      "content": {PROBLEM_CONTENT_TYPE: {"schema": _ref("Problem")}}}}
+_STORED = {"type": "object", "required": ["asset_id"],
+           "properties": {"asset_id": HASH, "stored": {"type": "boolean"}, "chunk_root": HASH,
+                          "size": {"type": "integer"}, "chunk_size": {"type": "integer"},
+                          "chunks": {"type": "integer"}}}
+OPENAPI_PATHS: dict[str, Any] = {
+    "/v1/assets/{asset_id}/data": {
+        "put": {
+            "summary": "The owner uploads the asset's dataset (checked against content_hash and chunk_root; ADR 0018)",
+            "parameters": [_ASSET_ID, *_SIGNED,
+                           {"name": requests.VALID_UNTIL, "in": "header", "required": True,
+                            "schema": {"type": "string", "pattern": "^[0-9]{1,16}$"}}],
+            "requestBody": {"required": True, "content": {"application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"}}}},
+            "responses": {"201": _json(_STORED, "stored"), **_problems(400, 403, 404, 429), **_DISK_FULL},
+        },
+        "get": {
+            "summary": "Whether this node stores the asset's dataset",
+            "parameters": [_ASSET_ID],
+            "responses": {"200": _json(_STORED, "what this node holds"), **_problems(400, 404)},
+        },
+    },
+    "/v1/transfers/{transfer_id}/challenge": {
+        "get": {
+            "summary": "A single-use nonce (60 s) for a data request on this transfer at this node",
+            "parameters": [_TRANSFER_ID],
+            "responses": {"200": _json({"type": "object", "required": ["transfer_id", "node_id", "nonce",
+                                                                        "expires_ms"],
+                                        "properties": {"transfer_id": HASH, "node_id": HASH, "nonce": HASH,
+                                                       "expires_ms": {"type": "integer"}}}, "the challenge"),
+                          **_problems(400, 404)},
+        }
+    },
+    "/v1/transfers/{transfer_id}/data": {
+        "get": {
+            "summary": "The released dataset from chunk N, end to end encrypted to the recipient (ADR 0018); "
+                       "a complete delivery is recorded on chain as crossborder.delivered (ADR 0022)",
+            "parameters": [_TRANSFER_ID, *_SIGNED,
+                           {"name": NONCE_HEADER, "in": "header", "required": True, "schema": HASH},
+                           {"name": "chunk", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}}],
+            "responses": {"200": {"description": "frames: opening, then one secretstream message per chunk",
+                                  "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                                      "format": "binary"}}}},
+                          **_problems(400, 403, 404)},
+        }
+    },
+}

@@ -21,10 +21,10 @@ from chain.cli.status import default_nonce
 from chain.client import ApiError, Client
 from chain.crypto import KeyPair, load_key_file
 from chain.dataplane import requests
+from chain.dataplane.acknowledge import acknowledge_tx, received, wait_for_delivery
 from chain.dataplane.fetch import fetch
 from chain.dataplane.store import check_asset_id, summarize_file
 from chain.errors import ValidationError
-from chain.types import make_tx
 
 UPLOAD_VALIDITY_MS = 5 * 60 * 1000
 
@@ -112,11 +112,15 @@ def data_fetch(args: argparse.Namespace) -> int:
 
 
 def acknowledge(client: Client, key: KeyPair, transfer_id: str, path: Path, timeout: float) -> tuple[str, int]:
-    """Commit ``crossborder.acknowledge`` with the file's SHA-256, signed by the recipient; (outcome, exit code)."""
-    content_hash = summarize_file(path).content_hash
+    """Wait for the node's ``delivered`` event, then commit ``crossborder.acknowledge`` with the file's SHA-256
+    and chunk root, signed by the recipient; (outcome, exit code)."""
+    got = received(client, transfer_id, path)
+    if wait_for_delivery(client, transfer_id, timeout) is None:
+        fail(f"no delivery of transfer {transfer_id} committed within {timeout:g} s; run `silkport transfer ack "
+             f"{transfer_id} --file {path}` later (a delivery cut short must be fetched again from the start)")
+        return "waiting for the delivery", 1
     chain_id = str(client.status()["chain_id"])
-    tx = make_tx(chain_id, "crossborder", "acknowledge", {"transfer_id": transfer_id, "content_hash": content_hash},
-                 [key], default_nonce())
+    tx = acknowledge_tx(chain_id, key, transfer_id, got, default_nonce())
     info = client.submit_and_wait(tx, timeout=timeout)
     if info.get("status") != "committed":
         fail(f"acknowledgement {tx.tx_id} not committed within {timeout:g} s; run the same command again")
@@ -125,7 +129,7 @@ def acknowledge(client: Client, key: KeyPair, transfer_id: str, path: Path, time
     if not receipt.get("ok"):
         fail(f"acknowledgement refused: {receipt.get('error_code')}")
         return f"refused: {receipt.get('error_code')}", 1
-    return f"committed at height {info.get('height')}", 0
+    return f"committed at height {info.get('height')} (chunk root {got.chunk_root.hex()[:16]}…)", 0
 
 
 def data_status(args: argparse.Namespace) -> int:
@@ -141,7 +145,9 @@ def data_status(args: argparse.Namespace) -> int:
     result: dict[str, Any] = {}
     if transfer is not None:
         result = {"transfer": identifier, "state": transfer["state"], "recipient": transfer["recipient"],
-                  "servable": transfer["state"] in ("RELEASED", "ACKNOWLEDGED")}
+                  "servable": transfer["state"] in ("RELEASED", "ACKNOWLEDGED"),
+                  "deliveries": int(transfer.get("deliveries") or 0),
+                  "acknowledged": transfer.get("acknowledged") is not None}
         identifier = str(transfer["asset_id"])
     result.update(client.data_status(identifier))
     if args.json:
@@ -171,7 +177,8 @@ def register(commands: Any) -> None:
     p.add_argument("-o", "--output", required=True, metavar="FILE")
     p.add_argument("--key", required=True, metavar="RECIPIENT.key", help="a recipient member's key file")
     p.add_argument("--ack", action="store_true",
-                   help="then commit crossborder.acknowledge with the file's SHA-256, signed by the same key")
+                   help="then wait for the node's delivered event and commit crossborder.acknowledge with the "
+                        "file's SHA-256 and chunk root, signed by the same key")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the acknowledgement")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_node_options(p)

@@ -20,7 +20,9 @@ from chain.client import Client
 from chain.crossborder.contract import STATES, transfer_id_for
 from chain.crossborder.facts import ATTESTATIONS
 from chain.crypto import load_key_file
+from chain.dataplane.acknowledge import Received, received
 from chain.errors import ValidationError
+from chain.transfer_audit import audit, render
 from chain.types import SignedTx, TxBody
 
 
@@ -123,11 +125,35 @@ def review(args: argparse.Namespace) -> int:
 
 
 def ack(args: argparse.Namespace) -> int:
-    if (args.content_hash is None) == (args.file is None):
-        raise ValidationError("give exactly one of --content-hash HEX or --file PATH")
-    digest = bytes.fromhex(args.content_hash) if args.content_hash else codec.sha256(Path(args.file).read_bytes())
-    client, _, info = _submit(args, "acknowledge", {"transfer_id": args.transfer_id, "content_hash": digest})
+    """Acknowledge with the received file (hashed with the asset's chunk size) or with both hashes given."""
+    if args.file is not None:
+        if args.content_hash is not None or args.chunk_root is not None:
+            raise ValidationError("give --file PATH, or --content-hash HEX with --chunk-root HEX, not both")
+        got = received(client_for(args), args.transfer_id, Path(args.file))
+    else:
+        if args.content_hash is None or args.chunk_root is None:
+            raise ValidationError("give --file PATH, or both --content-hash HEX and --chunk-root HEX")
+        got = Received(_hash32(args.content_hash, "--content-hash"), _hash32(args.chunk_root, "--chunk-root"))
+    client, _, info = _submit(args, "acknowledge", {"transfer_id": args.transfer_id, "content_hash": got.content_hash,
+                                                    "chunk_root": got.chunk_root})
     return _finish(args, client, info, args.transfer_id)
+
+
+def _hash32(text: str, option: str) -> bytes:
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise ValidationError(f"{option} must be 64 lowercase hex characters", code="bad_hash")
+    return bytes.fromhex(text)
+
+
+def audit_command(args: argparse.Namespace) -> int:
+    if len(args.transfer_id) != 64 or any(c not in "0123456789abcdef" for c in args.transfer_id):
+        raise ValidationError("TRANSFER must be a transfer id (64 lowercase hex characters)", code="bad_transfer_id")
+    document = audit(client_for(args), args.transfer_id)
+    if args.json:
+        print_json(document)
+    else:
+        print("\n".join(render(document)))
+    return 0
 
 
 def revoke(args: argparse.Namespace) -> int:
@@ -221,10 +247,11 @@ def register(commands: Any) -> None:
     _write_options(rv, cosigners=False)
     rv.set_defaults(handler=review)
 
-    ak = sub.add_parser("ack", help="recipient: acknowledge receipt with the content hash")
+    ak = sub.add_parser("ack", help="recipient: acknowledge a delivered transfer (content hash and chunk root)")
     ak.add_argument("transfer_id", metavar="TRANSFER")
-    ak.add_argument("--content-hash", default=None, metavar="HEX")
-    ak.add_argument("--file", default=None, metavar="PATH", help="hash this file instead")
+    ak.add_argument("--content-hash", default=None, metavar="HEX", help="SHA-256 of the received file")
+    ak.add_argument("--chunk-root", default=None, metavar="HEX", help="its chunk root (must be the delivered one)")
+    ak.add_argument("--file", default=None, metavar="PATH", help="hash this file instead (both hashes)")
     _write_options(ak, cosigners=False)
     ak.set_defaults(handler=ack)
 
@@ -238,6 +265,12 @@ def register(commands: Any) -> None:
     sh.add_argument("transfer_id", metavar="TRANSFER")
     add_node_options(sh)
     sh.set_defaults(handler=show_command)
+
+    au = sub.add_parser("audit", help="customs: the whole flow — decisions, evidence, release, deliveries, "
+                                      "acknowledgement — with heights and tx ids")
+    au.add_argument("transfer_id", metavar="TRANSFER")
+    add_node_options(au)
+    au.set_defaults(handler=audit_command)
 
     ls = sub.add_parser("list", help="list transfers, newest first")
     ls.add_argument("--asset", default=None, metavar="ID")

@@ -41,6 +41,7 @@ from chain.proofs.document import (
     text,
     validators_from_json,
 )
+from chain.proof_transfers import check_deliveries
 from chain.statetree_proof import StateProof, verify_proof
 from chain.types import CommitCertificate, Event, EventRef, Header, Receipt, SignedTx, validators_hash
 
@@ -86,7 +87,10 @@ class Verified:
             return (f"valid: hash {self.subject} anchored at height {d['height']} (tx {d['tx_index']}, position "
                     f"{d['position']} of {d['size']}, label {d['label']!r}, block time {d['timestamp_ms']} ms); "
                     + tail)
-        return (f"valid: asset {self.subject}: complete history of {len(self.events)} event(s) back to its "
+        d = self.details
+        shipped = (f" ({d['deliveries']} data delivery(ies), {d['acknowledgements']} acknowledgement(s))"
+                   if d.get("deliveries") else "")
+        return (f"valid: asset {self.subject}: complete history of {len(self.events)} event(s){shipped} back to its "
                 f"registration at height {self.events[-1][0].height}; " + tail)
 
 
@@ -438,7 +442,8 @@ class Verifier:
         unused = sorted(set(out.txs) - used)
         if unused:
             raise Fail(f"txs: transaction {unused[0][1]} of block {unused[0][0]} is not part of the history")
-        out.details.update(record=record, lineage=lineage)
+        delivered = check_deliveries(record, out.events, out.txs, lambda h: self.epoch_at(out.epochs, h).keys)
+        out.details.update(record=record, lineage=lineage, **delivered)
 
     # --- history consistency -----------------------------------------------------------------------------
 

@@ -205,22 +205,21 @@ def test_cli_transfer_commands(tmp_path: Any, capsys: Any) -> None:
             code, out = await cli("transfer", "evidence", transfer_id, "--key", str(tmp_path / "owner.json"),
                                   "--decision", "SC-1")
             assert code == 0 and "CLEARED" in out, out
-            code, out = await cli("transfer", "ack", transfer_id, "--key", str(tmp_path / "foreign.json"),
-                                  "--content-hash", codec.sha256(b"pi").hex())
-            assert code == 1  # not released yet: bad_state
+            ack = ("transfer", "ack", transfer_id, "--key", str(tmp_path / "foreign.json"),
+                   "--content-hash", codec.sha256(b"pi").hex(), "--chunk-root", codec.sha256(b"root").hex(), "--json")
+            code, out = await cli(*ack)
+            assert code == 1 and '"error_code": "bad_state"' in out  # not released yet
             code, out = await cli("transfer", "review", transfer_id, "--key", str(tmp_path / "customs.json"),
                                   "--approve", "--note", "checked")
             assert code == 0 and "RELEASED" in out, out
-            (tmp_path / "data.bin").write_bytes(b"pi")
-            code, out = await cli("transfer", "ack", transfer_id, "--key", str(tmp_path / "foreign.json"),
-                                  "--file", str(tmp_path / "data.bin"))
-            assert code == 0 and "ACKNOWLEDGED" in out, out
+            code, out = await cli(*ack)
+            assert code == 1 and '"error_code": "not_delivered"' in out  # ADR 0022: no delivery yet
             code, out = await cli("transfer", "show", transfer_id)
             assert code == 0 and "R13b" in out
             declarations = next(line for line in out.splitlines() if line.startswith("declarations"))
             assert '"notice": "doc-1"' in declarations and '"pipia": "doc-2"' in declarations, out
             assert '"SC-1"' in next(line for line in out.splitlines() if line.startswith("decisions"))
-            code, out = await cli("transfer", "list", "--state", "ACKNOWLEDGED")
+            code, out = await cli("transfer", "list", "--state", "RELEASED")
             assert code == 0 and transfer_id[:16] in out and "scan from cursor 0" in out
             code, out = await cli("transfer", "list", "--per-page", "1", "--page", "1")
             assert code == 0 and "more with --page 2" in out, out

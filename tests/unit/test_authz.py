@@ -43,6 +43,7 @@ DECLARED = {
     "collateral.release": "pledgee",
     "crossborder.acknowledge": "member",
     "crossborder.attach_evidence": "member",
+    "crossborder.delivered": "validator",
     "crossborder.customs_review": "role customs",
     "crossborder.request": "member",
     "crossborder.revoke": "member or authority quorum",
@@ -104,9 +105,10 @@ WHO = {
     "one authority": [AUTHORITIES[0]],
     "quorum": list(AUTHORITIES[:2]),
     "nobody + quorum": [NOBODY, *AUTHORITIES[:2]],
+    "validator": [key("validator-0")],
 }
 REFUSAL = {"role": "missing_role", "authority quorum": "no_quorum", "member": "unknown_member",
-           "asset owner": "unknown_member", "pledgee": "unknown_member"}
+           "asset owner": "unknown_member", "pledgee": "unknown_member", "validator": "not_validator"}
 
 
 def _admits(declared: str, who: str) -> bool:
@@ -115,6 +117,7 @@ def _admits(declared: str, who: str) -> bool:
         "nobody": set(), "registrar": {"member", "role registrar"}, "appraiser": {"member", "role appraiser"},
         "lender": {"member", "role lender"}, "customs": {"role customs"}, "member": {"member"},
         "one authority": set(), "quorum": {"authority quorum"}, "nobody + quorum": {"authority quorum"},
+        "validator": {"validator"},
     }[who]
     needs = {"asset owner": {"member"}, "pledgee": {"member", "role lender"}}
     for alternative in declared.split(" or "):
