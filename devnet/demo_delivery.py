@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from chain.cli.audit import audit, render
 from chain.client import ApiError, Client
 from chain.crypto import KeyPair
 from chain.dataplane import chunks, requests
 from chain.dataplane.acknowledge import Received, acknowledge_tx, wait_for_delivery
 from chain.dataplane.fetch import fetch
-from chain.transfer_audit import audit, render
 
 CHUNK = 16 * 1024
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from chain import codec
+from chain.cli.audit import audit, render
 from chain.cli.common import add_node_options, client_for, fail, print_fields, print_json
 from chain.cli.status import default_nonce
 from chain.client import Client
@@ -22,7 +23,6 @@ from chain.crossborder.facts import ATTESTATIONS
 from chain.crypto import load_key_file
 from chain.dataplane.acknowledge import Received, received
 from chain.errors import ValidationError
-from chain.transfer_audit import audit, render
 from chain.types import SignedTx, TxBody
 
 

@@ -41,7 +41,7 @@ from chain.proofs.document import (
     text,
     validators_from_json,
 )
-from chain.proof_transfers import check_deliveries
+from chain.proofs.transfers import check_deliveries
 from chain.statetree_proof import StateProof, verify_proof
 from chain.types import CommitCertificate, Event, EventRef, Header, Receipt, SignedTx, validators_hash
 

@@ -14,11 +14,11 @@ import pytest
 
 from chain import codec, statekeys
 from chain.contracts import queries
-from chain.contracts import testkit as tk
 from chain.crossborder import transfer_queries
 from chain.crossborder.contract import MAX_DELIVERIES, transfer_id_for
 from chain.dataplane import chunks
 from chain.types import Receipt
+from testkit import contracts as tk
 
 CHUNK = 1024
 DATA = bytes(range(256)) * 13  # 3,328 bytes: 4 chunks

@@ -20,17 +20,17 @@ from test_api_egress import DATA, SUMMARY, Valve
 from chain import codec
 from chain.api import routes_data
 from chain.client import ApiError
-from chain.contracts import testkit as tk
 from chain.crossborder import transfer_queries
 from chain.crossborder.contract import MAX_DELIVERIES
 from chain.dataplane import fetch
 from chain.dataplane.delivery import Delivery, DeliverySigner, DeliveryTracker
 from chain.errors import NotPermittedError
-from chain.proof_builder import ProofBuilder
-from chain.proof_format import Fail, canonical_json
-from chain.proof_transfers import check_deliveries
-from chain.proofs import Verifier
+from chain.proofs.build import ProofBuilder
+from chain.proofs.document import Fail, canonical_json
+from chain.proofs.transfers import check_deliveries
+from chain.proofs.verify import Verifier
 from chain.types import Event, EventRef, make_tx
+from testkit import contracts as tk
 
 ROOT, KEY, OTHER = b"\1" * 32, b"\2" * 32, b"\3" * 32
 NODE_KEY = tk.key("validator-0")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from chain.proof_format import Fail
+from chain.proofs.document import Fail
 from chain.types import Event, EventRef, Receipt, SignedTx
 
 DELIVERED = ("crossborder", "transfer_delivered")
