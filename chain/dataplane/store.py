@@ -220,9 +220,14 @@ class ContentStore:
             raise StorageError(f"content manifest of asset {asset_id} does not match its chunk root")
         return summary
 
-    def read_chunk(self, asset_id: str, index: int) -> bytes:
-        """Plaintext of chunk ``index``, opened and checked; StorageError if tampered at rest."""
-        summary = self.manifest(asset_id)
+    def read_chunk(self, asset_id: str, index: int, summary: chunks.ChunkSummary | None = None) -> bytes:
+        """Plaintext of chunk ``index``, opened and checked; StorageError if tampered at rest.
+
+        ``summary``: the dataset's :meth:`manifest`, already read and checked (a stream reads it once,
+        not once per chunk).
+        """
+        if summary is None:
+            summary = self.manifest(asset_id)
         length = chunks.chunk_length(index, summary.size, summary.chunk_size)
         record = NONCE_SIZE + summary.chunk_size + TAG_SIZE
         with open(self.root / "assets" / asset_id / "chunks", "rb") as f:
