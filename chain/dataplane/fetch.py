@@ -23,8 +23,9 @@ from typing import Any, BinaryIO
 
 from chain import crypto
 from chain.client import ApiError, Client, error_from_response
-from chain.dataplane import chunks, requests, stream
+from chain.dataplane import chunks, requests, stream, trust
 from chain.errors import ProofError, ValidationError
+from chain.genesis import GenesisDoc
 
 ATTEMPTS = 3
 SYNC_EVERY = 8
@@ -45,36 +46,67 @@ def _paths(out: Path) -> tuple[Path, Path]:
     return out.with_name(out.name + ".part"), out.with_name(out.name + ".part.state")
 
 
-def _load_state(state_path: Path, transfer_id: str, chunk_root: bytes) -> int:
+def _load_state(state_path: Path, transfer_id: str, chunk_root: bytes) -> tuple[int, list[bytes]]:
+    """``(durable chunk, hashes of the chunks recorded after it)`` from the state file; (0, []) if unusable."""
     try:
         state = json.loads(state_path.read_text())
-    except (OSError, ValueError):
-        return 0
-    if state.get("transfer_id") != transfer_id or state.get("chunk_root") != chunk_root.hex():
-        return 0
-    next_chunk = state.get("next_chunk")
-    return next_chunk if isinstance(next_chunk, int) and next_chunk >= 0 else 0
+        if state.get("transfer_id") != transfer_id or state.get("chunk_root") != chunk_root.hex():
+            return 0, []
+        next_chunk = state.get("next_chunk")
+        durable = state.get("durable_chunk", next_chunk)
+        recent = [bytes.fromhex(h) for h in state.get("recent", [])]
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0, []
+    if not (isinstance(durable, int) and isinstance(next_chunk, int) and 0 <= durable <= next_chunk
+            and len(recent) == next_chunk - durable):
+        return 0, []
+    return durable, recent
 
 
-def _save_state(state_path: Path, transfer_id: str, chunk_root: bytes, next_chunk: int) -> None:
+def _resume_point(state_path: Path, part: Path, transfer_id: str, chunk_root: bytes, chunk_size: int,
+                  count: int) -> int:
+    """The first chunk still needed; the ``.part`` is truncated to the verified chunks before it.
+
+    Chunks up to ``durable_chunk`` were fsynced before the state said so; each chunk after it is
+    kept only if its bytes in ``.part`` still hash to the chunk hash recorded when it was verified
+    (a process kill keeps them; a power loss may not).
+    """
+    durable, recent = _load_state(state_path, transfer_id, chunk_root)
+    next_chunk = min(durable, count)
+    part.touch()
+    with open(part, "rb") as f:
+        f.seek(next_chunk * chunk_size)
+        for expected in recent:
+            if next_chunk >= count or chunks.chunk_hash(f.read(chunk_size)) != expected:
+                break
+            next_chunk += 1
+    with open(part, "ab") as f:
+        f.truncate(next_chunk * chunk_size)  # drop any tail written after the last verified chunk
+    return next_chunk
+
+
+def _save_state(state_path: Path, transfer_id: str, chunk_root: bytes, next_chunk: int, durable: int,
+                recent: list[bytes]) -> None:
     temporary = state_path.with_name(state_path.name + ".tmp")
     temporary.write_text(json.dumps({"transfer_id": transfer_id, "chunk_root": chunk_root.hex(),
-                                     "next_chunk": next_chunk}))
+                                     "next_chunk": next_chunk, "durable_chunk": durable,
+                                     "recent": [h.hex() for h in recent]}))
     os.replace(temporary, state_path)
 
 
 def _read_exact(response: BinaryIO, n: int) -> bytes | None:
     """``n`` bytes, or None when the stream ends or the connection is cut first."""
-    data = b""
-    while len(data) < n:
+    data = bytearray(n)
+    view, got = memoryview(data), 0
+    while got < n:
         try:
-            piece = response.read(n - len(data))
+            piece = response.readinto(view[got:])  # type: ignore[attr-defined]
         except (http.client.HTTPException, OSError):  # IncompleteRead, reset: the server cut the stream
             return None
         if not piece:
             return None
-        data += piece
-    return data
+        got += piece
+    return bytes(data)
 
 
 def _read_frame(response: BinaryIO, limit: int) -> bytes | None:
@@ -104,23 +136,22 @@ def _open_stream(client: Client, key: crypto.KeyPair, chain_id: str, transfer_id
 
 
 def fetch(client: Client, transfer_id: str, out: Path, key: crypto.KeyPair,
-          progress: Progress | None = None) -> FetchResult:
-    """Pull the transfer's dataset into ``out``, resuming a previous ``.part``; raises on failure."""
+          progress: Progress | None = None, *, genesis: GenesisDoc | dict[str, Any] | None = None) -> FetchResult:
+    """Pull the transfer's dataset into ``out``, resuming a previous ``.part``; raises on failure.
+
+    With ``genesis`` the layout checked against (asset, ``chunk_root``, size, ``content_hash``) is
+    proved from genesis by the asset's provenance bundle (:func:`chain.dataplane.trust.proved_layout`);
+    without it, it is the node's word.
+    """
     if out.exists():
         raise ValidationError(f"{out} already exists; choose another -o FILE", code="output_exists")
-    transfer = client.transfer(transfer_id)
-    asset = client.asset(str(transfer["asset_id"]))
-    if not asset.get("chunk_root"):
-        raise ValidationError(f"asset {asset['id']} has no chunk layout on chain", code="no_layout")
-    chunk_root, chunk_size = bytes.fromhex(asset["chunk_root"]), int(asset["chunk_size"])
-    size, content_hash = int(asset["size"]), bytes.fromhex(asset["content_hash"])
-    count = chunks.chunk_count(size, chunk_size)
+    layout = trust.told_layout(client, transfer_id) if genesis is None else \
+        trust.proved_layout(client, transfer_id, genesis)
+    chunk_root, chunk_size, size, count = layout.chunk_root, layout.chunk_size, layout.size, layout.chunk_count
     chain_id = str(client.status()["chain_id"])
     part, state_path = _paths(out)
-    next_chunk = min(_load_state(state_path, transfer_id, chunk_root), count)
+    next_chunk = _resume_point(state_path, part, transfer_id, chunk_root, chunk_size, count)
     resumed_from = next_chunk
-    with open(part, "ab") as f:
-        f.truncate(next_chunk * chunk_size)  # drop any tail written after the last verified chunk
     if progress is not None:
         progress(min(next_chunk * chunk_size, size))
     attempts = 0
@@ -131,9 +162,7 @@ def fetch(client: Client, transfer_id: str, out: Path, key: crypto.KeyPair,
             next_chunk = _pull(client, key, chain_id, transfer_id, chunk_root, next_chunk, part, state_path, progress)
         except ProofError as error:  # altered or cut stream: keep what was verified, ask again
             last_error = error
-            next_chunk = min(_load_state(state_path, transfer_id, chunk_root), count)
-            with open(part, "ab") as f:
-                f.truncate(next_chunk * chunk_size)
+            next_chunk = _resume_point(state_path, part, transfer_id, chunk_root, chunk_size, count)
             time.sleep(0.2 * attempts)
     if next_chunk < count:
         raise ProofError(f"transfer {transfer_id}: stopped at chunk {next_chunk} of {count} ({last_error}); "
@@ -142,13 +171,49 @@ def fetch(client: Client, transfer_id: str, out: Path, key: crypto.KeyPair,
     with open(part, "rb") as f:
         for piece in iter(lambda: f.read(1 << 20), b""):
             digest.update(piece)
-    if digest.digest() != content_hash or part.stat().st_size != size:
+    if digest.digest() != layout.content_hash or part.stat().st_size != size:
         part.unlink(missing_ok=True)
         state_path.unlink(missing_ok=True)
         raise ProofError("the assembled file does not match the registered content_hash; it was discarded")
     os.replace(part, out)
     state_path.unlink(missing_ok=True)
     return FetchResult(out, size, count, resumed_from, attempts)
+
+
+class _Record:
+    """The ``.part.state`` of one pull: record each verified chunk, fsync every :data:`SYNC_EVERY`.
+
+    Persist before record: a chunk's bytes reach the OS (``flush``) before the state names it, and
+    ``durable_chunk`` moves only after an ``fsync``; the chunks after it are named with their hashes so
+    a resume keeps them only if they are still intact (:func:`_resume_point`). A killed client thus
+    re-fetches at most the chunk it was receiving.
+    """
+
+    def __init__(self, state_path: Path, transfer_id: str, chunk_root: bytes, durable: int) -> None:
+        self.state_path, self.transfer_id, self.chunk_root = state_path, transfer_id, chunk_root
+        self.durable = durable
+        self.recent: list[bytes] = []
+
+    def verified(self, f: BinaryIO, chunk_hash: bytes) -> None:
+        f.flush()
+        self.recent.append(chunk_hash)
+        if len(self.recent) >= SYNC_EVERY:
+            self.sync(f)
+        else:
+            self._save()
+
+    def sync(self, f: BinaryIO) -> None:
+        if not self.recent:
+            return
+        f.flush()
+        os.fsync(f.fileno())
+        self.durable += len(self.recent)
+        self.recent = []
+        self._save()
+
+    def _save(self) -> None:
+        _save_state(self.state_path, self.transfer_id, self.chunk_root, self.durable + len(self.recent),
+                    self.durable, self.recent)
 
 
 def _pull(client: Client, key: crypto.KeyPair, chain_id: str, transfer_id: str, chunk_root: bytes, first: int,
@@ -161,7 +226,7 @@ def _pull(client: Client, key: crypto.KeyPair, chain_id: str, transfer_id: str, 
         if opening is None:
             raise ProofError("the stream ended before its opening frame")
         opener = stream.StreamOpener(key, opening, chunk_root, transfer_id, first)
-        saved = first
+        record = _Record(state_path, transfer_id, chunk_root, first)
         try:
             while not opener.finished:
                 sealed = _read_frame(response, opener.max_frame)
@@ -169,20 +234,10 @@ def _pull(client: Client, key: crypto.KeyPair, chain_id: str, transfer_id: str, 
                     raise ProofError(f"the stream was cut before chunk {next_chunk}")
                 _, chunk = opener.open(sealed)
                 f.write(chunk)
+                record.verified(f, opener.last_chunk_hash)
                 next_chunk += 1
                 if progress is not None:
                     progress(len(chunk))
-                if next_chunk - saved >= SYNC_EVERY:
-                    saved = _checkpoint(f, state_path, transfer_id, chunk_root, next_chunk)
         finally:  # what was verified is kept, even when the stream fails
-            if next_chunk > saved:
-                _checkpoint(f, state_path, transfer_id, chunk_root, next_chunk)
-    return next_chunk
-
-
-def _checkpoint(f: BinaryIO, state_path: Path, transfer_id: str, chunk_root: bytes, next_chunk: int) -> int:
-    """Persist before recording: fsync the verified chunks, then move the state past them."""
-    f.flush()
-    os.fsync(f.fileno())
-    _save_state(state_path, transfer_id, chunk_root, next_chunk)
+            record.sync(f)
     return next_chunk

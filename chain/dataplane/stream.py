@@ -32,7 +32,7 @@ import nacl.public
 import nacl.signing
 from nacl import bindings
 
-from chain import codec, crypto
+from chain import codec, crypto, merkle
 from chain.dataplane import chunks
 from chain.errors import DecodeError, ProofError, ValidationError
 
@@ -112,6 +112,8 @@ class StreamOpener:
         bindings.crypto_secretstream_xchacha20poly1305_init_pull(self._state, header, stream_key)
         self.next_index = first
         self.finished = False
+        self.last_chunk_hash = b""
+        """SHA-256 of the last chunk :meth:`open` verified."""
 
     @property
     def max_frame(self) -> int:
@@ -128,10 +130,14 @@ class StreamOpener:
             raise ProofError(f"chunk frame after chunk {self.next_index - 1} fails to open") from exc
         if index != self.next_index:
             raise ProofError(f"expected chunk {self.next_index}, got {index}")
+        if not isinstance(chunk, bytes):
+            raise ProofError(f"chunk {index} is not bytes")
+        digest = chunks.chunk_hash(chunk)
         try:
-            chunks.verify_chunk(chunk, index, self.count, list(proof), self.opening.chunk_root)
+            merkle.verify_inclusion(merkle.leaf_hash(digest), index, self.count, list(proof), self.opening.chunk_root)
         except ValidationError as exc:
             raise ProofError(f"chunk {index}: {exc}") from exc
+        self.last_chunk_hash = digest
         self.next_index += 1
         self.finished = tag == _TAG_FINAL
         return index, bytes(chunk)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from test_api_egress import CHUNK, DATA, SUMMARY, Valve

@@ -1,0 +1,127 @@
+"""The recipient trusts proofs, not the exporting node (ADR 0018 §12), and resumes losing at most one chunk.
+
+A LocalNode serves the valve over real HTTP; the node's answers are then altered on the client side,
+as a lying or man-in-the-middle node would: the asset JSON, the provenance bundle, the transfer's asset.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_api_egress import CHUNK, DATA, SUMMARY, Valve
+
+from chain.contracts import testkit as tk
+from chain.dataplane import chunks, fetch, trust
+from chain.errors import ProofError
+from chain.proof_format import canonical_json
+
+
+@pytest.fixture(scope="module")
+def valve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Valve]:
+    running = Valve(tmp_path_factory.mktemp("trust") / "node")
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def genesis(valve: Valve) -> Any:
+    return valve.node.ledger.genesis
+
+
+def test_the_layout_is_proved_from_genesis(valve: Valve, tmp_path: Path) -> None:
+    layout = trust.proved_layout(valve.client, valve.released, genesis(valve))
+    assert (layout.asset_id, layout.chunk_root, layout.content_hash) == (valve.asset_id, SUMMARY.chunk_root,
+                                                                          SUMMARY.content_hash)
+    assert (layout.size, layout.chunk_size) == (len(DATA), CHUNK) and layout.certified_height is not None
+    out = tmp_path / "got.bin"
+    fetch.fetch(valve.client, valve.released, out, tk.FOREIGN, genesis=genesis(valve))
+    assert out.read_bytes() == DATA
+
+
+def test_a_lie_in_the_asset_json_is_not_believed(valve: Valve, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    real = valve.client.asset
+
+    def lying_asset(asset_id: str) -> dict[str, Any]:
+        return {**real(asset_id), "chunk_root": "ab" * 32, "content_hash": "cd" * 32}
+
+    monkeypatch.setattr(valve.client, "asset", lying_asset)
+    monkeypatch.setattr(fetch.time, "sleep", lambda _s: None)
+    with pytest.raises(ProofError):  # a client that believes the JSON cannot match the real stream
+        fetch.fetch(valve.client, valve.released, tmp_path / "told.bin", tk.FOREIGN)
+    out = tmp_path / "proved.bin"
+    fetch.fetch(valve.client, valve.released, out, tk.FOREIGN, genesis=genesis(valve))  # the proof is used instead
+    assert out.read_bytes() == DATA
+
+
+def test_a_forged_record_in_the_bundle_is_detected(valve: Valve, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    real = valve.client.asset_proof_text
+
+    def forged_bundle(asset_id: str, since: int | None = None) -> str:
+        document = json.loads(real(asset_id, since))
+        record = document["asset"]["record"]
+        assert SUMMARY.chunk_root.hex() in record
+        document["asset"]["record"] = record.replace(SUMMARY.chunk_root.hex(), "ee" * 32)
+        return canonical_json(document)  # well-formed, so only the proof checks can catch it
+
+    monkeypatch.setattr(valve.client, "asset_proof_text", forged_bundle)
+    with pytest.raises(ProofError, match="state proof"):
+        fetch.fetch(valve.client, valve.released, tmp_path / "x.bin", tk.FOREIGN, genesis=genesis(valve))
+    assert not (tmp_path / "x.bin").exists() and not (tmp_path / "x.bin.part").exists()
+
+
+def test_a_node_naming_the_wrong_asset_for_the_transfer_is_detected(valve: Valve, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    other_asset = valve.client.transfer(valve.denied)["asset_id"]  # a real asset with a valid bundle
+    real = valve.client.transfer
+
+    def lying_transfer(transfer_id: str) -> dict[str, Any]:
+        return {**real(transfer_id), "asset_id": other_asset}
+
+    monkeypatch.setattr(valve.client, "transfer", lying_transfer)
+    with pytest.raises(ProofError, match="not in the proved history"):
+        trust.proved_layout(valve.client, valve.released, genesis(valve))
+
+
+def test_a_bundle_for_another_chain_is_refused(valve: Valve) -> None:
+    other = tk.genesis_document()
+    other["chain_id"] = "another-chain"
+    with pytest.raises(ProofError):
+        trust.proved_layout(valve.client, valve.released, other)
+
+
+def test_resume_keeps_recorded_chunks_that_are_intact_and_drops_the_rest(tmp_path: Path) -> None:
+    part, state = tmp_path / "f.part", tmp_path / "f.part.state"
+    pieces = list(chunks.split_chunks(DATA, CHUNK))
+    damaged = bytearray(DATA[: 5 * CHUNK])
+    damaged[3 * CHUNK + 7] ^= 1  # chunk 3 did not survive (a power loss after the state was written)
+    part.write_bytes(bytes(damaged))
+    fetch._save_state(state, "t", SUMMARY.chunk_root, 5, 2, [chunks.chunk_hash(p) for p in pieces[2:5]])
+    assert fetch._resume_point(state, part, "t", SUMMARY.chunk_root, CHUNK, 7) == 3
+    assert part.read_bytes() == DATA[: 3 * CHUNK]
+    fetch._save_state(state, "t", SUMMARY.chunk_root, 5, 2, [chunks.chunk_hash(p) for p in pieces[2:5]])
+    part.write_bytes(DATA[: 5 * CHUNK] + b"half of chunk 5")  # a kill while chunk 5 was being written
+    assert fetch._resume_point(state, part, "t", SUMMARY.chunk_root, CHUNK, 7) == 5
+    assert part.read_bytes() == DATA[: 5 * CHUNK]
+
+
+ROOT = SUMMARY.chunk_root.hex()
+
+
+@pytest.mark.parametrize("text", [
+    "{", '{"transfer_id": "t"}', "[]",
+    json.dumps({"transfer_id": "t", "chunk_root": ROOT, "next_chunk": 4, "durable_chunk": 1, "recent": ["zz"]}),
+    json.dumps({"transfer_id": "t", "chunk_root": ROOT, "next_chunk": 4, "durable_chunk": 5, "recent": []}),
+    json.dumps({"transfer_id": "t", "chunk_root": ROOT, "next_chunk": 4, "durable_chunk": 1, "recent": []}),
+])
+def test_a_bad_state_file_restarts_from_zero(tmp_path: Path, text: str) -> None:
+    part, state = tmp_path / "f.part", tmp_path / "f.part.state"
+    part.write_bytes(DATA)
+    state.write_text(text)
+    assert fetch._resume_point(state, part, "t", SUMMARY.chunk_root, CHUNK, 7) == 0 and part.read_bytes() == b""
