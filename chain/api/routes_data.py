@@ -273,14 +273,18 @@ async def get_data(request: web.Request) -> web.StreamResponse:
     headers = {"Content-Type": "application/octet-stream", "Cache-Control": "no-store", "Accept-Ranges": "bytes"}
     if span is not None:
         headers["Content-Range"] = span.content_range
+    proofs = chunks.ChunkProofs(manifest.chunk_hashes)
     response = web.StreamResponse(status=200 if span is None else 206, headers=headers)
+    response.content_length = len(sealer.opening) + sum(
+        stream.chunk_frame_length(i, chunks.chunk_length(i, grant.size, grant.chunk_size), proofs.proof(i))
+        for i in range(first, last + 1))
     await response.prepare(request)
     await response.write(sealer.opening)
     log = _StreamLog(transfer_id, first, last)
     complete = False
     try:
-        complete = await _send_chunks(request, response, plane.store, grant.asset_id, manifest, sealer, requester,
-                                      log)
+        complete = await _send_chunks(request, response, plane.store, grant.asset_id, manifest, proofs, sealer,
+                                      requester, log)
     finally:  # also when the client goes away mid-stream
         LOG.info("%s", log.line(complete))
     if complete:
@@ -315,8 +319,8 @@ class _StreamLog:
 
 
 async def _send_chunks(request: web.Request, response: web.StreamResponse, store: ContentStore, asset_id: str,
-                       manifest: chunks.ChunkSummary, sealer: stream.StreamSealer, requester: bytes,
-                       log: _StreamLog) -> bool:
+                       manifest: chunks.ChunkSummary, proofs: chunks.ChunkProofs, sealer: stream.StreamSealer,
+                       requester: bytes, log: _StreamLog) -> bool:
     """Send chunks ``log.first .. log.last``; True when all went out, False when access ended first.
 
     Reading, opening at rest and sealing a chunk run in a worker thread (libsodium and hashlib release
@@ -325,7 +329,6 @@ async def _send_chunks(request: web.Request, response: web.StreamResponse, store
     write starts; at most the chunk being written when a revoking block commits still goes out.
     """
     loop = asyncio.get_running_loop()
-    proofs = chunks.ChunkProofs(manifest.chunk_hashes)
 
     def prepare(index: int) -> bytes:
         chunk = store.read_chunk(asset_id, index, manifest)

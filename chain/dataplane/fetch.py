@@ -13,6 +13,7 @@ import hashlib
 import http.client
 import json
 import os
+import struct
 import time
 import urllib.error
 import urllib.request
@@ -46,38 +47,53 @@ def _paths(out: Path) -> tuple[Path, Path]:
     return out.with_name(out.name + ".part"), out.with_name(out.name + ".part.state")
 
 
-def _load_state(state_path: Path, transfer_id: str, chunk_root: bytes) -> tuple[int, list[bytes]]:
-    """``(durable chunk, hashes of the chunks recorded after it)`` from the state file; (0, []) if unusable."""
+JOURNAL_RECORD = struct.Struct(">Q32s")
+"""One ``.part.journal`` record: a chunk's index and the SHA-256 it was verified with."""
+
+
+def _journal_path(state_path: Path) -> Path:
+    return state_path.with_name(state_path.name.removesuffix(".state") + ".journal")
+
+
+def _load_state(state_path: Path, transfer_id: str, chunk_root: bytes) -> int | None:
+    """The durable chunk count the state file records for this transfer and root; None if unusable."""
     try:
         state = json.loads(state_path.read_text())
         if state.get("transfer_id") != transfer_id or state.get("chunk_root") != chunk_root.hex():
-            return 0, []
-        next_chunk = state.get("next_chunk")
-        durable = state.get("durable_chunk", next_chunk)
-        recent = [bytes.fromhex(h) for h in state.get("recent", [])]
+            return None
+        durable = state.get("next_chunk")
     except (OSError, ValueError, TypeError, AttributeError):
-        return 0, []
-    if not (isinstance(durable, int) and isinstance(next_chunk, int) and 0 <= durable <= next_chunk
-            and len(recent) == next_chunk - durable):
-        return 0, []
-    return durable, recent
+        return None
+    return durable if isinstance(durable, int) and durable >= 0 else None
+
+
+def _journal(state_path: Path) -> list[tuple[int, bytes]]:
+    """The whole records of the journal (a torn last record is ignored)."""
+    try:
+        raw = _journal_path(state_path).read_bytes()
+    except OSError:
+        return []
+    size = JOURNAL_RECORD.size
+    return [JOURNAL_RECORD.unpack_from(raw, at) for at in range(0, len(raw) - size + 1, size)]
 
 
 def _resume_point(state_path: Path, part: Path, transfer_id: str, chunk_root: bytes, chunk_size: int,
                   count: int) -> int:
     """The first chunk still needed; the ``.part`` is truncated to the verified chunks before it.
 
-    Chunks up to ``durable_chunk`` were fsynced before the state said so; each chunk after it is
-    kept only if its bytes in ``.part`` still hash to the chunk hash recorded when it was verified
-    (a process kill keeps them; a power loss may not).
+    Chunks before the state file's ``next_chunk`` were fsynced before it said so. A chunk after them
+    is kept if the journal names it, in order, and its bytes in ``.part`` still hash to the hash it was
+    verified with (a process kill keeps them; a power loss may not).
     """
-    durable, recent = _load_state(state_path, transfer_id, chunk_root)
-    next_chunk = min(durable, count)
+    durable = _load_state(state_path, transfer_id, chunk_root)
+    next_chunk = 0 if durable is None else min(durable, count)
     part.touch()
     with open(part, "rb") as f:
-        f.seek(next_chunk * chunk_size)
-        for expected in recent:
-            if next_chunk >= count or chunks.chunk_hash(f.read(chunk_size)) != expected:
+        for index, expected in [] if durable is None else _journal(state_path):  # the journal of this pull only
+            if index < next_chunk:
+                continue  # a record from before the last fsync
+            f.seek(index * chunk_size)
+            if index != next_chunk or index >= count or chunks.chunk_hash(f.read(chunk_size)) != expected:
                 break
             next_chunk += 1
     with open(part, "ab") as f:
@@ -85,12 +101,10 @@ def _resume_point(state_path: Path, part: Path, transfer_id: str, chunk_root: by
     return next_chunk
 
 
-def _save_state(state_path: Path, transfer_id: str, chunk_root: bytes, next_chunk: int, durable: int,
-                recent: list[bytes]) -> None:
+def _save_state(state_path: Path, transfer_id: str, chunk_root: bytes, next_chunk: int) -> None:
     temporary = state_path.with_name(state_path.name + ".tmp")
     temporary.write_text(json.dumps({"transfer_id": transfer_id, "chunk_root": chunk_root.hex(),
-                                     "next_chunk": next_chunk, "durable_chunk": durable,
-                                     "recent": [h.hex() for h in recent]}))
+                                     "next_chunk": next_chunk}))
     os.replace(temporary, state_path)
 
 
@@ -174,46 +188,49 @@ def fetch(client: Client, transfer_id: str, out: Path, key: crypto.KeyPair,
     if digest.digest() != layout.content_hash or part.stat().st_size != size:
         part.unlink(missing_ok=True)
         state_path.unlink(missing_ok=True)
+        _journal_path(state_path).unlink(missing_ok=True)
         raise ProofError("the assembled file does not match the registered content_hash; it was discarded")
     os.replace(part, out)
     state_path.unlink(missing_ok=True)
+    _journal_path(state_path).unlink(missing_ok=True)
     return FetchResult(out, size, count, resumed_from, attempts)
 
 
 class _Record:
-    """The ``.part.state`` of one pull: record each verified chunk, fsync every :data:`SYNC_EVERY`.
+    """Record each verified chunk in ``.part.journal``; fsync and move ``.part.state`` every :data:`SYNC_EVERY`.
 
-    Persist before record: a chunk's bytes reach the OS (``flush``) before the state names it, and
-    ``durable_chunk`` moves only after an ``fsync``; the chunks after it are named with their hashes so
-    a resume keeps them only if they are still intact (:func:`_resume_point`). A killed client thus
-    re-fetches at most the chunk it was receiving.
+    Persist before record: a chunk's bytes are written to ``.part`` before its journal record, and the
+    state's ``next_chunk`` moves only after an ``fsync`` of ``.part`` (then the journal is emptied). A
+    resume keeps journalled chunks only if they are intact (:func:`_resume_point`), so a killed client
+    re-fetches at most the chunk it was receiving, for one 40-byte append per chunk.
     """
 
-    def __init__(self, state_path: Path, transfer_id: str, chunk_root: bytes, durable: int) -> None:
+    def __init__(self, state_path: Path, transfer_id: str, chunk_root: bytes, first: int) -> None:
         self.state_path, self.transfer_id, self.chunk_root = state_path, transfer_id, chunk_root
-        self.durable = durable
-        self.recent: list[bytes] = []
+        self.durable = self.next_chunk = first
+
+    def start(self, f: BinaryIO) -> None:
+        """Make ``first`` durable and name this pull in the state, then start an empty journal for it."""
+        os.fsync(f.fileno())  # resumed chunks may have been kept from the journal, unsynced
+        _save_state(self.state_path, self.transfer_id, self.chunk_root, self.durable)
+        self._journal = open(_journal_path(self.state_path), "wb", buffering=0)  # noqa: SIM115 - closed in sync
 
     def verified(self, f: BinaryIO, chunk_hash: bytes) -> None:
         f.flush()
-        self.recent.append(chunk_hash)
-        if len(self.recent) >= SYNC_EVERY:
+        self._journal.write(JOURNAL_RECORD.pack(self.next_chunk, chunk_hash))
+        self.next_chunk += 1
+        if self.next_chunk - self.durable >= SYNC_EVERY:
             self.sync(f)
-        else:
-            self._save()
 
-    def sync(self, f: BinaryIO) -> None:
-        if not self.recent:
-            return
-        f.flush()
-        os.fsync(f.fileno())
-        self.durable += len(self.recent)
-        self.recent = []
-        self._save()
-
-    def _save(self) -> None:
-        _save_state(self.state_path, self.transfer_id, self.chunk_root, self.durable + len(self.recent),
-                    self.durable, self.recent)
+    def sync(self, f: BinaryIO, *, close: bool = False) -> None:
+        if self.next_chunk > self.durable:
+            f.flush()
+            os.fsync(f.fileno())
+            _save_state(self.state_path, self.transfer_id, self.chunk_root, self.next_chunk)
+            self.durable = self.next_chunk
+            self._journal.truncate(0)
+        if close:
+            self._journal.close()
 
 
 def _pull(client: Client, key: crypto.KeyPair, chain_id: str, transfer_id: str, chunk_root: bytes, first: int,
@@ -221,12 +238,13 @@ def _pull(client: Client, key: crypto.KeyPair, chain_id: str, transfer_id: str, 
     """One request: append every chunk that verifies; return the next chunk still needed."""
     response = _open_stream(client, key, chain_id, transfer_id, first)
     next_chunk = first
-    with response, open(part, "ab") as f:
+    with response, open(part, "ab", buffering=0) as f:
         opening = _read_frame(response, 4096)
         if opening is None:
             raise ProofError("the stream ended before its opening frame")
         opener = stream.StreamOpener(key, opening, chunk_root, transfer_id, first)
         record = _Record(state_path, transfer_id, chunk_root, first)
+        record.start(f)
         try:
             while not opener.finished:
                 sealed = _read_frame(response, opener.max_frame)
@@ -239,5 +257,5 @@ def _pull(client: Client, key: crypto.KeyPair, chain_id: str, transfer_id: str, 
                 if progress is not None:
                     progress(len(chunk))
         finally:  # what was verified is kept, even when the stream fails
-            record.sync(f)
+            record.sync(f, close=True)
     return next_chunk

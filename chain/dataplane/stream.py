@@ -41,6 +41,7 @@ FRAME_HEADER = struct.Struct(">I")
 MAX_PROOF_BYTES = 64 * 40
 _TAG_MESSAGE = bindings.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
 _TAG_FINAL = bindings.crypto_secretstream_xchacha20poly1305_TAG_FINAL
+_ABYTES = bindings.crypto_secretstream_xchacha20poly1305_ABYTES
 STREAM_VERSION = 1
 
 
@@ -60,6 +61,22 @@ def recipient_private_key(key: crypto.KeyPair) -> nacl.public.PrivateKey:
 
 def frame(payload: bytes) -> bytes:
     return FRAME_HEADER.pack(len(payload)) + payload
+
+
+def _bin_header(length: int) -> int:
+    """Bytes of a msgpack ``bin`` header for ``length`` bytes (bin 8 / bin 16 / bin 32)."""
+    return 2 if length < 1 << 8 else 3 if length < 1 << 16 else 5
+
+
+def chunk_frame_length(index: int, chunk_length: int, proof: list[bytes]) -> int:
+    """Bytes the sealed frame of one chunk takes on the wire, known before it is sealed.
+
+    The canonical message ``[index, chunk, proof]`` is the encoding of ``[index, b"", proof]`` with the
+    empty ``bin`` replaced by the chunk; secretstream adds ``ABYTES``. The egress route adds these up
+    to announce a ``Content-Length`` (no chunked transfer coding, and a cut body is visible to HTTP).
+    """
+    message = len(codec.encode([index, b"", proof])) - _bin_header(0) + _bin_header(chunk_length) + chunk_length
+    return FRAME_HEADER.size + message + _ABYTES
 
 
 class StreamSealer:
@@ -125,13 +142,15 @@ class StreamOpener:
             raise ProofError("data after the stream's final frame")
         try:
             message, tag = bindings.crypto_secretstream_xchacha20poly1305_pull(self._state, sealed_frame, None)
-            index, chunk, proof = codec.decode(message)
+            # authenticated by secretstream (only the sealer holds the key) and checked below against the
+            # chunk root, so the canonical-form re-encoding of codec.decode (a copy per chunk) is not needed
+            index, chunk, proof = codec.decode_stored(message)
         except (nacl.exceptions.CryptoError, ValueError, TypeError, DecodeError) as exc:
             raise ProofError(f"chunk frame after chunk {self.next_index - 1} fails to open") from exc
         if index != self.next_index:
             raise ProofError(f"expected chunk {self.next_index}, got {index}")
-        if not isinstance(chunk, bytes):
-            raise ProofError(f"chunk {index} is not bytes")
+        if not isinstance(index, int) or not isinstance(chunk, bytes) or not isinstance(proof, tuple):
+            raise ProofError(f"chunk frame after chunk {self.next_index - 1} is not [index, chunk, proof]")
         digest = chunks.chunk_hash(chunk)
         try:
             merkle.verify_inclusion(merkle.leaf_hash(digest), index, self.count, list(proof), self.opening.chunk_root)

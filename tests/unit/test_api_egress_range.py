@@ -170,3 +170,12 @@ def test_a_ranged_stream_cut_before_its_last_chunk_is_not_final(valve: Valve) ->
         last_frame_length, offset = 4 + length, offset + 4 + length
     indices, _, finished = open_frames(body[: len(body) - last_frame_length], valve.released, 0)
     assert indices == [0, 1] and not finished  # only TAG_FINAL on chunk 2 ends a complete answer
+
+
+@pytest.mark.parametrize("length", [0, 1, 255, 256, 65535, 65536, 1 << 20])
+@pytest.mark.parametrize("index", [0, 127, 128, 70000, 2**33])
+def test_the_announced_frame_length_is_the_sealed_length(length: int, index: int) -> None:
+    sealer = stream.StreamSealer(tk.FOREIGN.public_key, "t", SUMMARY.chunk_root, CHUNK, SIZE, 0)
+    for proof in ([], [b"\x01" * 32] * 3, [b"\x02" * 32] * 20):
+        sealed = sealer.seal(index, b"\x07" * length, proof, last=False)
+        assert len(sealed) == stream.chunk_frame_length(index, length, proof)

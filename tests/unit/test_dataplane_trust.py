@@ -96,19 +96,37 @@ def test_a_bundle_for_another_chain_is_refused(valve: Valve) -> None:
         trust.proved_layout(valve.client, valve.released, other)
 
 
-def test_resume_keeps_recorded_chunks_that_are_intact_and_drops_the_rest(tmp_path: Path) -> None:
+def journal(state: Path, records: list[tuple[int, bytes]], torn: bytes = b"") -> None:
+    fetch._journal_path(state).write_bytes(b"".join(fetch.JOURNAL_RECORD.pack(i, h) for i, h in records) + torn)
+
+
+def test_resume_keeps_journalled_chunks_that_are_intact_and_drops_the_rest(tmp_path: Path) -> None:
     part, state = tmp_path / "f.part", tmp_path / "f.part.state"
-    pieces = list(chunks.split_chunks(DATA, CHUNK))
+    hashes = [chunks.chunk_hash(p) for p in chunks.split_chunks(DATA, CHUNK)]
     damaged = bytearray(DATA[: 5 * CHUNK])
-    damaged[3 * CHUNK + 7] ^= 1  # chunk 3 did not survive (a power loss after the state was written)
+    damaged[3 * CHUNK + 7] ^= 1  # chunk 3 did not survive (a power loss after its journal record)
     part.write_bytes(bytes(damaged))
-    fetch._save_state(state, "t", SUMMARY.chunk_root, 5, 2, [chunks.chunk_hash(p) for p in pieces[2:5]])
+    fetch._save_state(state, "t", SUMMARY.chunk_root, 2)
+    journal(state, [(0, hashes[0]), (2, hashes[2]), (3, hashes[3]), (4, hashes[4])])
     assert fetch._resume_point(state, part, "t", SUMMARY.chunk_root, CHUNK, 7) == 3
     assert part.read_bytes() == DATA[: 3 * CHUNK]
-    fetch._save_state(state, "t", SUMMARY.chunk_root, 5, 2, [chunks.chunk_hash(p) for p in pieces[2:5]])
     part.write_bytes(DATA[: 5 * CHUNK] + b"half of chunk 5")  # a kill while chunk 5 was being written
+    journal(state, [(2, hashes[2]), (3, hashes[3]), (4, hashes[4])], torn=b"\x00" * 20)
     assert fetch._resume_point(state, part, "t", SUMMARY.chunk_root, CHUNK, 7) == 5
     assert part.read_bytes() == DATA[: 5 * CHUNK]
+    part.write_bytes(DATA[: 5 * CHUNK])
+    journal(state, [(3, hashes[3]), (4, hashes[4])])  # a gap after the durable chunks: nothing past it is kept
+    assert fetch._resume_point(state, part, "t", SUMMARY.chunk_root, CHUNK, 7) == 2
+
+
+def test_a_journal_without_a_matching_state_is_not_trusted(tmp_path: Path) -> None:
+    part, state = tmp_path / "f.part", tmp_path / "f.part.state"
+    part.write_bytes(DATA[: 2 * CHUNK])
+    journal(state, [(0, chunks.chunk_hash(DATA[:CHUNK])), (1, chunks.chunk_hash(DATA[CHUNK : 2 * CHUNK]))])
+    assert fetch._resume_point(state, part, "t", SUMMARY.chunk_root, CHUNK, 7) == 0
+    fetch._save_state(state, "another transfer", SUMMARY.chunk_root, 0)
+    part.write_bytes(DATA[: 2 * CHUNK])
+    assert fetch._resume_point(state, part, "t", SUMMARY.chunk_root, CHUNK, 7) == 0
 
 
 ROOT = SUMMARY.chunk_root.hex()
@@ -116,9 +134,9 @@ ROOT = SUMMARY.chunk_root.hex()
 
 @pytest.mark.parametrize("text", [
     "{", '{"transfer_id": "t"}', "[]",
-    json.dumps({"transfer_id": "t", "chunk_root": ROOT, "next_chunk": 4, "durable_chunk": 1, "recent": ["zz"]}),
-    json.dumps({"transfer_id": "t", "chunk_root": ROOT, "next_chunk": 4, "durable_chunk": 5, "recent": []}),
-    json.dumps({"transfer_id": "t", "chunk_root": ROOT, "next_chunk": 4, "durable_chunk": 1, "recent": []}),
+    json.dumps({"transfer_id": "t", "chunk_root": ROOT, "next_chunk": -1}),
+    json.dumps({"transfer_id": "t", "chunk_root": ROOT, "next_chunk": "4"}),
+    json.dumps({"transfer_id": "t", "chunk_root": "00" * 32, "next_chunk": 4}),
 ])
 def test_a_bad_state_file_restarts_from_zero(tmp_path: Path, text: str) -> None:
     part, state = tmp_path / "f.part", tmp_path / "f.part.state"
