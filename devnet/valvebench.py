@@ -86,8 +86,16 @@ def reset_peak(pid: int) -> bool:
         return False
 
 
-def run_measured(argv: list[str], *, kill_when: Any = None) -> tuple[int, str, str, float, float]:
-    """Run ``argv``; ``(exit code, stdout, stderr, seconds, peak RSS MB)`` via ``wait4``.
+class Measured:
+    """One child process run: exit code, output, wall seconds, CPU seconds and peak RSS (``wait4``)."""
+
+    def __init__(self, code: int, stdout: str, stderr: str, seconds: float, cpu_s: float, rss_mb: float) -> None:
+        self.code, self.stdout, self.stderr = code, stdout, stderr
+        self.seconds, self.cpu_s, self.rss_mb = seconds, cpu_s, rss_mb
+
+
+def run_measured(argv: list[str], *, kill_when: Any = None) -> Measured:
+    """Run ``argv`` and measure it (``wait4`` gives the child's CPU time and ``ru_maxrss``).
 
     ``kill_when``: polled every 2 ms; when it returns True the child gets SIGKILL.
     """
@@ -104,7 +112,8 @@ def run_measured(argv: list[str], *, kill_when: Any = None) -> tuple[int, str, s
         child.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return child.returncode, out.read().decode(), err.read().decode(), seconds, usage.ru_maxrss * 1024 / MB
+        return Measured(child.returncode, out.read().decode(), err.read().decode(), seconds,
+                        usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024 / MB)
 
 
 def silkport(*args: str | Path) -> list[str]:
@@ -298,21 +307,25 @@ class Bench:
                 left -= len(piece)
         summary = summarize_file(self.dataset, self.chunk_size)
         asset_id, self.transfer_id = self.story.release(summary)
-        code, _, err, seconds, _ = run_measured(silkport(
+        put = run_measured(silkport(
             "data", "put", asset_id, self.dataset, "--key", self.work / "exporter.key", "--node", self.node.api,
             "--quiet"))
-        if code != 0:
-            raise BenchError(f"silkport data put failed: {err.strip()[-300:]}")
-        return {"asset_id": asset_id, "transfer_id": self.transfer_id, "upload_mb_s": round(self.size / MB / seconds, 1)}
+        if put.code != 0:
+            raise BenchError(f"silkport data put failed: {put.stderr.strip()[-300:]}")
+        return {"asset_id": asset_id, "transfer_id": self.transfer_id,
+                "upload_mb_s": round(self.size / MB / put.seconds, 1)}
 
     def throughput(self, plain: PlainServer) -> dict[str, Any]:
         out = self.work / "fetched.bin"
         pid = self.node.pid
         reset = pid is not None and reset_peak(pid)
-        code, _, err, seconds, client_rss = run_measured(self.fetch_argv(out))
-        if code != 0:
-            raise BenchError(f"silkport data fetch failed: {err.strip()[-300:]}")
+        node_cpu = procs.cpu_seconds(pid) if pid is not None else None
+        pulled = run_measured(self.fetch_argv(out))
+        if pulled.code != 0:
+            raise BenchError(f"silkport data fetch failed: {pulled.stderr.strip()[-300:]}")
         node_rss = vm_hwm_mb(pid) if pid is not None else None
+        node_after = procs.cpu_seconds(pid) if pid is not None else None
+        node_cpu = None if node_cpu is None or node_after is None else node_after - node_cpu
         if out.stat().st_size != self.size:
             raise BenchError(f"the fetched file has {out.stat().st_size} bytes, not {self.size}")
         out.unlink()
@@ -321,9 +334,13 @@ class Bench:
         if copy.stat().st_size != self.size:
             raise BenchError("the plain download is incomplete")
         copy.unlink()
-        valve, baseline = self.size / MB / seconds, self.size / MB / plain_seconds
+        valve, baseline = self.size / MB / pulled.seconds, self.size / MB / plain_seconds
+        # each process on a core of its own: the wall time could not be below the larger CPU time
+        bound = self.size / MB / max(pulled.cpu_s, node_cpu or 0.0)
         return {"valve_mb_s": round(valve, 1), "plain_mb_s": round(baseline, 1), "ratio": round(valve / baseline, 3),
-                "client_peak_rss_mb": round(client_rss, 1),
+                "client_cpu_s": round(pulled.cpu_s, 2), "node_cpu_s": None if node_cpu is None else round(node_cpu, 2),
+                "cpu_bound_mb_s": round(bound, 1), "load_average": round(os.getloadavg()[0], 2),
+                "client_peak_rss_mb": round(pulled.rss_mb, 1),
                 "node_peak_rss_mb": None if node_rss is None else round(node_rss, 1),
                 "node_peak_is_since": "this pull" if reset else "node start"}
 
@@ -332,14 +349,14 @@ class Bench:
         part = out.with_name(out.name + ".part")
         target = self.rng.randrange(1, max(2, self.count - 1))
         offset = log_size(self.node)
-        code, _, _, _, _ = run_measured(self.fetch_argv(out), kill_when=lambda: part.exists()
-                                        and part.stat().st_size >= target * self.chunk_size)
-        killed = code == -signal.SIGKILL
+        first = run_measured(self.fetch_argv(out), kill_when=lambda: part.exists()
+                             and part.stat().st_size >= target * self.chunk_size)
+        killed = first.code == -signal.SIGKILL
         at_kill = part.stat().st_size if part.exists() else 0
-        code, stdout, err, _, _ = run_measured(self.fetch_argv(out))
-        if code != 0:
-            raise BenchError(f"the resumed fetch failed: {err.strip()[-300:]}")
-        resumed_from = int(json.loads(stdout)["resumed_from_chunk"])
+        again = run_measured(self.fetch_argv(out))
+        if again.code != 0:
+            raise BenchError(f"the resumed fetch failed: {again.stderr.strip()[-300:]}")
+        resumed_from = int(json.loads(again.stdout)["resumed_from_chunk"])
         out.unlink()
         ends = wait_stream_ends(self.node.log_file, offset, self.transfer_id, 2)
         node_resent = None
@@ -406,7 +423,8 @@ def run(manifest: layout.Manifest, work: Path, size: int, chunk_size: int, runs:
             log(f"run {number + 1}: {rounds[-1]}")
     finally:
         plain.close()
-    median = {key: statistics.median(r[key] for r in rounds) for key in ("valve_mb_s", "plain_mb_s", "ratio")}
+    median = {key: statistics.median(r[key] for r in rounds)
+              for key in ("valve_mb_s", "plain_mb_s", "ratio", "cpu_bound_mb_s")}
     report["throughput"] = {**median, "runs": rounds,
                             "client_peak_rss_mb": max(r["client_peak_rss_mb"] for r in rounds),
                             "node_peak_rss_mb": max((r["node_peak_rss_mb"] or 0 for r in rounds), default=None)}
