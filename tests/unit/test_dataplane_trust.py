@@ -143,3 +143,68 @@ def test_a_bad_state_file_restarts_from_zero(tmp_path: Path, text: str) -> None:
     part.write_bytes(DATA)
     state.write_text(text)
     assert fetch._resume_point(state, part, "t", SUMMARY.chunk_root, CHUNK, 7) == 0 and part.read_bytes() == b""
+
+
+class LyingProxy:
+    """A man-in-the-middle HTTP server in front of the valve node, rewriting answers as ``rewrite`` says."""
+
+    def __init__(self, upstream: str, rewrite: Any) -> None:
+        import http.server
+        import threading
+        import urllib.error
+        import urllib.request
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the http.server name
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                request = urllib.request.Request(upstream + self.path, headers=headers)
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as answer:
+                        status, body, kind = answer.status, answer.read(), answer.headers.get("Content-Type", "")
+                except urllib.error.HTTPError as error:
+                    status, body, kind = error.code, error.read(), error.headers.get("Content-Type", "")
+                body = rewrite(self.path, body)
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_man_in_the_middle_lying_about_the_chunk_root_is_detected(valve: Valve, tmp_path: Path) -> None:
+    from chain.client import Client
+
+    true_root, false_root = SUMMARY.chunk_root.hex(), "ee" * 32
+
+    def lie_everywhere(path: str, body: bytes) -> bytes:
+        if path.endswith("/proof"):  # the bundle's record, re-canonicalised so only the proofs can catch it
+            document = json.loads(body)
+            document["asset"]["record"] = document["asset"]["record"].replace(true_root, false_root)
+            return canonical_json(document).encode()
+        return body.replace(true_root.encode(), false_root.encode())  # the asset JSON too
+
+    proxy = LyingProxy(valve.client.base_url, lie_everywhere)
+    try:
+        with pytest.raises(ProofError, match="state proof"):
+            fetch.fetch(Client(proxy.url), valve.released, tmp_path / "x.bin", tk.FOREIGN, genesis=genesis(valve))
+        assert not (tmp_path / "x.bin").exists() and not (tmp_path / "x.bin.part").exists()
+    finally:
+        proxy.close()
+    honest = LyingProxy(valve.client.base_url, lambda _path, body: body)  # the same relay, telling the truth
+    try:
+        fetch.fetch(Client(honest.url), valve.released, tmp_path / "ok.bin", tk.FOREIGN, genesis=genesis(valve))
+        assert (tmp_path / "ok.bin").read_bytes() == DATA
+    finally:
+        honest.close()
