@@ -343,6 +343,9 @@ async def _send_chunks(request: web.Request, response: web.StreamResponse, store
         except SilkportError as error:
             LOG.warning("data stream of transfer %s stopped before chunk %d: %s", log.transfer_id, index, error)
             return False
+        except Exception:  # a bug: the headers are sent, so no problem+json can follow; cut the stream
+            LOG.exception("data stream of transfer %s failed before chunk %d", log.transfer_id, index)
+            return False
         if index < log.last:
             pending = loop.run_in_executor(None, prepare, index + 1)
         try:
