@@ -330,9 +330,9 @@ async def _send_chunks(request: web.Request, response: web.StreamResponse, store
     """
     loop = asyncio.get_running_loop()
 
-    def prepare(index: int) -> bytes:
+    def prepare(index: int) -> tuple[bytes, bytes]:
         chunk = store.read_chunk(asset_id, index, manifest, check_hash=False)
-        return sealer.seal(index, chunk, proofs.proof(index), last=index == log.last)
+        return sealer.seal_parts(index, chunk, proofs.proof(index), last=index == log.last)
 
     ledger = request.app[NODE].ledger
     pending = loop.run_in_executor(None, prepare, log.first)
@@ -349,7 +349,8 @@ async def _send_chunks(request: web.Request, response: web.StreamResponse, store
         if index < log.last:
             pending = loop.run_in_executor(None, prepare, index + 1)
         try:
-            await response.write(sealed)
+            await response.write(sealed[0])
+            await response.write(sealed[1])
         except BaseException:
             if index < log.last:
                 pending.cancel()
