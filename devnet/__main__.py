@@ -21,6 +21,9 @@ Commands (all take ``--dir D``, default ``./.devnet``)::
     crashtest [--kills K] [--seed X] [--rate R] [--json]  kill -9 during commits; durability checks
     attack [--only NAMES] [--window S] [--json]           probe as an attacker would; security figures
     demo                                                  narrated data-asset scenario on a running devnet
+    valvebench [--size-mib N] [--runs K] [--chunk-kib C] [--seed X] [--json]
+                                                          the data valve's figures (throughput, RSS, resume,
+                                                          revocation) on a fresh devnet, or --dir D
 """
 
 from __future__ import annotations
@@ -422,6 +425,12 @@ def cmd_attack(args: argparse.Namespace) -> int:
     return attack.main(args)
 
 
+def cmd_valvebench(args: argparse.Namespace) -> int:
+    from devnet import valvebench
+
+    return valvebench.main(args)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from devnet import demo
 
@@ -446,9 +455,9 @@ def parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text)
         sub.add_argument(
             "--dir",
-            default=None if name in ("bench", "chaos") else str(layout.DEFAULT_DIR),
+            default=None if name in ("bench", "chaos", "valvebench") else str(layout.DEFAULT_DIR),
             help="devnet directory (default ./.devnet)"
-            + ("; default: start one in a temp dir" if name in ("bench", "chaos") else ""),
+            + ("; default: start one in a temp dir" if name in ("bench", "chaos", "valvebench") else ""),
         )
         return sub
 
@@ -584,6 +593,16 @@ def parser() -> argparse.ArgumentParser:
 
     demo = command("demo", "narrated data-asset scenario against a running devnet")
     demo.set_defaults(run=cmd_demo)
+
+    valvebench = command("valvebench", "the data valve's figures: MB/s vs plain aiohttp, peak RSS, resume, revocation")
+    valvebench.add_argument("--size-mib", type=int, default=1024, help="dataset size in MiB (default 1024)")
+    valvebench.add_argument("--chunk-kib", type=int, default=1024, help="chunk size in KiB (default 1024)")
+    valvebench.add_argument("--runs", type=int, default=1, help="throughput runs (the median is reported)")
+    valvebench.add_argument("--nodes", type=int, default=4, help="size of the devnet started when --dir is not given")
+    valvebench.add_argument("--seed", type=int, default=None, help="replay the kill and revocation points")
+    valvebench.add_argument("--keep", action="store_true", help="keep the temp directory")
+    valvebench.add_argument("--json", action="store_true")
+    valvebench.set_defaults(run=cmd_valvebench)
     return top
 
 

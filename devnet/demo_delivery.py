@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -56,7 +57,8 @@ def deliver(part: Any, transfer_id: str, partner: KeyPair) -> None:
     say, client = part.ctx.say, _daxing(part)
     with tempfile.TemporaryDirectory(prefix="silkport-demo-") as directory:
         out = Path(directory) / "customers.csv"
-        result = fetch(client, transfer_id, out, partner)
+        # the layout checked against is proved from genesis, not taken from the node (ADR 0018 §12)
+        result = fetch(client, transfer_id, out, partner, genesis=json.loads(part.ctx.genesis.read_text()))
         data = out.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     say(f"  the DE partner fetches it from the Daxing node: {result.size} bytes, {result.chunks} chunks verified, "
@@ -86,7 +88,7 @@ def refused(part: Any, transfer_id: str, partner: KeyPair) -> None:
     with tempfile.TemporaryDirectory(prefix="silkport-demo-") as directory:
         out = Path(directory) / "perimeter.csv"
         try:
-            fetch(_daxing(part), transfer_id, out, partner)
+            fetch(_daxing(part), transfer_id, out, partner, genesis=json.loads(part.ctx.genesis.read_text()))
         except ApiError as error:
             part_file = Path(directory) / "perimeter.csv.part"
             received = part_file.stat().st_size if part_file.exists() else 0

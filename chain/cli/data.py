@@ -25,6 +25,7 @@ from chain.dataplane.acknowledge import acknowledge_tx, received, wait_for_deliv
 from chain.dataplane.fetch import fetch
 from chain.dataplane.store import check_asset_id, summarize_file
 from chain.errors import ValidationError
+from chain.genesis import load_genesis
 
 UPLOAD_VALIDITY_MS = 5 * 60 * 1000
 
@@ -87,17 +88,21 @@ def data_put(args: argparse.Namespace) -> int:
 def data_fetch(args: argparse.Namespace) -> int:
     if not re.fullmatch(r"[0-9a-f]{64}", args.transfer):
         raise ValidationError("a transfer id is 64 lowercase hex characters", code="bad_transfer_id")
+    if args.genesis is None and not args.trust_node:
+        raise ValidationError("give --genesis GENESIS (the chain's genesis.json) so the dataset's layout is proved, "
+                              "or --trust-node to take it from the node's word", code="no_genesis")
+    genesis = None if args.genesis is None else load_genesis(args.genesis)
     key = load_key_file(args.key)
     client = client_for(args)
     out = Path(args.output)
     if args.json or args.quiet:
-        result = fetch(client, args.transfer, out, key)
+        result = fetch(client, args.transfer, out, key, genesis=genesis)
     else:
         columns = (*Progress.get_default_columns()[:1], BarColumn(), DownloadColumn(), TransferSpeedColumn())
         with Progress(*columns, transient=True) as progress:
             total = int(client.asset(str(client.transfer(args.transfer)["asset_id"]))["size"])
             task = progress.add_task(f"fetch {out.name}", total=total)
-            result = fetch(client, args.transfer, out, key, lambda n: progress.advance(task, n))
+            result = fetch(client, args.transfer, out, key, lambda n: progress.advance(task, n), genesis=genesis)
     fields: dict[str, Any] = {"file": str(result.path), "size": result.size, "chunks": result.chunks,
                               "resumed_from_chunk": result.resumed_from, "attempts": result.attempts,
                               "sha256": "verified"}
@@ -171,11 +176,15 @@ def register(commands: Any) -> None:
     p.set_defaults(handler=data_put)
     p = sub.add_parser("fetch", help="pull a released transfer's dataset (sign: a recipient member)",
                        description="Answer the exporting node's challenge with the recipient's key and pull the "
-                       "dataset, end to end encrypted to that key; every chunk is verified against the on-chain "
-                       "chunk root and FILE appears only once its SHA-256 matches. Run it again to resume.")
+                       "dataset, end to end encrypted to that key; every chunk is verified against the chunk root "
+                       "proved from GENESIS and FILE appears only once its SHA-256 matches. Run it again to resume.")
     p.add_argument("transfer", metavar="TRANSFER")
     p.add_argument("-o", "--output", required=True, metavar="FILE")
     p.add_argument("--key", required=True, metavar="RECIPIENT.key", help="a recipient member's key file")
+    p.add_argument("--genesis", metavar="GENESIS", help="the chain's genesis.json: prove the asset's chunk root, "
+                   "size and content hash, and the transfer's asset, from it (a state proof, as `silkport verify`)")
+    p.add_argument("--trust-node", action="store_true",
+                   help="without --genesis: take the layout from the node's JSON (trusts the node)")
     p.add_argument("--ack", action="store_true",
                    help="then wait for the node's delivered event and commit crossborder.acknowledge with the "
                         "file's SHA-256 and chunk root, signed by the same key")

@@ -95,7 +95,7 @@ def test_delivery_ack_audit_and_offline_provenance(devnet: Devnet, tmp_path: Pat
     # the denied transfer: a refusal and zero bytes, and no delivery on chain
     denied_out = tmp_path / "denied.csv"
     nothing = silkport("data", "fetch", denied, "-o", denied_out, "--key", tmp_path / "recipient.key",
-                       "--node", devnet.api(0), "--quiet")
+                       "--genesis", devnet.directory / "genesis.json", "--node", devnet.api(0), "--quiet")
     assert nothing.returncode == 1 and "transfer_not_released" in nothing.stderr
     part = tmp_path / "denied.csv.part"
     assert not denied_out.exists() and (not part.exists() or part.stat().st_size == 0)
@@ -107,7 +107,7 @@ def test_delivery_ack_audit_and_offline_provenance(devnet: Devnet, tmp_path: Pat
 
     out = tmp_path / "received.csv"
     fetched = silkport("data", "fetch", released, "-o", out, "--key", tmp_path / "recipient.key",
-                       "--node", devnet.api(0), "--quiet")
+                       "--genesis", devnet.directory / "genesis.json", "--node", devnet.api(0), "--quiet")
     assert fetched.returncode == 0, fetched.stderr
     assert out.read_bytes() == dataset.read_bytes()
 
@@ -170,7 +170,7 @@ def test_delivery_ack_audit_and_offline_provenance(devnet: Devnet, tmp_path: Pat
     top = max(devnet.height(i) or 0 for i in (1, 2, 3))
     devnet.wait_height(0, top)
     again = silkport("data", "fetch", released, "-o", tmp_path / "again.csv", "--key", tmp_path / "recipient.key",
-                     "--node", devnet.api(0), "--quiet")
+                     "--genesis", devnet.directory / "genesis.json", "--node", devnet.api(0), "--quiet")
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "again.csv").read_bytes() == dataset.read_bytes()
 
