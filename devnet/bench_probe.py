@@ -1,0 +1,167 @@
+"""What ``python -m devnet bench`` measures besides throughput (issue 15 part 1).
+
+- **The signature ceiling of this machine, measured in the same run** (:func:`signature_ceiling`):
+  Ed25519 verifications per second on one core (PyNaCl, the node's own check), times the cores, over
+  ``nodes × signatures per transaction`` (DESIGN.md §11: each node verifies each signature once). The
+  bench's headline is committed tx/s as a fraction of it, so figures from a busy and a quiet machine
+  can be compared.
+- **Bytes on the wire per committed transaction** (:func:`wire_bytes`): the peer ports' bytes sent
+  (``silkport_net{counter="bytes_out"}`` of each node's ``/metrics``, summed: every byte sent once),
+  and the API request bytes the clients sent.
+- **CPU profiles per node** (:class:`Profiles`): ``py-spy record`` attached to each node process for
+  the timed phase, one SVG flame graph per node in the results directory (py-spy needs ptrace: root).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from chain.crypto import KeyPair, verify
+from chain.errors import ConfigError
+
+CEILING_SAMPLE_S = 0.1
+NET_COUNTER = re.compile(r'^silkport_net\{counter="(?P<name>[a-z_]+)"\}\s+(?P<value>[0-9.e+]+)$', re.M)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask), like the nodes it is compared with."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def verifies_per_second(seconds: float = 0.5, sample_s: float = CEILING_SAMPLE_S) -> float:
+    """Median over samples of ``sample_s`` of Ed25519 verifications per second on one core."""
+    keypair = KeyPair.generate()
+    message = b"silkport/tx/v1" + b"bench" + bytes(120)  # the size of a small transaction's signing bytes
+    signature = keypair.sign(message)
+    rates = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or not rates:
+        count, started = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - started) < sample_s:
+            for _ in range(50):
+                verify(keypair.public_key, message, signature)
+            count += 50
+        rates.append(count / elapsed)
+    return statistics.median(rates)
+
+
+def signature_ceiling(
+    verify_rates: list[float], nodes: int, signatures_per_tx: float, cores: int | None = None
+) -> dict[str, Any]:
+    """The tx/s that signature checks alone would allow: ``cores × verify/s ÷ (nodes × sigs/tx)``."""
+    cores = cores or usable_cores()
+    per_core = statistics.median(verify_rates)
+    ceiling = cores * per_core / (max(1, nodes) * max(1.0, signatures_per_tx))
+    return {
+        "verify_per_s_per_core": round(per_core),
+        "verify_us": round(1e6 / per_core, 1),
+        "cores": cores,
+        "nodes": nodes,
+        "signatures_per_tx": round(signatures_per_tx, 2),
+        "tx_per_s": round(ceiling, 1),
+    }
+
+
+def net_counters(api: str, timeout: float = 3.0) -> dict[str, float] | None:
+    """The ``silkport_net`` counters of one node's ``/metrics`` (None if it does not answer)."""
+    try:
+        with urllib.request.urlopen(f"{api}/metrics", timeout=timeout) as response:  # noqa: S310 (our node)
+            text = response.read().decode()
+    except OSError:
+        return None
+    return {m["name"]: float(m["value"]) for m in NET_COUNTER.finditer(text)}
+
+
+def wire_bytes(
+    before: dict[int, dict[str, float] | None],
+    after: dict[int, dict[str, float] | None],
+    api_bytes: int,
+    committed: int,
+) -> dict[str, Any]:
+    """Peer and API bytes of the timed phase, in total and per committed transaction."""
+    peer = 0.0
+    for index, counters in after.items():
+        old = before.get(index)
+        if counters is not None and old is not None:
+            peer += counters.get("bytes_out", 0.0) - old.get("bytes_out", 0.0)
+    return {
+        "peer_bytes": int(peer),
+        "api_bytes": api_bytes,
+        "peer_bytes_per_tx": round(peer / committed, 1) if committed else None,
+        "api_bytes_per_tx": round(api_bytes / committed, 1) if committed else None,
+    }
+
+
+class Profiles:
+    """``py-spy record`` on every node for the timed phase; SVG flame graphs in ``directory``."""
+
+    def __init__(self, directory: Path, pids: dict[int, int], rate_hz: int = 99) -> None:
+        executable = shutil.which("py-spy") or _venv_tool("py-spy")
+        if executable is None:
+            raise ConfigError("--profile needs py-spy: pip install py-spy (it is in the dev extra)")
+        self.executable = executable
+        self.directory = directory
+        self.pids = pids
+        self.rate_hz = rate_hz
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for index, pid in self.pids.items():
+            output = self.directory / f"node{index}.svg"
+            log = (self.directory / f"node{index}.py-spy.log").open("wb")
+            self.procs[index] = subprocess.Popen(
+                [self.executable, "record", "--pid", str(pid), "--rate", str(self.rate_hz),
+                 "--format", "flamegraph", "--output", str(output), "--nonblocking"],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+            log.close()
+
+    def stop(self, timeout: float = 30.0) -> dict[int, str]:
+        """Stop every recorder (SIGINT: py-spy writes its file then) and name the files written."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        written: dict[int, str] = {}
+        for index, proc in self.procs.items():
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            path = self.directory / f"node{index}.svg"
+            if path.exists() and path.stat().st_size > 0:
+                written[index] = str(path)
+        return written
+
+
+def _venv_tool(name: str) -> str | None:
+    import sys
+
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else None
+
+
+def headline(report: dict[str, Any]) -> str:
+    """``committed tx/s = R × the same-run signature ceiling`` in one line."""
+    ceiling = report.get("signature_ceiling")
+    if not ceiling:
+        return ""
+    ratio = report.get("ceiling_ratio")
+    return (
+        f"  headline      {report['committed_tx_per_s']:,.1f} tx/s = {ratio} of the same-run signature ceiling "
+        f"{ceiling['tx_per_s']:,.1f} tx/s ({ceiling['cores']} cores × {ceiling['verify_per_s_per_core']:,}"
+        f" verify/s ÷ {ceiling['nodes']} nodes × {ceiling['signatures_per_tx']} sig/tx)"
+    )
