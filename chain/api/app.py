@@ -17,6 +17,7 @@ from chain.api import (
     heavy,
     openapi,
     routes_assets,
+    routes_batch,
     routes_blocks,
     routes_data,
     routes_proofs,
@@ -33,7 +34,7 @@ from chain.api.validator_auth import RequestAuthenticator
 from chain.config import ApiBudgets
 from chain.dataplane.store import ContentStore
 
-ROUTE_MODULES = (routes_status, routes_txs, routes_blocks, routes_assets, routes_transfers, routes_proofs, explorer, openapi)
+ROUTE_MODULES = (routes_status, routes_txs, routes_batch, routes_blocks, routes_assets, routes_transfers, routes_proofs, explorer, openapi)
 DEFAULT_RATE_LIMIT = RateLimit()
 
 
