@@ -93,18 +93,27 @@ def apply_pending_validators(state: Overlay) -> None:
 
 
 class SignatureCache:
-    """Transactions whose signatures this node already verified (mempool admission), bounded FIFO."""
+    """Transactions whose signatures this node already verified (mempool admission), bounded FIFO:
+    each signature is verified once per node, not again in a proposal or a relayed copy (ADR 0023).
+
+    The key binds the exact signed bytes and the chain they were checked for: SHA-256 of the chain id
+    and the transaction's canonical encoding ``[body, signatures]`` (msgpack lengths delimit every
+    signature). A transaction with a known id but any other signature bytes — forged, truncated, moved
+    between signers — misses the cache and is verified."""
 
     def __init__(self, capacity: int = 200_000) -> None:
         self.capacity = capacity
         self._seen: dict[bytes, None] = {}
 
     @staticmethod
-    def _key(tx: SignedTx) -> bytes:
-        return codec.sha256(tx.tx_hash + b"".join(tx.signatures))
+    def _key(tx: SignedTx, chain_id: str) -> bytes:
+        return codec.sha256(chain_id.encode() + b"\x00" + tx.encode())
+
+    def __contains__(self, item: tuple[SignedTx, str]) -> bool:
+        return self._key(*item) in self._seen
 
     def check(self, tx: SignedTx, chain_id: str) -> None:
-        key = self._key(tx)
+        key = self._key(tx, chain_id)
         if key in self._seen:
             return
         tx.verify_signatures(chain_id)

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import msgpack
+from test_api_routes import CHAIN, Client, expect_problem, serve
 
 from chain import codec
 from chain.api import RateLimit
@@ -16,8 +17,6 @@ from chain.client import ApiError, batch_outcomes, encode_batch
 from chain.crypto import KeyPair
 from chain.errors import DecodeError, OversizeError
 from chain.types import SignedTx, make_tx
-
-from test_api_routes import CHAIN, Client, expect_problem, serve
 
 MSGPACK = {"Content-Type": "application/msgpack"}
 
