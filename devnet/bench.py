@@ -273,6 +273,7 @@ async def _drive(
     ceiling = bench_probe.signature_ceiling(verify_rates, len(live), extra["signatures_per_tx"])
     report["signature_ceiling"] = ceiling
     report["ceiling_ratio"] = round(report["committed_tx_per_s"] / ceiling["tx_per_s"], 3)
+    report["signature_cpu_share"] = bench_probe.signature_cpu_share(ceiling, report["cpu_ms_per_tx"])
     if profile_dir is not None:
         report["profiles"] = {str(index): path for index, path in sorted(flames.items())}
     return report
