@@ -164,6 +164,35 @@ class Profiles:
         return written
 
 
+FRAME = re.compile(
+    r'<title>(?P<title>[^<]*) \((?P<samples>[\d,]+) samples?, [\d.]+%\)</title>'
+    r'<rect x="[^"]*" y="(?P<y>\d+)"[^>]*fg:x="(?P<x>\d+)" fg:w="(?P<w>\d+)"'
+)
+LINE = re.compile(r":\d+\)$")
+
+
+def self_time(svg_text: str, top: int = 12) -> list[tuple[str, float]]:
+    """The functions with the most samples of their own (not in a callee) in a py-spy flame graph, as
+    ``(function (file), share of all samples)``: a frame's self time is its width less its children's
+    (the frames one level below within its span); lines of one function are added up."""
+    import html
+    from collections import Counter
+
+    frames = [(html.unescape(m["title"]), int(m["y"]), int(m["x"]), int(m["w"])) for m in FRAME.finditer(svg_text)]
+    by_level: dict[int, list[tuple[int, int]]] = {}
+    for _, y, x, w in frames:
+        by_level.setdefault(y, []).append((x, w))
+    levels = sorted(by_level)
+    step = min((b - a for a, b in zip(levels, levels[1:], strict=False)), default=0)
+    total = max((w for _, _, _, w in frames), default=0)
+    own: Counter[str] = Counter()
+    for title, y, x, w in frames:
+        children = sum(cw for cx, cw in by_level.get(y + step, ()) if x <= cx < x + w) if step else 0
+        if w > children:
+            own[LINE.sub(")", title)] += w - children
+    return [(name, round(count / total, 3)) for name, count in own.most_common(top)] if total else []
+
+
 def _venv_tool(name: str) -> str | None:
     import sys
 
