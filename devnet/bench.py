@@ -276,6 +276,9 @@ async def _drive(
     report["signature_cpu_share"] = bench_probe.signature_cpu_share(ceiling, report["cpu_ms_per_tx"])
     if profile_dir is not None:
         report["profiles"] = {str(index): path for index, path in sorted(flames.items())}
+        report["profile_self_time"] = {
+            str(index): bench_probe.self_time(Path(path).read_text(), top=10) for index, path in sorted(flames.items())
+        }
     return report
 
 
@@ -357,7 +360,8 @@ def format_report(report: dict[str, Any]) -> str:
     if headline := bench_probe.headline(report):
         lines.insert(0, headline)
     for index, path in report.get("profiles", {}).items():
-        lines.append(f"  profile       node{index}: {path}")
+        top = ", ".join(f"{name.split(' (')[0]} {share:.0%}" for name, share in report["profile_self_time"][index][:4])
+        lines.append(f"  profile       node{index}: {path} (most self time: {top})")
     if "peer_links" in report:
         lines.append(f"  peer links    {report['peer_links']}")
     if "network" in report:
