@@ -138,8 +138,11 @@ class Executor:
         read_index: Callable[[bytes], bytes | None] | None = None,
         read_index_many: Callable[[list[bytes]], list[bytes | None]] | None = None,
         quota: QuotaRule | None = None,
+        read_state: Callable[[bytes, int], bytes | None] | None = None,
     ) -> None:
         self.chain_id = chain_id
+        self.read_state = read_state or tree.get
+        """Committed state by ``(key, version)``: the tree, or the ledger's head cache (ADR 0023)."""
         self.registry = registry
         self.tree = tree
         self.is_committed = is_committed
@@ -188,7 +191,7 @@ class Executor:
 
         def read_committed(key: bytes) -> bytes | None:
             if key not in committed:
-                committed[key] = None if base_version is None else self.tree.get(key, base_version)
+                committed[key] = None if base_version is None else self.read_state(key, base_version)
             return committed[key]
 
         block_state = Overlay(read_committed)

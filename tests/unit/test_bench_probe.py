@@ -44,3 +44,17 @@ def test_the_headline_is_a_ratio() -> None:
     line = bench_probe.headline(report)
     assert "2,500.0 tx/s = 0.5 of the same-run signature ceiling 5,000.0 tx/s" in line
     assert bench_probe.headline({"committed_tx_per_s": 1.0}) == ""
+
+
+def test_the_smoke_table_prints_figures_beside_the_baseline() -> None:
+    from devnet import bench_smoke
+
+    now = {"single": {"committed_tx_per_s": 900.0, "ceiling_ratio": 0.2, "wire": {"peer_bytes_per_tx": 1100.0}}}
+    base = {"single": {"committed_tx_per_s": 1000.0, "ceiling_ratio": 0.25, "wire": {"peer_bytes_per_tx": 1000.0}}}
+    text = bench_smoke.table(now, base)
+    rows = {line.split("  ")[0].strip() + "|" + line[10:50].strip(): line.split()[-1] for line in text.splitlines()[1:]}
+    assert rows["single|committed tx/s"] == "0.90"
+    assert rows["single|peer bytes per tx"] == "1.10"
+    assert rows["single|API bytes per tx"] == "–"  # absent from both: no ratio, no failure
+    assert bench_smoke.figure(now["single"], ("wire", "peer_bytes_per_tx")) == 1100.0
+    assert bench_smoke.figure(now["single"], ("latency_ms", "p99")) is None
