@@ -72,6 +72,9 @@ class BlockResult:
     changes: dict[bytes, bytes | None]
     state_batch: WriteBatch
     index_writes: dict[bytes, bytes | None]
+    leaf_data: tuple[bytes, ...] = ()
+    """The tx_root leaves' pre-images (``canonical([signed_tx, receipt])``), stored as the block's
+    bodies: encoded once per block, not again at commit (ADR 0023)."""
 
 
 def read_nonce(get: Callable[[bytes], bytes | None], sender: bytes) -> int:
@@ -224,12 +227,13 @@ class Executor:
             block_state.merge(tx_state)
         if height % self.checkpoint_interval == 0:
             apply_pending_validators(block_state)
-        leaves = [merkle.leaf_hash(tx_leaf_data(tx, r)) for tx, r in zip(included, receipts, strict=True)]
+        leaf_data = tuple(tx_leaf_data(tx, r) for tx, r in zip(included, receipts, strict=True))
         update = self.tree.update(base_version, height, block_state.writes)
         result = BlockResult(
             height=height,
             receipts=tuple(receipts),
-            tx_root=merkle.root(leaves),
+            tx_root=merkle.root([merkle.leaf_hash(data) for data in leaf_data]),
+            leaf_data=leaf_data,
             state_root=update.root,
             changes=dict(block_state.writes),
             state_batch=update.batch,

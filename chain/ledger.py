@@ -255,7 +255,8 @@ class Ledger:
         extra = result.state_batch
         if result.index_writes:
             self.local_index.add_to_batch(extra, result.index_writes)
-        self.store.commit(block, certificate, result.receipts, extra=extra, sync=sync)
+        leaf_data = result.leaf_data if len(result.leaf_data) == len(block.txs) else None
+        self.store.commit(block, certificate, result.receipts, extra=extra, sync=sync, leaf_data=leaf_data)
         self.height, self.head_hash, self.head_header = block.height, block.block_hash, block.header
         self.head_state.advance(block.height, result.changes)
         self.history.append(merkle.leaf_hash(block.block_hash))
@@ -265,7 +266,8 @@ class Ledger:
         in_block = {tx.tx_hash for tx in block.txs}
         stale = [h for h in self.mempool.remove_committed(block.txs) if h not in in_block]
         self._dropped.extend(stale + self.mempool.purge_expired(self.height + 1))
-        self.validators = self._load_validators()
+        if statekeys.VALIDATORS in result.changes:  # decoded again only when a block changed the set
+            self.validators = self._load_validators()
         return result
 
     # --- queries ---------------------------------------------------------------------------------

@@ -91,3 +91,25 @@ def test_a_ledger_with_the_cache_agrees_with_its_tree_block_after_block() -> Non
         for key in list(ledger.head_state._values):
             assert ledger.state_get(key) == ledger.tree.get(key, ledger.height), key
     assert ledger.head_state.hits > 0
+
+
+def test_the_bodies_are_stored_as_execution_encoded_them_and_a_mismatch_is_refused() -> None:
+    import pytest
+
+    from chain.errors import ValidationError
+
+    node = LocalNode(genesis(), KEYS)
+    txs = [ping(1), ping(1)]
+    for tx in txs:
+        node.submit_tx(tx)
+    block = node.produce_block()
+    stored = node.ledger.store.txs(block.height)
+    assert [tx.tx_id for tx in stored] == [tx.tx_id for tx in block.txs]
+    assert node.ledger.store.txs(block.height) and len(stored) == 2
+    for tx in (ping(1), ping(1)):
+        node.submit_tx(tx)
+    result_block = node.ledger.build_block(0, block.header.timestamp_ms + 1000, 0)
+    receipts = node.ledger._results[result_block.block_hash].receipts
+    with pytest.raises(ValidationError, match="1 encoded bodies for 2 transactions"):
+        node.ledger.store.commit(result_block, None, receipts, leaf_data=[b"x"])
+    assert node.ledger.store.head() == (block.height, block.block_hash)  # nothing written
