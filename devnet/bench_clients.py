@@ -85,24 +85,36 @@ def _client_main(job: ClientJob, ready: Any, go: Any, results: Any) -> None:
 
 
 async def _setup(job: ClientJob, payloads: list[tuple[str, bytes]]) -> None:
-    """Submit setup transactions in order to the first node and wait until each is committed."""
+    """Submit setup transactions in order to the first node and wait until each is committed. A tx
+    refused because what it needs is not committed yet (a role granted by the tx before it: admission
+    checks committed state, ADR 0012) is posted again once everything before it has committed."""
     api = job.apis[0]
+    deadline = time.monotonic() + SETUP_TIMEOUT_S
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        for tx_id, body in payloads:
-            async with session.post(f"{api}/v1/txs", data=body, headers=MSGPACK) as response:
-                if response.status >= 300:
-                    raise ConfigError(
-                        f"setup tx {tx_id[:16]} refused: {response.status} {await response.text()}"
-                    )
-        deadline = time.monotonic() + SETUP_TIMEOUT_S
-        for tx_id, _ in payloads:
+
+        async def committed(tx_id: str) -> None:
             while True:
                 url = f"{api}/v1/txs/{tx_id}?wait=commit&timeout=10"
                 async with session.get(url) as response:
                     if response.status == 200 and (await response.json()).get("status") == "committed":
-                        break
+                        return
                 if time.monotonic() > deadline:
                     raise ConfigError(f"setup tx {tx_id[:16]} not committed within {SETUP_TIMEOUT_S:.0f} s")
+
+        posted: list[str] = []
+        for tx_id, body in payloads:
+            for attempt in range(2):
+                async with session.post(f"{api}/v1/txs", data=body, headers=MSGPACK) as response:
+                    if response.status < 300:
+                        break
+                    text = await response.text()
+                if attempt == 0 and response.status == 403 and posted:
+                    await committed(posted[-1])  # in order: every earlier setup tx is then committed
+                    continue
+                raise ConfigError(f"setup tx {tx_id[:16]} refused: {response.status} {text}")
+            posted.append(tx_id)
+        for tx_id in posted:
+            await committed(tx_id)
 
 
 async def _submit_all(
