@@ -91,11 +91,18 @@ def error_item(error: SilkportError) -> dict[str, Any]:
     return {"error": {"status": status_for(error), "code": error.code, "detail": error.message}}
 
 
-def admit_items(node: Any, items: list[bytes], granted: int, max_tx_bytes: int) -> list[dict[str, Any]]:
+YIELD_EVERY = 64
+"""Items admitted between two yields to the event loop: a 1,000-item batch (~60 ms of signature
+checks) does not hold peer traffic and consensus for its whole length."""
+
+
+async def admit_items(node: Any, items: list[bytes], granted: int, max_tx_bytes: int) -> list[dict[str, Any]]:
     """Decode and submit each item (the first ``granted`` ones; the rest are over the rate)."""
     results: list[dict[str, Any]] = []
     seen: set[bytes] = set()
     for index, raw in enumerate(items):
+        if index and index % YIELD_EVERY == 0:
+            await asyncio.sleep(0)
         if index >= granted:
             results.append({"error": {"status": 429, "code": "rate_limited",
                                       "detail": "too many transactions from this client"}})
@@ -130,7 +137,7 @@ async def post_batch(request: web.Request) -> web.Response:
     retry = str(max(1, math.ceil(wait_s)) if math.isfinite(wait_s) else 60)
     if granted == 0:
         return problem(429, "rate_limited", "too many transactions from this client", headers={"Retry-After": retry})
-    results = admit_items(request.app[NODE], items, granted, request.app[LIMITS].max_body_bytes)
+    results = await admit_items(request.app[NODE], items, granted, request.app[LIMITS].max_body_bytes)
     accepted = sum(1 for r in results if "tx_id" in r)
     headers = {"Retry-After": retry} if granted < len(items) else None
     return web.json_response(

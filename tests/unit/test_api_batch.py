@@ -160,3 +160,16 @@ def test_decode_reads_the_count_before_the_items() -> None:
         except DecodeError:
             continue
         raise AssertionError(f"{bad!r} decoded")
+
+
+def test_a_long_batch_yields_between_items_and_still_answers_every_item_in_order() -> None:
+    txs = [signed(i) for i in range(1, 151)]
+    items = [*txs, txs[3]]  # a duplicate after two yields
+
+    async def body(client: Client, node: MemoryNode) -> None:
+        answer = await (await post(client, encode_batch(items))).json()
+        assert answer["accepted"] == 150 and len(answer["results"]) == 151
+        assert [r.get("tx_id") for r in answer["results"][:150]] == [tx.tx_id for tx in txs]
+        assert answer["results"][150]["error"]["code"] == "duplicate_in_batch"
+
+    serve(body)
