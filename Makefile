@@ -25,7 +25,7 @@ $(shell rm -f '$(STAMP)')
 endif
 endif
 
-.PHONY: venv test test-pythons lint devnet bench-core bench clean
+.PHONY: venv test test-pythons lint devnet bench-core bench bench-smoke clean
 
 venv: $(STAMP)
 
@@ -59,6 +59,10 @@ bench-core: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks all
+
+# ~30 s devnet bench printed next to docs/figures/bench-baseline.json; never fails on speed (ADR 0023).
+bench-smoke: $(STAMP)
+	$(BIN)/python -m devnet.bench_smoke
 
 clean:
 	rm -rf .venv .venv-3.* .pytest_cache .mypy_cache .ruff_cache .hypothesis

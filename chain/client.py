@@ -25,6 +25,23 @@ MSGPACK = "application/msgpack"
 DEFAULT_TIMEOUT_S = 30.0
 
 
+def encode_batch(txs: list[SignedTx] | list[bytes]) -> bytes:
+    """The body of ``POST /v1/txs/batch``: a msgpack array of canonical SignedTx bytes (ADR 0023)."""
+    return codec.encode([tx if isinstance(tx, bytes) else tx.encode() for tx in txs])
+
+
+def batch_outcomes(answer: dict[str, Any]) -> list[str | ApiError]:
+    """Per item of a batch answer: its tx id (hex), or the :class:`ApiError` that refused it."""
+    outcomes: list[str | ApiError] = []
+    for item in answer["results"]:
+        if "tx_id" in item:
+            outcomes.append(str(item["tx_id"]))
+        else:
+            error = item["error"]
+            outcomes.append(ApiError(int(error["status"]), str(error["code"]), str(error["detail"])))
+    return outcomes
+
+
 class ApiError(SilkportError):
     """An error answer of the API: HTTP ``status`` (0 if unreachable), problem ``code`` and ``detail``."""
 
@@ -151,6 +168,10 @@ class Client:
         """Submit a signed transaction (canonical msgpack); returns its id (hex)."""
         answer = self._json("POST", "/v1/txs", body=tx.encode(), content_type=MSGPACK)
         return str(answer["tx_id"])
+
+    def submit_batch(self, txs: list[SignedTx]) -> list[str | ApiError]:
+        """Submit up to 1,000 signed transactions in one request; per item its id or the error."""
+        return batch_outcomes(self._json("POST", "/v1/txs/batch", body=encode_batch(txs), content_type=MSGPACK))
 
     def tx(self, tx_id: str | bytes, wait: bool = False, timeout: float = 10.0) -> dict[str, Any]:
         """A transaction's state; with ``wait`` the node answers once it commits (or at ``timeout``)."""
@@ -311,6 +332,10 @@ class AsyncClient:
     async def submit(self, tx: SignedTx) -> str:
         answer = await self._json("POST", "/v1/txs", body=tx.encode(), content_type=MSGPACK)
         return str(answer["tx_id"])
+
+    async def submit_batch(self, txs: list[SignedTx]) -> list[str | ApiError]:
+        answer = await self._json("POST", "/v1/txs/batch", body=encode_batch(txs), content_type=MSGPACK)
+        return batch_outcomes(answer)
 
     async def tx(self, tx_id: str | bytes, wait: bool = False, timeout: float = 10.0) -> dict[str, Any]:
         result: dict[str, Any] = await self._json(

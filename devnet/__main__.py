@@ -14,7 +14,7 @@ Commands (all take ``--dir D``, default ``./.devnet``)::
     kill N                                                SIGKILL node N
     start N                                               restart node N (same home, same port)
     logs N [-f] [-n LINES]                                print or follow node N's log
-    bench [--nodes N] [--txs K] [--rate R] [--clients C] [--workload W] [--json]
+    bench [--nodes N] [--txs K] [--rate R] [--clients C] [--workload W] [--batch B] [--profile] [--json]
           [--insecure-plaintext]                          the same without TLS (the cost of TLS)
     chaos [--nodes N] [--duration S] [--seed X] [--byzantine K] [--rate R] [--json]
                                                           faults under load, at most f; check the chain
@@ -544,6 +544,15 @@ def parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--clients", type=int, default=2, help="client processes")
     bench.add_argument("--concurrency", type=int, default=64, help="in-flight requests per client")
+    bench.add_argument(
+        "--batch", type=int, default=1, help="transactions per request (>1: POST /v1/txs/batch, ADR 0023)"
+    )
+    bench.add_argument(
+        "--profile", action="store_true", help="py-spy flame graph of every node (root) in the results dir"
+    )
+    bench.add_argument(
+        "--results", default=None, help="where report.json and profiles go (default bench-results/<time>)"
+    )
     bench.add_argument("--workload", default="noop", choices=sorted(WORKLOADS))
     bench.add_argument(
         "--drain-timeout", type=float, default=60.0, help="seconds to wait for the last commits"

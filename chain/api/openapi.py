@@ -119,6 +119,28 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"tx": {**HEX, "description": "canonical SignedTx bytes"}},
     },
     "TxAccepted": {"type": "object", "required": ["tx_id"], "properties": {"tx_id": HASH}},
+    "TxBatch": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["txs"],
+        "properties": {
+            "txs": {"type": "array", "minItems": 1, "maxItems": 1000,
+                    "items": {**HEX, "description": "canonical SignedTx bytes"}},
+        },
+    },
+    "TxBatchResult": {
+        "type": "object",
+        "required": ["accepted", "rejected", "results"],
+        "properties": {
+            "accepted": {"type": "integer", "minimum": 0},
+            "rejected": {"type": "integer", "minimum": 0},
+            "results": {
+                "type": "array",
+                "description": "one per item, in order: {tx_id} or {error: {status, code, detail}}",
+                "items": {"type": "object"},
+            },
+        },
+    },
     "TxInfo": {
         "type": "object",
         "required": ["tx_id", "status"],
@@ -178,6 +200,25 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "202": _json(_ref("TxAccepted"), "admitted to the mempool"),
                         **_problems(400, 403, 409, 413, 415, 429, 503),
+                    },
+                }
+            },
+            "/v1/txs/batch": {
+                "post": {
+                    "summary": "Submit up to 1,000 signed transactions; one result per item (ADR 0023)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/msgpack": {
+                                "schema": {"type": "string", "contentMediaType": "application/msgpack",
+                                           "description": "a msgpack array of canonical SignedTx bytes (bin)"},
+                            },
+                            "application/json": {"schema": _ref("TxBatch")},
+                        },
+                    },
+                    "responses": {
+                        "200": _json(_ref("TxBatchResult"), "each item admitted or refused on its own"),
+                        **_problems(400, 408, 413, 415, 429, 503),
                     },
                 }
             },
