@@ -3,8 +3,10 @@
 :func:`fetch` writes into ``FILE.part`` and records progress in ``FILE.part.state`` (JSON: transfer,
 chunk root, next chunk) only after the chunks are verified against the on-chain chunk root and
 fsynced (every :data:`SYNC_EVERY` chunks and whenever a pull ends), so running the same command again resumes from the last verified chunk. ``FILE`` itself
-appears only after the whole ``.part`` hashes to the registered ``content_hash`` (one rename).
-A chunk that fails to open or verify is dropped and fetched again on the next attempt.
+appears only after the whole ``.part`` hashes to the registered ``content_hash`` (one rename); the
+hash is taken as verified chunks are appended (:class:`_PrefixHash`), so the file is not read again
+unless a pull resumed. A chunk that fails to open or verify is dropped and fetched again on the next
+attempt.
 """
 
 from __future__ import annotations
@@ -170,10 +172,13 @@ def fetch(client: Client, transfer_id: str, out: Path, key: crypto.KeyPair,
         progress(min(next_chunk * chunk_size, size))
     attempts = 0
     last_error: Exception | None = None
+    digest = _PrefixHash(part, chunk_size)
     while next_chunk < count and attempts < ATTEMPTS:
         attempts += 1
+        digest.at(next_chunk)
         try:
-            next_chunk = _pull(client, key, chain_id, transfer_id, chunk_root, next_chunk, part, state_path, progress)
+            next_chunk = _pull(client, key, chain_id, transfer_id, chunk_root, next_chunk, part, state_path,
+                               progress, digest)
         except ProofError as error:  # altered or cut stream: keep what was verified, ask again
             last_error = error
             next_chunk = _resume_point(state_path, part, transfer_id, chunk_root, chunk_size, count)
@@ -181,11 +186,8 @@ def fetch(client: Client, transfer_id: str, out: Path, key: crypto.KeyPair,
     if next_chunk < count:
         raise ProofError(f"transfer {transfer_id}: stopped at chunk {next_chunk} of {count} ({last_error}); "
                          f"run the same command again to resume")
-    digest = hashlib.sha256()
-    with open(part, "rb") as f:
-        for piece in iter(lambda: f.read(1 << 20), b""):
-            digest.update(piece)
-    if digest.digest() != layout.content_hash or part.stat().st_size != size:
+    digest.at(count)
+    if digest.sha.digest() != layout.content_hash or part.stat().st_size != size:
         part.unlink(missing_ok=True)
         state_path.unlink(missing_ok=True)
         _journal_path(state_path).unlink(missing_ok=True)
@@ -194,6 +196,36 @@ def fetch(client: Client, transfer_id: str, out: Path, key: crypto.KeyPair,
     state_path.unlink(missing_ok=True)
     _journal_path(state_path).unlink(missing_ok=True)
     return FetchResult(out, size, count, resumed_from, attempts)
+
+
+class _PrefixHash:
+    """SHA-256 of the first ``chunks`` chunks of ``.part``, extended as verified chunks are appended.
+
+    :meth:`at` brings it to a chunk count from the file on disk (the resumed prefix, or after a retry
+    that kept fewer chunks than were hashed: then it starts over), so the final check always covers
+    exactly the bytes of ``.part``, in order, without reading back what this process wrote.
+    """
+
+    def __init__(self, part: Path, chunk_size: int) -> None:
+        self.part, self.chunk_size = part, chunk_size
+        self.chunks, self.sha = 0, hashlib.sha256()
+
+    def at(self, chunk_count: int) -> None:
+        if chunk_count < self.chunks:
+            self.chunks, self.sha = 0, hashlib.sha256()
+        if chunk_count == self.chunks:
+            return
+        with open(self.part, "rb") as f:
+            f.seek(self.chunks * self.chunk_size)
+            remaining = (chunk_count - self.chunks) * self.chunk_size
+            while remaining > 0 and (piece := f.read(min(remaining, 1 << 20))):
+                self.sha.update(piece)
+                remaining -= len(piece)
+        self.chunks = chunk_count
+
+    def update(self, chunk: bytes) -> None:
+        self.sha.update(chunk)
+        self.chunks += 1
 
 
 class _Record:
@@ -234,8 +266,8 @@ class _Record:
 
 
 def _pull(client: Client, key: crypto.KeyPair, chain_id: str, transfer_id: str, chunk_root: bytes, first: int,
-          part: Path, state_path: Path, progress: Progress | None) -> int:
-    """One request: append every chunk that verifies; return the next chunk still needed."""
+          part: Path, state_path: Path, progress: Progress | None, digest: _PrefixHash) -> int:
+    """One request: append every chunk that verifies (and hash it); return the next chunk still needed."""
     response = _open_stream(client, key, chain_id, transfer_id, first)
     next_chunk = first
     with response, open(part, "ab", buffering=0) as f:
@@ -252,6 +284,7 @@ def _pull(client: Client, key: crypto.KeyPair, chain_id: str, transfer_id: str, 
                     raise ProofError(f"the stream was cut before chunk {next_chunk}")
                 _, chunk = opener.open(sealed)
                 f.write(chunk)
+                digest.update(chunk)
                 record.verified(f, opener.last_chunk_hash)
                 next_chunk += 1
                 if progress is not None:

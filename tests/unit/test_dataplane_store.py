@@ -210,3 +210,27 @@ def test_empty_dataset(tmp_path: Path) -> None:
     assert summary.content_hash == hashlib.sha256(b"").digest() and store.has(ASSET)
     with pytest.raises(ValidationError, match="chunk index 0"):
         store.read_chunk(ASSET, 0)
+
+
+def test_the_fetch_prefix_hash_covers_exactly_the_part_file_in_order(tmp_path: Path) -> None:
+    """Hashing as chunks are appended equals hashing the file; a retry that kept fewer chunks starts over."""
+    from chain.dataplane.fetch import _PrefixHash
+
+    part = tmp_path / "x.part"
+    pieces = [bytes([i]) * 4096 for i in range(6)]
+    part.write_bytes(b"".join(pieces[:2]))  # a resumed prefix of two chunks
+    digest = _PrefixHash(part, 4096)
+    digest.at(2)
+    with open(part, "ab") as f:
+        for piece in pieces[2:5]:
+            f.write(piece)
+            digest.update(piece)
+    assert digest.sha.digest() == hashlib.sha256(b"".join(pieces[:5])).digest()
+    digest.at(3)  # a retry kept three chunks: the hash is rebuilt from the file
+    assert digest.chunks == 3 and digest.sha.digest() == hashlib.sha256(b"".join(pieces[:3])).digest()
+    with open(part, "r+b") as f:
+        f.truncate(3 * 4096)
+        f.seek(0, 2)
+        f.write(pieces[3])
+    digest.at(4)
+    assert digest.sha.digest() == hashlib.sha256(b"".join(pieces[:4])).digest()
