@@ -42,6 +42,9 @@ def setup_logging(level: str, log_format: str = "text") -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
+RESYNC_PAUSE_S = 60.0
+"""After a state sync that installed nothing, the next one waits this long (a far-behind node must not
+restart in a loop when the peers' checkpoint is not far enough ahead to install)."""
 PEER_SYNTAX = "INDEX=http://API_HOST:API_PORT,P2P_HOST:P2P_PORT"
 
 
@@ -135,15 +138,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     from chain.runtime import NodeRuntime
 
     async def main() -> None:
-        if args.state_sync:
-            from chain.statesync.sync import state_sync
+        from chain.statesync.sync import state_sync
 
-            await state_sync(home, config)
-        node = NodeRuntime(home, config, byzantine_mode=args.byzantine)
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, node.stop)
-        await node.run()
+        stopped = asyncio.Event()
+        synced_at = -RESYNC_PAUSE_S
+        while not stopped.is_set():
+            if args.state_sync:
+                installed = await state_sync(home, config)
+                if installed is None:  # skipped or failed: no new attempt for a while (no restart loop)
+                    synced_at = loop.time()
+            node = NodeRuntime(home, config, byzantine_mode=args.byzantine)
+            def shut_down(node: NodeRuntime = node) -> None:
+                stopped.set()
+                node.stop()
+
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, shut_down)
+            # far behind while running: stop, install a snapshot, start again (ADR 0021)
+            node.resync_allowed = args.state_sync and loop.time() - synced_at >= RESYNC_PAUSE_S
+            if not node.resync_allowed and args.state_sync:
+                loop.call_later(RESYNC_PAUSE_S, setattr, node, "resync_allowed", True)
+            await node.run()
+            if not node.resync_requested:
+                break
 
     asyncio.run(main())
     return 0

@@ -57,6 +57,8 @@ timer also covers a request's unfinished headers): slowloris connections do not 
 Retry-After (ADR 0011: a full queue refuses, it never grows without bound)."""
 RELAY_ON_CONNECT_BYTES = 64 * 1024 * 1024
 CONSUME_BATCH = 64
+RESYNC_PROBE_MS = 5_000
+"""While catching up with ``--state-sync``, the peers' heights are asked at most this often (ADR 0021)."""
 """Events stepped before the consumer yields to the other tasks (catch-up fetches, peer I/O)."""
 
 
@@ -141,6 +143,12 @@ class NodeRuntime:
         )
         self.started_ms = self.now()
         self._stopping = asyncio.Event()
+        self.resync_allowed = False
+        """Set by ``node.py run --state-sync``: a catch-up at least ``state_sync_resync_blocks`` long stops
+        this runtime instead, so the node installs a snapshot and starts again (ADR 0021)."""
+        self.resync_requested = False
+        self._resync_probe: asyncio.Task[None] | None = None
+        self._resync_probed_ms = 0
 
     def now(self) -> int:
         """This node's clock in ms: the wall clock plus the configured ``clock_offset_ms``."""
@@ -171,6 +179,8 @@ class NodeRuntime:
         consumer = asyncio.create_task(self._consume())
         await self._stopping.wait()
         consumer.cancel()
+        if self._resync_probe is not None:
+            self._resync_probe.cancel()
         for handle in self.timers.values():
             handle.cancel()
         await self.net.stop()
@@ -333,8 +343,45 @@ class NodeRuntime:
         from_height = max(from_height, self.ledger.height + 1)  # blocks committed meanwhile are not asked
         if from_height > to_height:
             return
+        self._probe_for_resync()
         self.catchup_task = asyncio.create_task(self._catchup(from_height, to_height, peers))
         self.catchup_task.add_done_callback(self._catchup_done)
+
+    def _probe_for_resync(self) -> None:
+        """While catching up (with ``--state-sync``), ask the peers how far ahead they are, at most every
+        :data:`RESYNC_PROBE_MS`; the replica only learns the head window by window (ADR 0021)."""
+        if not self.resync_allowed or (self._resync_probe is not None and not self._resync_probe.done()):
+            return
+        if self.now() - self._resync_probed_ms < RESYNC_PROBE_MS:
+            return
+        self._resync_probed_ms = self.now()
+        self._resync_probe = asyncio.create_task(self._resync_if_far_behind())
+
+    async def _resync_if_far_behind(self) -> None:
+        """Stop for a state sync when f+1 peers (so at least one correct one) are ``state_sync_resync_blocks``
+        ahead: a single lying peer cannot make this node restart."""
+        heights: list[int] = []
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as session:
+            for peer, address in self.config.peers.items():
+                if int(peer) == self.index:
+                    continue
+                try:
+                    async with session.get(address.api + "/v1/status") as response:
+                        if response.status == 200:
+                            heights.append(int((await response.json())["height"]))
+                except (TimeoutError, aiohttp.ClientError, ValueError, TypeError, KeyError):
+                    continue
+        faulty = (len(self.ledger.validator_keys) - 1) // 3
+        log.debug("event=resync_probe head=%d peer_heights=%s", self.ledger.height, heights)
+        if len(heights) <= faulty:
+            return
+        vouched = sorted(heights, reverse=True)[faulty]
+        threshold = max(self.config.state_sync_resync_blocks, self.config.state_sync_min_blocks)
+        if vouched - self.ledger.height >= threshold and not self._stopping.is_set():
+            log.info("event=state_sync_requested head=%d peers_at=%d resync_blocks=%d: restarting through state sync",
+                     self.ledger.height, vouched, threshold)
+            self.resync_requested = True
+            self.stop()
 
     def _catchup_done(self, _task: asyncio.Task[None]) -> None:
         wanted, self.catchup_wanted = self.catchup_wanted, None

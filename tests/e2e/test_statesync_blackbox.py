@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import signal
 import threading
 import urllib.error
 import urllib.request
@@ -87,16 +89,59 @@ def test_a_forging_peer_is_caught_and_the_others_serve_the_snapshot(devnet: Devn
         config_path.write_text(json.dumps(fresh))
 
 
-def light_load(devnet: Devnet, stop: threading.Event) -> None:
+def test_a_running_node_that_falls_far_behind_state_syncs_by_itself(devnet: Devnet) -> None:
+    """A node run with ``--state-sync`` (as ``devnet wipe`` starts it) that falls ``state_sync_min_blocks``
+    behind while running — frozen here — stops its runtime, installs the peers' snapshot in-process and
+    starts again, with no operator action (ADR 0021)."""
+    config_path = Path(devnet.manifest.node(WIPED).home) / "config.json"
+    config = json.loads(config_path.read_text())
+    config["state_sync_resync_blocks"] = 32  # a catch-up this long goes through state sync
+    config_path.write_text(json.dumps(config))
+    devnet.wait_height(0, 18)  # a checkpoint at 16 or above: the wipe below installs it
+    devnet.cli("wipe", WIPED, "--min-blocks", 16)
+    log_before = procs.log_tail(devnet.manifest.node(WIPED), 2000).count("event=state_sync_installed")
+    assert log_before >= 1
+    devnet.wait_height(WIPED, devnet.height(0) or 0, timeout=45)
+    pid = devnet.reload().node(WIPED).pid
+    assert pid
+    stop = threading.Event()
+    load = threading.Thread(target=light_load, args=(devnet, stop, 0.02), daemon=True)  # ~20 blocks/s
+    load.start()
+    frozen_at = devnet.height(WIPED) or 0  # (a frozen node answers nothing: read it first)
+    os.kill(pid, signal.SIGSTOP)
+    try:  # far more than the 32 of state_sync_resync_blocks: replaying them outlasts asking the peers
+        wait_until(lambda: (devnet.height(0) or 0) >= frozen_at + 200, 60, "the chain 200 blocks ahead")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    try:
+        def resynced() -> bool:
+            log = procs.log_tail(devnet.manifest.node(WIPED), 2000)
+            return log.count("event=state_sync_installed") > log_before
+
+        wait_until(resynced, 60, f"node {WIPED} to state-sync in-process")
+        log = procs.log_tail(devnet.manifest.node(WIPED), 2000)
+        assert "event=state_sync_requested" in log, log
+        devnet.wait_height(WIPED, devnet.height(0) or 0, timeout=45)
+        assert devnet.reload().node(WIPED).pid == pid  # the same process: no restart from outside
+    finally:
+        stop.set()
+        load.join(timeout=10)
+
+
+def light_load(devnet: Devnet, stop: threading.Event, pause_s: float = LOAD_PAUSE_S) -> None:
     sent = 0
     while not stop.is_set():
         http_json(f"{devnet.api(sent % WIPED)}/v1/txs", data=noop_tx(devnet.chain_id, f"load {sent}").encode())
         sent += 1
-        stop.wait(LOAD_PAUSE_S)
+        stop.wait(pause_s)
 
 
 def test_a_wiped_node_state_syncs_reaches_the_head_and_votes(devnet: Devnet) -> None:
     """(Last in the module: it kills a validator.)"""
+    config_path = Path(devnet.manifest.node(WIPED).home) / "config.json"
+    config = json.loads(config_path.read_text())
+    config.pop("state_sync_resync_blocks", None)  # the default: no in-process resync in this test
+    config_path.write_text(json.dumps(config))
     stop = threading.Event()
     load = threading.Thread(target=light_load, args=(devnet, stop), daemon=True)
     load.start()
