@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 
 from chain.api import (
+    events,
     explorer,
     heavy,
     openapi,
@@ -33,7 +34,7 @@ from chain.api.validator_auth import RequestAuthenticator
 from chain.config import ApiBudgets
 from chain.dataplane.store import ContentStore
 
-ROUTE_MODULES = (routes_status, routes_txs, routes_blocks, routes_assets, routes_transfers, routes_proofs, explorer, openapi)
+ROUTE_MODULES = (routes_status, routes_txs, routes_blocks, routes_assets, routes_transfers, routes_proofs, explorer, events, openapi)
 DEFAULT_RATE_LIMIT = RateLimit()
 
 
