@@ -136,16 +136,14 @@ async def _broadcast(app: web.Application) -> None:
         await asyncio.sleep(feed.limits.sample_s)
 
 
-def _feed_context(limits: EventLimits) -> Any:
-    async def context(app: web.Application) -> AsyncIterator[None]:
-        app[FEED] = Feed(limits)
-        task = asyncio.create_task(_broadcast(app))
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    return context
+async def _feed_context(app: web.Application) -> AsyncIterator[None]:
+    """The feed and its broadcaster live as long as the app (limits read when it starts)."""
+    app[FEED] = Feed(app[EVENT_LIMITS])
+    task = asyncio.create_task(_broadcast(app))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def get_events(request: web.Request) -> web.StreamResponse:
@@ -202,7 +200,7 @@ async def _write(response: web.StreamResponse, frame: bytes, limits: EventLimits
 def register(app: web.Application, limits: EventLimits | None = None) -> None:
     """Add ``GET /v1/events`` and its broadcaster to ``app``."""
     app[EVENT_LIMITS] = limits or EventLimits()
-    app.cleanup_ctx.append(_feed_context(app[EVENT_LIMITS]))
+    app.cleanup_ctx.append(_feed_context)
     app.router.add_get("/v1/events", get_events)
 
 
