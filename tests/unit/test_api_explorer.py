@@ -117,6 +117,6 @@ def test_rules_json_holds_every_rule_the_engine_cites() -> None:
     rules = json.loads((STATIC / "rules.json").read_text())["rules"]
     ids = {rule["id"] for rule in rules}
     source = Path(crossborder_rules.__file__).read_text()
-    cited = set(re.findall(r'"(R\d+[a-z]?)"', source))
+    cited = set(re.findall(r'"([A-Z]\d+[a-z]?)"', source))
     assert cited and cited <= ids, sorted(cited - ids)
     assert all(rule["condition"] for rule in rules)

@@ -8,6 +8,7 @@
   const time = ms => (ms ? new Date(ms).toISOString().replace(".000Z", "Z") : "—");
   const link = (href, text) => `<a href="${esc(href)}">${text}</a>`;
   const HEX64 = /^[0-9a-f]{64}$/;
+  const money = minor => (Number.isSafeInteger(minor) ? (minor / 100).toLocaleString("en-US", { minimumFractionDigits: 2 }) : esc(minor));
   let validators = null;
 
   async function get(path) {
@@ -136,9 +137,9 @@
         `block ${link(`#/block/${e.ref.height}`, e.ref.height)} tx ${e.tx_id ? link(`#/tx/${e.tx_id}`, e.ref.tx_index) : e.ref.tx_index}` +
         `<br><span class="muted">${argsText(e.data)}</span></li>`).join("") + `</ol>` +
       `<h2>Valuations</h2>` + table(["amount", "currency", "method", "report", "appraiser"], (valuations?.history || []).map(v =>
-        `<tr><td>${esc(v.amount)}</td><td>${esc(v.currency)}</td><td>${esc(v.method)}</td><td><code>${short(v.report_hash)}</code></td><td><code>${short(v.appraiser)}</code></td></tr>`)) +
-      `<h2>Pledges</h2>` + kv([["current pledge", asset.pledge ? json(asset.pledge) : "none"]]) +
-      table(["event", "block", "data"], pledges.map(e => `<tr><td>${esc(e.name)}</td><td>${e.ref.height}</td><td>${argsText(e.data)}</td></tr>`)) +
+        `<tr><td>${money(v.amount)}</td><td>${esc(v.currency)}</td><td>${esc(v.method)}</td><td><code>${short(v.report_hash)}</code></td><td><code>${short(v.appraiser)}</code></td></tr>`)) +
+      `<h2>Pledges</h2>` + kv([["current pledge", asset.pledge ? `${money(asset.pledge.amount)} ${esc(asset.pledge.currency)} to <code>${short(asset.pledge.pledgee)}</code>, due ${time(asset.pledge.due_ms)}` : "none"]]) +
+      table(["event", "block", "data"], pledges.map(e => `<tr><td>collateral.${esc(e.name)}</td><td>${e.ref.height}</td><td>${argsText(e.data)}</td></tr>`)) +
       `<h2>Cross-border transfers</h2>` + transferTable(transfers?.items || []);
   }
 
@@ -162,7 +163,7 @@
     if (!t) return notFound(`transfer ${id}`);
     const d = t.decision;
     const steps = t.history || [];
-    const deliveries = steps.filter(s => /deliver/.test(JSON.stringify(s)));
+    const deliveries = steps.filter(s => /deliver/.test(String(s.action)));
     main.innerHTML = `<h1>Transfer <code>${short(id)}</code> ${decisionBadge(d)}</h1>` + kv([
       ["asset", link(`#/asset/${t.asset_id}`, `<code>${esc(t.asset_id)}</code>`)], ["exporter", esc(t.exporter)],
       ["recipient", esc(t.recipient)], ["destination", esc(t.destination)], ["purpose", esc(t.purpose)],
@@ -173,8 +174,14 @@
       `<h2>Evidence</h2>` + table(["kind", "regulator decision / attestation"], [
         ...Object.entries(t.decisions || {}).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${json(v)}</td></tr>`),
         ...Object.entries(t.attestations || {}).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${json(v)}</td></tr>`)]) +
-      `<h2>Steps: review, customs release, deliveries (${deliveries.length})</h2><ol class="timeline">` +
-      steps.map(s => `<li>${Object.entries(s).map(([k, v]) => `<b>${esc(k)}</b> ${typeof v === "object" ? json(v) : esc(v)}`).join(" · ")}</li>`).join("") + `</ol>`;
+      `<h2>Customs release</h2>` + kv([["released", t.released ? `block ${link(`#/block/${t.released.height}`, t.released.height)}` : "not released"],
+        ["released by", t.released_by ? `<code>${short(t.released_by)}</code>` : "—"],
+        ["acknowledged", t.acknowledged ? `block ${link(`#/block/${t.acknowledged.height}`, t.acknowledged.height)}` : "—"],
+        ["deliveries", String(deliveries.length)]]) +
+      `<h2>Steps</h2><ol class="timeline">` + steps.map(s => `<li data-action="${esc(s.action)}"><b>${esc(s.action)}</b> → ${esc(s.state)} ` +
+        `${s.decision ? decisionBadge(s.decision) + " " + ruleLinks(s.decision.rules) : ""} · block ${s.ref ? link(`#/block/${s.ref.height}`, s.ref.height) : "—"}` +
+        ` · by <code>${short(s.by)}</code>${Object.entries(s).filter(([k]) => !["action", "state", "decision", "ref", "by", "n"].includes(k))
+          .map(([k, v]) => ` · <b>${esc(k)}</b> ${typeof v === "object" ? json(v) : esc(v)}`).join("")}</li>`).join("") + `</ol>`;
   }
 
   let rulesCache = null;
@@ -238,6 +245,11 @@
   }
 
   async function pageVerify() {
+    if (!window.isSecureContext || !window.crypto?.subtle) {
+      main.innerHTML = `<h1>Receipt check</h1><p class="result bad" id="verdict">This browser gives WebCrypto only to secure pages:
+        open the explorer over HTTPS (the node's api_tls_cert) or through http://localhost (an SSH tunnel).</p>`;
+      return;
+    }
     const trust = await pinnedTrust();
     main.innerHTML = `<h1>Receipt check</h1>
       <p>Checked <b>in this browser</b> (WebCrypto SHA-256 and Ed25519): the node is not asked whether the receipt is valid.</p>
