@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e.conftest import REPO, Devnet, http_json, start_devnet, teardown_devnet
 
 from chain.crypto import KeyPair, load_key_file
 from chain.types import make_tx
-from e2e.conftest import REPO, Devnet, http_json, start_devnet, teardown_devnet
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

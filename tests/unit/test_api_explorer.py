@@ -15,13 +15,13 @@ from chain.api import make_app
 from chain.api.explorer import CSP, FILES, STATIC
 from chain.crossborder import rules as crossborder_rules
 from chain.crypto import KeyPair
-from chain.genesis import GENESIS_FORMAT, default_policy, parse_genesis
+from chain.genesis import GENESIS_FORMAT, GenesisDoc, default_policy, parse_genesis
 from chain.localnode import LocalNode
 
 KEY = KeyPair.from_seed(b"\x01" * 32)
 
 
-def genesis():  # type: ignore[no-untyped-def]
+def genesis() -> GenesisDoc:
     return parse_genesis(
         {
             "format": GENESIS_FORMAT,

@@ -23,31 +23,43 @@
     `<tbody>${rows.join("") || `<tr><td colspan="${heads.length}" class="muted">none</td></tr>`}</tbody></table>`;
 
   // --- validators ---------------------------------------------------------------------------------
+  const HEALTH_WINDOW = 10;
   async function pageValidators() {
-    const [set, latest] = await Promise.all([get("/v1/validators"), get("/v1/blocks/latest")]);
-    validators = set;
-    const signed = new Set((latest?.certificate?.signatures || []).map(s => s.validator_index));
+    const set = await get("/v1/validators");
+    const heights = [];
+    for (let h = set.height; h > Math.max(0, set.height - HEALTH_WINDOW); h--) heights.push(h);
+    const blocks = (await Promise.all(heights.map(h => get(`/v1/blocks/${h}`)))).filter(Boolean);
+    const signed = new Map(set.validators.map(v => [v.index, 0]));
+    for (const b of blocks) for (const s of b.certificate?.signatures || []) signed.set(s.validator_index, (signed.get(s.validator_index) || 0) + 1);
+    const health = v => {
+      const k = signed.get(v.index) || 0;
+      const cls = !blocks.length ? "" : k * 2 >= blocks.length ? "good" : k ? "warn" : "bad";
+      return `<span class="badge ${cls}" data-signed="${k}">signed ${k} of the last ${blocks.length} commits</span>`;
+    };
     const rows = set.validators.map(v => `<tr data-validator="${v.index}"><td>${v.index}</td><td>${esc(v.name)}</td>` +
       `<td>${esc(v.organisation)}</td><td>${esc(v.jurisdiction)}</td><td><code>${short(v.public_key)}</code></td>` +
-      `<td>${v.index === set.primary ? '<span class="badge good">primary</span>' : "backup"}</td>` +
-      `<td>${signed.has(v.index) ? '<span class="badge good">signed last commit</span>' : '<span class="badge warn">not in last certificate</span>'}</td></tr>`);
+      `<td>${v.index === set.primary ? '<span class="badge good">primary</span>' : "backup"}</td><td>${health(v)}</td></tr>`);
     main.innerHTML = `<h1>Validators</h1><div class="cards">
       <div class="card">height<b id="v-height">${set.height}</b></div><div class="card">view<b id="v-view">${set.view}</b></div>
       <div class="card">primary<b>${esc(set.validators[set.primary]?.name)}</b></div>
       <div class="card">validators<b>${set.validators.length}</b></div></div>
       ${table(["#", "name", "organisation", "jurisdiction", "key", "role", "health"], rows)}
-      <p class="muted">Health: whether the validator's COMMIT signature is in the latest block's certificate (block ${latest ? latest.height : "—"}).</p>
+      <p class="muted" id="health-note" data-upto="${blocks.length ? blocks[0].height : 0}" data-count="${blocks.length}">Health: how many of the
+      last ${blocks.length} blocks' commit certificates carry the validator's COMMIT signature (a certificate needs a quorum, not all).</p>
       <h2>Latest blocks</h2><div id="recent"></div>`;
-    await recentBlocks($("recent"), set.height, 10);
+    renderBlocks($("recent"), blocks);
+  }
+
+  function renderBlocks(target, blocks) {
+    target.innerHTML = table(["height", "hash", "view", "proposer", "txs", "time (UTC)"], blocks.map(b =>
+      `<tr><td>${link(`#/block/${b.height}`, b.height)}</td><td><code>${short(b.hash)}</code></td><td>${b.view}</td>` +
+      `<td>${b.proposer}</td><td>${b.tx_ids.length}</td><td>${time(b.timestamp_ms)}</td></tr>`));
   }
 
   async function recentBlocks(target, top, count) {
     const heights = [];
     for (let h = top; h > Math.max(-1, top - count); h--) heights.push(h);
-    const blocks = await Promise.all(heights.map(h => get(`/v1/blocks/${h}`)));
-    target.innerHTML = table(["height", "hash", "view", "proposer", "txs", "time (UTC)"], blocks.filter(Boolean).map(b =>
-      `<tr><td>${link(`#/block/${b.height}`, b.height)}</td><td><code>${short(b.hash)}</code></td><td>${b.view}</td>` +
-      `<td>${b.proposer}</td><td>${b.tx_ids.length}</td><td>${time(b.timestamp_ms)}</td></tr>`));
+    renderBlocks(target, (await Promise.all(heights.map(h => get(`/v1/blocks/${h}`)))).filter(Boolean));
   }
 
   // --- blocks and transactions ----------------------------------------------------------------------
@@ -129,8 +141,14 @@
     const skip = new Set(["height", "id", "parents", "pledge", "valuation", "registered", "last_event"]);
     const events = history?.events || [];
     const pledges = events.filter(e => e.contract === "collateral");
-    main.innerHTML = `<h1>Data asset <code>${short(id)}</code></h1>` +
-      kv([["id", `<code>${esc(id)}</code>`], ...Object.entries(asset).filter(([k]) => !skip.has(k)).map(([k, v]) => [k, typeof v === "object" ? json(v) : esc(v)])]) +
+    const latest = valuations?.latest;
+    main.innerHTML = `<h1>Data asset <code>${short(id)}</code> <span class="badge">${esc(asset.certificate)}</span></h1>` +
+      `<div class="cards"><div class="card">owner<b>${esc(asset.owner_org)}</b></div><div class="card">grade<b>${esc(asset.grade)}</b></div>` +
+      `<div class="card">status<b>${esc(asset.status)}</b></div><div class="card">sector · origin<b>${esc(asset.sector)} · ${esc(asset.origin)}</b></div>` +
+      `<div class="card">latest valuation<b>${latest ? `${money(latest.amount)} ${esc(latest.currency)}` : "—"}</b></div>` +
+      `<div class="card">pledge<b>${asset.pledge ? "pledged" : "none"}</b></div></div>` +
+      `<details><summary>Full record (content hash, classification, personal information profile)</summary>` +
+      kv([["id", `<code>${esc(id)}</code>`], ...Object.entries(asset).filter(([k]) => !skip.has(k)).map(([k, v]) => [k, typeof v === "object" ? json(v) : esc(v)])]) + `</details>` +
       `<h2>Lineage</h2>` + lineageSvg(id, history?.lineage.parents || [], history?.lineage.children || []) +
       `<h2>Provenance timeline (${events.length} events, complete back to registration)</h2><ol class="timeline">` +
       events.map(e => `<li data-event="${esc(e.name)}"><b>${esc(e.contract)}.${esc(e.name)}</b> · ${time(e.timestamp_ms)} · ` +
@@ -253,14 +271,16 @@
     const trust = await pinnedTrust();
     main.innerHTML = `<h1>Receipt check</h1>
       <p>Checked <b>in this browser</b> (WebCrypto SHA-256 and Ed25519): the node is not asked whether the receipt is valid.</p>
+      <div class="columns"><div>
       <div class="drop" id="drop-file"><span></span><br><input type="file" id="file-input"></div>
       <div class="drop" id="drop-receipt"><span></span><br><input type="file" id="receipt-input" accept=".json"></div>
       <textarea id="receipt-text" placeholder="…or paste the receipt JSON"></textarea>
+      <p><button id="verify-button">Check receipt</button> <button id="unpin">Forget pinned set</button></p>
+      </div><div>
       <h2>Trust anchor</h2>
       <p id="trust-info" class="muted"></p>
       <textarea id="trust-text" placeholder="optional: paste a genesis.json (chain_id and validators) to trust instead of the pinned set"></textarea>
-      <p><button id="verify-button">Check receipt</button> <button id="unpin">Forget pinned set</button></p>
-      <div id="verify-result"></div>`;
+      <div id="verify-result"></div></div></div>`;
     $("trust-info").textContent = `Pinned ${new Date(trust.pinned_ms).toISOString()}: chain ${trust.chain_id}, ${trust.validators.length} genesis validators, genesis block ${String(trust.genesis_hash).slice(0, 16)}…`;
     let fileBytes = null;
     dropZone("drop-file", "Drop the file whose hash was anchored", bytes => { fileBytes = bytes; });
