@@ -202,6 +202,17 @@ def test_receipt_check_in_the_browser(page: Any, story: Story, tmp_path: Path) -
     verdict = page.wait_for_selector("#verdict")
     assert verdict.get_attribute("data-ok") == "false" and "validators_hash" in verdict.inner_text()
 
+    genesis = json.loads((story.devnet.directory / "genesis.json").read_text())  # out of band: no genesis hash
+    page.fill("#trust-text", json.dumps(genesis))
+    page.click("#verify-button")
+    page.wait_for_selector("#verdict[data-ok='true']")
+    assert "genesis block hash not given" in page.locator("#verdict").inner_text()
+
+    changed = json.loads(receipt)
+    changed["validator_changes"] = [{"header": {}}]
+    ok, text = run_check(page, story, story.file, json.dumps(changed))
+    assert not ok and "silkport verify" in text, text
+
 
 VECTORS: list[Any] = [0, 1, 127, 128, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**53 - 1, 2**63, 2**64 - 1,
                       -1, -32, -33, -128, -129, -32768, -32769, -(2**31), -(2**31) - 1, -(2**63),

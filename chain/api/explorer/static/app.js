@@ -326,8 +326,11 @@
     $("live-height").textContent = head.height;
     $("live-view").textContent = head.view;
     $("live-primary").textContent = head.primary;
-    if (current === "validators" && $("v-height") && Number($("v-height").textContent) !== head.height) route();
+    if (current === "validators" && $("v-height") && Number($("v-height").textContent) !== head.height && !refresh)
+      refresh = setTimeout(() => { refresh = null; if (current === "validators") route(); }, REFRESH_MS);
   }
+  const REFRESH_MS = 1000;  // the validators page re-reads at most once a second, however fast blocks come
+  let refresh = null;
 
   function connect() {
     const source = new EventSource("/v1/events");
