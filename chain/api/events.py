@@ -160,7 +160,7 @@ async def get_events(request: web.Request) -> web.StreamResponse:
     })
     try:
         await response.prepare(request)
-        first = feed.last if feed.last is not None else head_of(request.app[NODE].status())
+        first = head_of(request.app[NODE].status())  # the head now, not the last sample (up to sample_s old)
         await _write(response, f"retry: {limits.retry_ms}\n\n".encode() + encode_event("head", first, feed.sequence),
                      limits)
         loop = asyncio.get_running_loop()

@@ -199,3 +199,15 @@ def test_a_failing_status_read_does_not_end_the_feed() -> None:
         response.close()
 
     run_with(FAST, body)
+
+
+def test_a_new_stream_starts_at_the_head_now_not_at_the_last_sample() -> None:
+    async def body(client: TestClient, node: LocalNode, app: web.Application) -> None:
+        await asyncio.sleep(0.05)  # the broadcaster's first sample: height 0; the next is a minute away
+        node.produce_block()
+        node.produce_block()
+        response = await client.get("/v1/events")
+        assert (await read_event(response.content))["height"] == 2
+        response.close()
+
+    run_with(EventLimits(sample_s=60.0, heartbeat_s=60.0), body)
