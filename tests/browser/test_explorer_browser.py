@@ -18,7 +18,7 @@ from chain.types import make_tx
 
 from .conftest import Story, api, first, shoot, until
 
-pytestmark = [pytest.mark.blackbox, pytest.mark.browser, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.blackbox, pytest.mark.browser, pytest.mark.timeout(300), pytest.mark.xdist_group("explorer-browser")]
 
 
 def open_page(page: Any, story: Story, route: str) -> None:

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from chain.api import make_app
 from chain.api.explorer import CSP, FILES, STATIC
+from chain.config import ApiBudgets, RouteBudget
 from chain.crossborder import rules as crossborder_rules
 from chain.crypto import KeyPair
 from chain.genesis import GENESIS_FORMAT, GenesisDoc, default_policy, parse_genesis
@@ -120,3 +121,38 @@ def test_rules_json_holds_every_rule_the_engine_cites() -> None:
     cited = set(re.findall(r'"([A-Z]\d+[a-z]?)"', source))
     assert cited and cited <= ids, sorted(cited - ids)
     assert all(rule["condition"] for rule in rules)
+
+
+def test_a_flood_of_explorer_requests_meets_the_read_limits() -> None:
+    """The explorer's routes are ordinary ``read`` routes of ADR 0011: a flood from one address is refused
+    (429 problem+json with Retry-After), and an event stream holds a read slot while it is open."""
+    tight = RouteBudget(rate_per_s=0.001, burst=5, global_rate_per_s=1000, global_burst=1000,
+                        in_flight_per_address=2, in_flight_global=10)
+
+    async def run() -> None:
+        node = LocalNode(genesis(), [KEY])
+        async with TestClient(TestServer(make_app(node, budgets=ApiBudgets(read=tight)))) as client:
+            answers = [await client.get(path) for path in ("/", "/explorer/app.js", "/v1/validators") * 3]
+            codes = [a.status for a in answers]
+            assert codes[:5] == [200] * 5 and set(codes[5:]) == {429}, codes
+            refused = answers[-1]
+            assert refused.headers["Retry-After"] and (await refused.json())["code"] == "rate_limited"
+
+    asyncio.run(run())
+
+
+def test_an_open_event_stream_holds_a_read_slot() -> None:
+    slots = RouteBudget(rate_per_s=100, burst=100, global_rate_per_s=1000, global_burst=1000,
+                        in_flight_per_address=2, in_flight_global=10)
+
+    async def run() -> None:
+        node = LocalNode(genesis(), [KEY])
+        async with TestClient(TestServer(make_app(node, budgets=ApiBudgets(read=slots)))) as client:
+            streams = [await client.get("/v1/events") for _ in range(2)]
+            assert [s.status for s in streams] == [200, 200]
+            third = await client.get("/v1/validators")
+            assert third.status == 503 and (await third.json())["code"] == "too_many_in_flight"
+            for stream in streams:
+                stream.close()
+
+    asyncio.run(run())
