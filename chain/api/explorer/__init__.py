@@ -146,6 +146,8 @@ def register(app: web.Application) -> None:
     app.router.add_get("/v1/validators", get_validators)
 
 
+_BAD_QUERY = {"400": {"description": "unexpected query parameter", "content": {"application/problem+json": {
+    "schema": {"$ref": "#/components/schemas/Problem"}}}}}
 _VALIDATOR = {"type": "object", "required": ["public_key", "name", "organisation", "jurisdiction"],
               "properties": {"index": {"type": "integer"}, "public_key": {"type": "string"},
                              "name": {"type": "string"}, "organisation": {"type": "string"},
@@ -153,7 +155,7 @@ _VALIDATOR = {"type": "object", "required": ["public_key", "name", "organisation
 OPENAPI_PATHS: dict[str, Any] = {
     "/": {"get": {
         "summary": "The explorer (HTML; ADR 0025)",
-        "responses": {"200": {"description": "text/html", "content": {"text/html": {}}}},
+        "responses": {"200": {"description": "text/html", "content": {"text/html": {}}}, **_BAD_QUERY},
     }},
     "/explorer/{name}": {"get": {
         "summary": "A static file of the explorer (JS, CSS, rules JSON)",
@@ -161,14 +163,14 @@ OPENAPI_PATHS: dict[str, Any] = {
                        {"name": "v", "in": "query", "schema": {"type": "string"},
                         "description": "content hash: when it matches, the file is cacheable for a year"}],
         "responses": {"200": {"description": "the file"},
-                      "304": {"description": "not modified (If-None-Match)"},
+                      "304": {"description": "not modified (If-None-Match)"}, **_BAD_QUERY,
                       "404": {"description": "no such file", "content": {"application/problem+json": {
                           "schema": {"$ref": "#/components/schemas/Problem"}}}}},
     }},
     "/v1/validators": {"get": {
         "summary": "The validator set in effect, view and primary, and the genesis validator set",
         "responses": {"200": {"description": "validators", "content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/Validators"}}}}},
+            "schema": {"$ref": "#/components/schemas/Validators"}}}}, **_BAD_QUERY},
     }},
 }
 OPENAPI_SCHEMAS: dict[str, Any] = {
