@@ -9,7 +9,8 @@ Abuse limits (ADR 0011 style, answered as problem+json with ``Retry-After``): at
 has a queue of ``queue_size`` events and each write must finish within ``write_timeout_s`` — a client
 that does not read (full queue or stalled socket) is dropped, never buffered for. A comment line is
 sent every ``heartbeat_s`` so proxies keep the stream and dead peers are found. A stream lives at
-most ``max_age_s``; ``retry:`` tells the browser's ``EventSource`` to reconnect after it.
+most ``max_age_s``; ``retry:`` tells the browser's ``EventSource`` to reconnect after it. When the node
+shuts down every stream ends at once (aiohttp would otherwise wait for them, up to its shutdown timeout).
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ class Feed:
         self.sequence = 0
         self.refused = {"per_address": 0, "total": 0}
         self.dropped_slow = 0
+        self.closing = asyncio.Event()
+        """Set when the app shuts down: every stream ends at once instead of holding the shutdown."""
 
     def admit(self, address: str) -> Subscriber | web.Response:
         if len(self.subscribers) >= self.limits.total:
@@ -166,14 +169,16 @@ async def get_events(request: web.Request) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
         ends_at = loop.time() + limits.max_age_s
         overflow = asyncio.ensure_future(subscriber.overflowed.wait())
+        closing = asyncio.ensure_future(feed.closing.wait())
         try:
             while loop.time() < ends_at:
                 getter = asyncio.ensure_future(subscriber.queue.get())
                 wait_s = min(limits.heartbeat_s, max(0.0, ends_at - loop.time()))
-                done, _ = await asyncio.wait({getter, overflow}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
-                if overflow in done:
+                done, _ = await asyncio.wait({getter, overflow, closing}, timeout=wait_s,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if overflow in done or closing in done:
                     getter.cancel()
-                    dropped = True
+                    dropped = overflow in done
                     break
                 if getter in done:
                     await _write(response, getter.result(), limits)
@@ -182,6 +187,7 @@ async def get_events(request: web.Request) -> web.StreamResponse:
                     await _write(response, b": heartbeat\n\n", limits)
         finally:
             overflow.cancel()
+            closing.cancel()
     except (TimeoutError, ConnectionError):
         dropped = True  # a stalled socket: the client is gone or does not read
     finally:
@@ -201,7 +207,14 @@ def register(app: web.Application, limits: EventLimits | None = None) -> None:
     """Add ``GET /v1/events`` and its broadcaster to ``app``."""
     app[EVENT_LIMITS] = limits or EventLimits()
     app.cleanup_ctx.append(_feed_context)
+    app.on_shutdown.append(_end_streams)
     app.router.add_get("/v1/events", get_events)
+
+
+async def _end_streams(app: web.Application) -> None:
+    """aiohttp waits for running handlers after ``on_shutdown``: end the streams so it need not wait."""
+    if FEED in app:
+        app[FEED].closing.set()
 
 
 OPENAPI_PATHS: dict[str, Any] = {

@@ -211,3 +211,32 @@ def test_a_new_stream_starts_at_the_head_now_not_at_the_last_sample() -> None:
         response.close()
 
     run_with(EventLimits(sample_s=60.0, heartbeat_s=60.0), body)
+
+
+def test_shutdown_ends_open_streams_instead_of_waiting_for_them() -> None:
+    """aiohttp waits up to 60 s for running handlers when a runner is cleaned up; an open stream must not
+    hold a node's shutdown (the deadline below is far shorter than that wait)."""
+
+    async def run() -> None:
+        node = make_node()
+        app = make_app(node)
+        app[events.EVENT_LIMITS] = FAST
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(b"GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        async with asyncio.timeout(10):
+            while not app[FEED].subscribers:
+                await asyncio.sleep(0.01)
+        async with asyncio.timeout(20):
+            await runner.cleanup()
+            while await reader.read(65536):  # the server closed the stream
+                pass
+        assert not app[FEED].subscribers and app[FEED].dropped_slow == 0
+        writer.close()
+
+    asyncio.run(run())
