@@ -181,7 +181,9 @@
     if (!t) return notFound(`transfer ${id}`);
     const d = t.decision;
     const steps = t.history || [];
-    const deliveries = steps.filter(s => /deliver/.test(String(s.action)));
+    // Deliveries (the data valve, ADR 0018): steps whose action is a delivery, or a record field if the
+    // transfer contract keeps them there; each shows whatever it carries (chunk root, bytes, recipient key).
+    const deliveries = Array.isArray(t.deliveries) ? t.deliveries : steps.filter(s => /deliver/.test(String(s.action)));
     main.innerHTML = `<h1>Transfer <code>${short(id)}</code> ${decisionBadge(d)}</h1>` + kv([
       ["asset", link(`#/asset/${t.asset_id}`, `<code>${esc(t.asset_id)}</code>`)], ["exporter", esc(t.exporter)],
       ["recipient", esc(t.recipient)], ["destination", esc(t.destination)], ["purpose", esc(t.purpose)],
@@ -196,6 +198,8 @@
         ["released by", t.released_by ? `<code>${short(t.released_by)}</code>` : "—"],
         ["acknowledged", t.acknowledged ? `block ${link(`#/block/${t.acknowledged.height}`, t.acknowledged.height)}` : "—"],
         ["deliveries", String(deliveries.length)]]) +
+      (deliveries.length ? table(["delivery", "details"], deliveries.map((d, i) => `<tr data-delivery="${i}"><td>${i + 1}</td>` +
+        `<td>${Object.entries(d).map(([k, v]) => `<b>${esc(k)}</b> ${typeof v === "object" ? json(v) : esc(v)}`).join(" · ")}</td></tr>`)) : "") +
       `<h2>Steps</h2><ol class="timeline">` + steps.map(s => `<li data-action="${esc(s.action)}"><b>${esc(s.action)}</b> → ${esc(s.state)} ` +
         `${s.decision ? decisionBadge(s.decision) + " " + ruleLinks(s.decision.rules) : ""} · block ${s.ref ? link(`#/block/${s.ref.height}`, s.ref.height) : "—"}` +
         ` · by <code>${short(s.by)}</code>${Object.entries(s).filter(([k]) => !["action", "state", "decision", "ref", "by", "n"].includes(k))
