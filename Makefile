@@ -25,7 +25,7 @@ $(shell rm -f '$(STAMP)')
 endif
 endif
 
-.PHONY: venv test test-pythons lint devnet bench-core bench clean
+.PHONY: venv test test-pythons lint devnet bench-core bench bench-smoke clean
 
 venv: $(STAMP)
 
@@ -48,17 +48,21 @@ test-pythons:
 	@.ci/test-pythons $(PYTHONS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check chain devnet tests node.py
+	$(BIN)/ruff check chain devnet testkit benchmarks tests node.py
 	$(BIN)/mypy
 
 devnet: $(STAMP)
 	$(BIN)/python -m devnet up --test-mode
 
 bench-core: $(STAMP)
-	$(BIN)/python -m chain.bench core
+	$(BIN)/python -m benchmarks core
 
 bench: $(STAMP)
-	$(BIN)/python -m chain.bench all
+	$(BIN)/python -m benchmarks all
+
+# ~30 s devnet bench printed next to docs/figures/bench-baseline.json; never fails on speed (ADR 0023).
+bench-smoke: $(STAMP)
+	$(BIN)/python -m devnet.bench_smoke
 
 clean:
 	rm -rf .venv .venv-3.* .pytest_cache .mypy_cache .ruff_cache .hypothesis

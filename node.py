@@ -29,10 +29,16 @@ from chain.genesis import load_genesis
 LOG_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)s %(name)s %(message)s"
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()), format=LOG_FORMAT, datefmt="%Y-%m-%dT%H:%M:%S", stream=sys.stderr
-    )
+def setup_logging(level: str, log_format: str = "text") -> None:
+    """Text lines (default) or one JSON object per line (``--log-format json``, chain/logfmt.py, ADR 0024)."""
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        from chain.logfmt import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt="%Y-%m-%dT%H:%M:%S"))
+    logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler])
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
@@ -125,10 +131,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(home)
     if args.key_passphrase_file:
         config = config.model_copy(update={"key_passphrase_file": str(Path(args.key_passphrase_file).resolve())})
-    setup_logging(args.log_level or config.log_level)
+    setup_logging(args.log_level or config.log_level, args.log_format)
     from chain.runtime import NodeRuntime
 
     async def main() -> None:
+        if args.state_sync:
+            from chain.statesync.sync import state_sync
+
+            await state_sync(home, config)
         node = NodeRuntime(home, config, byzantine_mode=args.byzantine)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -165,10 +175,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--home", required=True)
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     run.add_argument(
+        "--log-format", choices=["text", "json"], default="text", help="json: one object per line (ts, level, "
+        "logger, msg, fields)"
+    )
+    run.add_argument(
         "--key-passphrase-file", help="passphrase of an encrypted validator key (else $SILKPORT_KEY_PASSPHRASE)"
     )
     run.add_argument(
         "--byzantine", choices=list(BYZANTINE_MODES), help="misbehave (test chains only, ADR 0016)"
+    )
+    run.add_argument(
+        "--state-sync",
+        action="store_true",
+        help="before starting, install the checkpoint snapshot that f+1 peers serve if it is at least "
+        "state_sync_min_blocks (config.json) above this node's head, instead of replaying every block (ADR 0021)",
     )
     run.set_defaults(func=cmd_run)
     return parser

@@ -25,6 +25,23 @@ MSGPACK = "application/msgpack"
 DEFAULT_TIMEOUT_S = 30.0
 
 
+def encode_batch(txs: list[SignedTx] | list[bytes]) -> bytes:
+    """The body of ``POST /v1/txs/batch``: a msgpack array of canonical SignedTx bytes (ADR 0023)."""
+    return codec.encode([tx if isinstance(tx, bytes) else tx.encode() for tx in txs])
+
+
+def batch_outcomes(answer: dict[str, Any]) -> list[str | ApiError]:
+    """Per item of a batch answer: its tx id (hex), or the :class:`ApiError` that refused it."""
+    outcomes: list[str | ApiError] = []
+    for item in answer["results"]:
+        if "tx_id" in item:
+            outcomes.append(str(item["tx_id"]))
+        else:
+            error = item["error"]
+            outcomes.append(ApiError(int(error["status"]), str(error["code"]), str(error["detail"])))
+    return outcomes
+
+
 class ApiError(SilkportError):
     """An error answer of the API: HTTP ``status`` (0 if unreachable), problem ``code`` and ``detail``."""
 
@@ -152,6 +169,10 @@ class Client:
         answer = self._json("POST", "/v1/txs", body=tx.encode(), content_type=MSGPACK)
         return str(answer["tx_id"])
 
+    def submit_batch(self, txs: list[SignedTx]) -> list[str | ApiError]:
+        """Submit up to 1,000 signed transactions in one request; per item its id or the error."""
+        return batch_outcomes(self._json("POST", "/v1/txs/batch", body=encode_batch(txs), content_type=MSGPACK))
+
     def tx(self, tx_id: str | bytes, wait: bool = False, timeout: float = 10.0) -> dict[str, Any]:
         """A transaction's state; with ``wait`` the node answers once it commits (or at ``timeout``)."""
         result: dict[str, Any] = self._json(
@@ -203,10 +224,11 @@ class Client:
     # --- cross-border transfers (chain.crossborder; GET /v1/transfers, /v1/policy) ---
 
     def transfers(self, *, asset: str | None = None, exporter: str | None = None, state: str | None = None,
-                  offset: int = 0, limit: int = 50, order: str = "newest") -> dict[str, Any]:
-        """A page of transfers ``{"total", "offset", "limit", "items", "next_offset"}``."""
-        query = {k: v for k, v in {"asset": asset, "exporter": exporter, "state": state, "offset": offset,
-                                   "limit": limit, "order": order}.items() if v is not None}
+                  page: int = 1, per_page: int = 20, order: str = "newest", cursor: int | None = None) -> dict[str, Any]:
+        """A page of transfers: ``page``/``pages``/``next_page``, or ``cursor``/``next_cursor`` for a filtered
+        scan (``state``; ``exporter`` with ``asset``), and ``total``, ``per_page``, ``items`` (ADR 0024)."""
+        query = {k: v for k, v in {"asset": asset, "exporter": exporter, "state": state, "page": page,
+                                   "per_page": per_page, "order": order, "cursor": cursor}.items() if v is not None}
         result: dict[str, Any] = self._json("GET", "/v1/transfers?" + urlencode(query))
         return result
 
@@ -311,6 +333,10 @@ class AsyncClient:
         answer = await self._json("POST", "/v1/txs", body=tx.encode(), content_type=MSGPACK)
         return str(answer["tx_id"])
 
+    async def submit_batch(self, txs: list[SignedTx]) -> list[str | ApiError]:
+        answer = await self._json("POST", "/v1/txs/batch", body=encode_batch(txs), content_type=MSGPACK)
+        return batch_outcomes(answer)
+
     async def tx(self, tx_id: str | bytes, wait: bool = False, timeout: float = 10.0) -> dict[str, Any]:
         result: dict[str, Any] = await self._json(
             "GET", _tx_path(tx_id, wait, timeout), timeout_s=timeout + self.timeout_s
@@ -345,10 +371,11 @@ class AsyncClient:
     # --- cross-border transfers (chain.crossborder; GET /v1/transfers, /v1/policy) ---
 
     async def transfers(self, *, asset: str | None = None, exporter: str | None = None, state: str | None = None,
-                  offset: int = 0, limit: int = 50, order: str = "newest") -> dict[str, Any]:
-        """A page of transfers ``{"total", "offset", "limit", "items", "next_offset"}``."""
-        query = {k: v for k, v in {"asset": asset, "exporter": exporter, "state": state, "offset": offset,
-                                   "limit": limit, "order": order}.items() if v is not None}
+                        page: int = 1, per_page: int = 20, order: str = "newest",
+                        cursor: int | None = None) -> dict[str, Any]:
+        """A page of transfers, as :meth:`Client.transfers`."""
+        query = {k: v for k, v in {"asset": asset, "exporter": exporter, "state": state, "page": page,
+                                   "per_page": per_page, "order": order, "cursor": cursor}.items() if v is not None}
         result: dict[str, Any] = await self._json("GET", "/v1/transfers?" + urlencode(query))
         return result
 

@@ -168,6 +168,8 @@ DOMAIN_DATA_PUT = b"silkport/data-put/v1"
 """An asset owner's signature over an upload of its content (chain/dataplane/requests.py, ADR 0018)."""
 DOMAIN_DATA_GET = b"silkport/data-get/v1"
 """A recipient's signature over a node's egress challenge (chain/dataplane/stream.py, ADR 0018)."""
+DOMAIN_SNAPSHOT = b"silkport/snapshot/v1"
+"""A validator's signature over the manifest of a state snapshot it serves (chain/statesync/snapshot.py, ADR 0021)."""
 
 DOMAINS = frozenset(
     {
@@ -184,6 +186,7 @@ DOMAINS = frozenset(
         DOMAIN_API_REQUEST,
         DOMAIN_DATA_PUT,
         DOMAIN_DATA_GET,
+        DOMAIN_SNAPSHOT,
     }
 )
 

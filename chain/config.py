@@ -97,6 +97,9 @@ class NodeConfig(BaseModel):
     api_tls_cert: str | None = None
     """PEM certificate chain for the API listener (with ``api_tls_key``): HTTPS instead of HTTP."""
     api_tls_key: str | None = None
+    state_sync_min_blocks: int = Field(default=1024, ge=1)
+    """With ``node.py run --state-sync``: install the peers' checkpoint snapshot only when it is at least
+    this many blocks above the local head; closer than that, replaying the blocks is cheaper (ADR 0021)."""
     clock_offset_ms: int = 0
     """Added to the wall clock for every timestamp this node uses (proposals, drift checks, timers):
     simulated time for staging and tests (e.g. a year boundary). Every validator of a network must use

@@ -98,6 +98,13 @@ class ProofError(SilkportError):
 # --- node-level --------------------------------------------------------------------------------
 
 
+class SnapshotError(ProofError):
+    """A state-snapshot manifest or chunk that does not verify (ADR 0021); the peer that sent it is
+    not asked again for this snapshot."""
+
+    code = "bad_snapshot"
+
+
 class MempoolFullError(SilkportError):
     """The mempool is at capacity; retry later."""
 

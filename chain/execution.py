@@ -72,6 +72,9 @@ class BlockResult:
     changes: dict[bytes, bytes | None]
     state_batch: WriteBatch
     index_writes: dict[bytes, bytes | None]
+    leaf_data: tuple[bytes, ...] = ()
+    """The tx_root leaves' pre-images (``canonical([signed_tx, receipt])``), stored as the block's
+    bodies: encoded once per block, not again at commit (ADR 0023)."""
 
 
 def read_nonce(get: Callable[[bytes], bytes | None], sender: bytes) -> int:
@@ -93,18 +96,27 @@ def apply_pending_validators(state: Overlay) -> None:
 
 
 class SignatureCache:
-    """Transactions whose signatures this node already verified (mempool admission), bounded FIFO."""
+    """Transactions whose signatures this node already verified (mempool admission), bounded FIFO:
+    each signature is verified once per node, not again in a proposal or a relayed copy (ADR 0023).
+
+    The key binds the exact signed bytes and the chain they were checked for: SHA-256 of the chain id
+    and the transaction's canonical encoding ``[body, signatures]`` (msgpack lengths delimit every
+    signature). A transaction with a known id but any other signature bytes — forged, truncated, moved
+    between signers — misses the cache and is verified."""
 
     def __init__(self, capacity: int = 200_000) -> None:
         self.capacity = capacity
         self._seen: dict[bytes, None] = {}
 
     @staticmethod
-    def _key(tx: SignedTx) -> bytes:
-        return codec.sha256(tx.tx_hash + b"".join(tx.signatures))
+    def _key(tx: SignedTx, chain_id: str) -> bytes:
+        return codec.sha256(chain_id.encode() + b"\x00" + tx.encode())
+
+    def __contains__(self, item: tuple[SignedTx, str]) -> bool:
+        return self._key(*item) in self._seen
 
     def check(self, tx: SignedTx, chain_id: str) -> None:
-        key = self._key(tx)
+        key = self._key(tx, chain_id)
         if key in self._seen:
             return
         tx.verify_signatures(chain_id)
@@ -129,8 +141,11 @@ class Executor:
         read_index: Callable[[bytes], bytes | None] | None = None,
         read_index_many: Callable[[list[bytes]], list[bytes | None]] | None = None,
         quota: QuotaRule | None = None,
+        read_state: Callable[[bytes, int], bytes | None] | None = None,
     ) -> None:
         self.chain_id = chain_id
+        self.read_state = read_state or tree.get
+        """Committed state by ``(key, version)``: the tree, or the ledger's head cache (ADR 0023)."""
         self.registry = registry
         self.tree = tree
         self.is_committed = is_committed
@@ -179,7 +194,7 @@ class Executor:
 
         def read_committed(key: bytes) -> bytes | None:
             if key not in committed:
-                committed[key] = None if base_version is None else self.tree.get(key, base_version)
+                committed[key] = None if base_version is None else self.read_state(key, base_version)
             return committed[key]
 
         block_state = Overlay(read_committed)
@@ -212,12 +227,13 @@ class Executor:
             block_state.merge(tx_state)
         if height % self.checkpoint_interval == 0:
             apply_pending_validators(block_state)
-        leaves = [merkle.leaf_hash(tx_leaf_data(tx, r)) for tx, r in zip(included, receipts, strict=True)]
+        leaf_data = tuple(tx_leaf_data(tx, r) for tx, r in zip(included, receipts, strict=True))
         update = self.tree.update(base_version, height, block_state.writes)
         result = BlockResult(
             height=height,
             receipts=tuple(receipts),
-            tx_root=merkle.root(leaves),
+            tx_root=merkle.root([merkle.leaf_hash(data) for data in leaf_data]),
+            leaf_data=leaf_data,
             state_root=update.root,
             changes=dict(block_state.writes),
             state_batch=update.batch,

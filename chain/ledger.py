@@ -25,6 +25,7 @@ from chain.errors import (
 )
 from chain.execution import BlockInvalidError, BlockResult, Executor, SignatureCache
 from chain.genesis import GenesisDoc, Params, genesis_header, genesis_state
+from chain.headstate import HeadState
 from chain.quota import QuotaRule, used_in_window
 from chain.statetree import StateTree
 from chain.storage import schema
@@ -60,6 +61,7 @@ class Ledger:
         self.quota = QuotaRule(self.params.quota_window_blocks, self.params.max_state_bytes_per_window)
         self.signatures = SignatureCache()
         self.local_index = LocalIndex(kv)
+        self.head_state = HeadState(self.tree.get, -1)  # its head is set once the store's is known
         self.executor = Executor(
             self.chain_id,
             self.registry,
@@ -71,6 +73,7 @@ class Ledger:
             read_index=self.local_index.get,
             read_index_many=self.local_index.get_many,
             quota=self.quota,
+            read_state=self._read_state,
         )
         self.mempool = Mempool(
             max_txs=50_000, max_bytes=256 * 1024 * 1024, max_per_sender=self.params.max_pending_per_sender
@@ -82,11 +85,15 @@ class Ledger:
         head = self.store.head()
         assert head is not None
         self.height, self.head_hash = head
+        self.head_state.reset(self.height)
         self.head_header = self._header(self.height)
         self.history = merkle.MerkleAccumulator()
         for block_hash in self.store.block_hashes(self.height + 1):  # blocks 0..head
             self.history.append(merkle.leaf_hash(block_hash))
         self.validators = self._load_validators()
+        base = self.kv.get(schema.meta_key("snapshot_base"))
+        self.snapshot_base = 0 if base is None else schema.decode_height(base)
+        """Height of the snapshot this store was installed from (ADR 0021): no block bodies at or below it."""
 
     # --- bootstrap -------------------------------------------------------------------------------
 
@@ -124,7 +131,11 @@ class Ledger:
     # --- state reads -----------------------------------------------------------------------------
 
     def state_get(self, key: bytes, version: int | None = None) -> bytes | None:
-        return self.tree.get(key, self.height if version is None else version)
+        return self._read_state(key, self.height if version is None else version)
+
+    def _read_state(self, key: bytes, version: int) -> bytes | None:
+        """Committed state; reads at the head go through :class:`~chain.headstate.HeadState`."""
+        return self.head_state.get(key, version)
 
     @property
     def validator_keys(self) -> tuple[bytes, ...]:
@@ -247,8 +258,10 @@ class Ledger:
         extra = result.state_batch
         if result.index_writes:
             self.local_index.add_to_batch(extra, result.index_writes)
-        self.store.commit(block, certificate, result.receipts, extra=extra, sync=sync)
+        leaf_data = result.leaf_data if len(result.leaf_data) == len(block.txs) else None
+        self.store.commit(block, certificate, result.receipts, extra=extra, sync=sync, leaf_data=leaf_data)
         self.height, self.head_hash, self.head_header = block.height, block.block_hash, block.header
+        self.head_state.advance(block.height, result.changes)
         self.history.append(merkle.leaf_hash(block.block_hash))
         self._results = {h: r for h, r in self._results.items() if r.height > self.height}
         self._recent_tx_ids[block.height] = [tx.tx_id for tx in block.txs]
@@ -256,7 +269,8 @@ class Ledger:
         in_block = {tx.tx_hash for tx in block.txs}
         stale = [h for h in self.mempool.remove_committed(block.txs) if h not in in_block]
         self._dropped.extend(stale + self.mempool.purge_expired(self.height + 1))
-        self.validators = self._load_validators()
+        if statekeys.VALIDATORS in result.changes:  # decoded again only when a block changed the set
+            self.validators = self._load_validators()
         return result
 
     # --- queries ---------------------------------------------------------------------------------
@@ -272,6 +286,8 @@ class Ledger:
     def raw_blocks(self, from_height: int, to_height: int, max_bytes: int) -> list[bytes]:
         out: list[bytes] = []
         total = 0
+        if from_height <= self.snapshot_base:  # installed from a snapshot: no bodies there (ADR 0021)
+            return out
         for height in range(max(1, from_height), min(to_height, self.height) + 1):
             block = self.store.block(height)
             certificate = self.store.certificate(height)

@@ -38,6 +38,7 @@ from chain.genesis import load_genesis
 from chain.ledger import Ledger, decode_raw_block
 from chain.metrics import NodeMetrics
 from chain.net import PeerNetwork, parse_address
+from chain.statesync.source import SnapshotSource
 from chain.storage.blockstore import VoteLog
 from chain.storage.leveldb import LevelDBKV
 from chain.types import Block, CommitCertificate, SignedTx
@@ -80,6 +81,8 @@ class NodeRuntime:
         if self.ledger.validator_keys[self.index] != self.keypair.public_key:
             raise ValidationError(f"key file does not hold validator {self.index}'s key")
         self.votes = VoteLog(self.kv)
+        self.snapshots = SnapshotSource(self.ledger, Signer(self.keypair), lambda: self.index)
+        """Serves GET /v1/sync/snapshot (ADR 0021)."""
         self.byzantine = byzantine.make_filter(
             byzantine_mode, test_mode=genesis.params.test_mode, chain_id=self.chain_id, my_index=self.index,
             validators=len(self.ledger.validator_keys), signer=Signer(self.keypair),
@@ -134,6 +137,7 @@ class NodeRuntime:
             budgets=config.api_budgets,
             clock_ms=self.now,
             content_store=ContentStore(home),
+            delivery_key=self.keypair,
         )
         self.started_ms = self.now()
         self._stopping = asyncio.Event()
@@ -475,4 +479,5 @@ class NodeRuntime:
     def metrics_text(self) -> bytes:
         self.metrics.observe_status(self.status(), self.net.stats.flat())
         self.metrics.observe_dropped(getattr(self.replica, "dropped", {}))
+        self.metrics.observe_host(self.ledger.mempool.max_txs, self.config.path(self.home, self.config.data_dir))
         return self.metrics.render()

@@ -369,6 +369,22 @@ class StateTree:
                     raise ValidationError(f"state values are bytes or None, not {type(value).__name__}")
                 _check_key(key)
         items = sorted(zip([_sha256(key).digest() for key in keys], values, strict=True), key=_first)
+        return self._update_hashed(base_version, base_record, new_version, items)
+
+    def install(self, new_version: int, items: list[tuple[bytes, bytes]]) -> StateUpdate:
+        """A whole tree at ``new_version`` from ``(key_hash, value)`` pairs in ascending key-hash order
+        (state sync, ADR 0021: a snapshot carries paths, not keys). Pure, like :meth:`update`."""
+        new_version = _check_version(new_version, "new version")
+        if any(len(path) != HASH_SIZE for path, _value in items):
+            raise ValidationError(f"snapshot key hashes are {HASH_SIZE} bytes")
+        if any(items[i][0] >= items[i + 1][0] for i in range(len(items) - 1)):
+            raise ValidationError("snapshot key hashes must be strictly ascending")
+        empty = bytes([_KIND_EMPTY]) + _EMPTY_RECORD_TAIL + _NO_BASE
+        return self._update_hashed(None, empty, new_version, list(items))
+
+    def _update_hashed(
+        self, base_version: int | None, base_record: bytes, new_version: int, items: list[tuple[bytes, bytes | None]]
+    ) -> StateUpdate:
         updater = _Updater(self, new_version, items)
         root = _root_child(base_record)
         result = updater.apply(root, 0, 0, len(items)) if items else _SAME

@@ -3,27 +3,34 @@
 Commands (all take ``--dir D``, default ``./.devnet``)::
 
     up [--nodes N] [--detach] [--base-port P] [--fresh]   create (or reuse) and start; live table
+       [--no-cast]                                        do not enrol the cast (devnet/cast.py; ADR 0024)
        [--insecure-plaintext]                             peer links without TLS (test devnets only)
        [--netns [--wan-node I --rtt-ms MS --loss P]]     one network namespace per node (root; ADR 0017)
     status [--json]                                       print the table once
+    keys [--json]                                         every key file: role, organisation, file
+    env                                                   ``export SILKPORT_NODE=...`` (node 0's API), for eval
     down                                                  stop all nodes (SIGTERM, then SIGKILL); remove namespaces
     net isolate N | rejoin N | cut I J | heal I J         real link cuts on a --netns devnet
     kill N                                                SIGKILL node N
     start N                                               restart node N (same home, same port)
     logs N [-f] [-n LINES]                                print or follow node N's log
-    bench [--nodes N] [--txs K] [--rate R] [--clients C] [--workload W] [--json]
+    bench [--nodes N] [--txs K] [--rate R] [--clients C] [--workload W] [--batch B] [--profile] [--json]
           [--insecure-plaintext]                          the same without TLS (the cost of TLS)
     chaos [--nodes N] [--duration S] [--seed X] [--byzantine K] [--rate R] [--json]
                                                           faults under load, at most f; check the chain
     crashtest [--kills K] [--seed X] [--rate R] [--json]  kill -9 during commits; durability checks
     attack [--only NAMES] [--window S] [--json]           probe as an attacker would; security figures
     demo                                                  narrated data-asset scenario on a running devnet
+    valvebench [--size-mib N] [--runs K] [--chunk-kib C] [--seed X] [--json]
+                                                          the data valve's figures (throughput, RSS, resume,
+                                                          revocation) on a fresh devnet, or --dir D
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import signal
 import sys
@@ -37,8 +44,8 @@ from rich.live import Live
 from chain.byzantine import MODES as BYZANTINE_MODES
 from chain.errors import ConfigError, SilkportError
 from chain.genesis import Params
-from devnet import layout, netns, procs
-from devnet.table import WIDE_COLUMNS, Sampler, caption_for, render
+from devnet import cast, layout, netns, procs
+from devnet.table import WIDE_COLUMNS, NodeRow, Sampler, caption_for, render
 from devnet.workloads import WORKLOADS
 
 REFRESH_S = 0.5
@@ -56,7 +63,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         procs.remove_topology(old)
         shutil.rmtree(directory)
         print(f"removed the old devnet in {directory}")
-    if layout.has_devnet(directory):
+    created = not layout.has_devnet(directory)
+    if not created:
         manifest = layout.load_manifest(directory)
         if args.test_mode or args.param:
             print(f"note: the devnet in {directory} keeps its genesis; --test-mode/--param ignored (use --fresh)")
@@ -70,6 +78,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         started = procs.start_nodes(manifest)
         what = f"started node(s) {', '.join(map(str, started))}" if started else "all nodes already running"
         print(f"reusing the devnet in {directory}: {what}")
+        if len(started) < len(manifest.nodes):
+            print("note: nodes this command did not start keep running when it stops")
     else:
         plan = netns_plan(args, args.nodes or 4)
         try:
@@ -96,7 +106,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             raise
         manifest.save()
         try:
-            procs.start_nodes(manifest)
+            started = procs.start_nodes(manifest)
         except SilkportError:
             procs.stop_nodes(manifest)
             procs.remove_topology(manifest)
@@ -109,20 +119,51 @@ def cmd_up(args: argparse.Namespace) -> int:
                 else ""
             )
             print(f"network namespaces {plan.namespace(0)}.. on bridge {plan.bridge}{wan}")
-    if args.detach:
-        try:
+    # The cast is enrolled when the devnet is made, or finished on a later `up` if that was cut short;
+    # a devnet made with --no-cast stays without one.
+    with_cast = not args.no_cast and (created or cast.load_record(directory) is not None)
+    try:
+        if args.detach or with_cast:
+            progress("waiting for every node to answer /v1/status …")
             procs.wait_ready(manifest, timeout=args.ready_timeout)
-        except SilkportError:
-            procs.stop_nodes(manifest)
-            procs.remove_topology(manifest)
-            raise
+        if with_cast:
+            provision_cast(manifest)
+    except SilkportError:
+        _stop_started(manifest, started)
+        raise
+    if args.detach:
         for entry in manifest.nodes:
             print(
                 f"  node{entry.index}  {entry.api}  pid {entry.pid}  {entry.organisation} ({entry.jurisdiction})"
             )
         print(f"manifest: {directory / layout.MANIFEST}; stop with: python -m devnet down --dir {args.dir}")
         return 0
-    return _watch(manifest)
+    return _watch(manifest, started)
+
+
+def progress(text: str) -> None:
+    print(text, flush=True)
+
+
+def provision_cast(manifest: layout.Manifest) -> None:
+    """Enrol the cast through node 0's API, signed by the authority quorum (devnet/cast.py; ADR 0024)."""
+    from devnet import demo
+
+    context = demo.load_context(manifest.directory)
+    progress("enrolling the cast (registrar, owner, appraiser, bank, customs, recipient) …")
+    cast.provision(manifest.directory, manifest.chain_id, manifest.nodes[0].api, context.quorum, say=progress)
+
+
+def _stop_started(manifest: layout.Manifest, started: list[int]) -> list[int]:
+    """Stop the nodes this command started; the others (a detached devnet it found running) keep running.
+
+    The namespaces of a ``--netns`` devnet go only when every node was ours."""
+    if not started:
+        return []
+    killed = procs.stop_nodes(manifest, started)
+    if len(started) == len(manifest.nodes):
+        procs.remove_topology(manifest)
+    return killed
 
 
 def genesis_params(args: argparse.Namespace) -> dict[str, object]:
@@ -163,27 +204,52 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _watch(manifest: layout.Manifest) -> int:
-    """The live table until Ctrl-C, which stops every node."""
+PLAIN_EVERY_S = 5.0
+"""Seconds between two progress lines when stdout is not a terminal (``make devnet`` under a supervisor)."""
+
+
+def plain_line(rows: list[NodeRow]) -> str:
+    """One progress line for a log: the table's caption and each node's state, height and view."""
+    nodes = " ".join(
+        f"node{r.index}={r.state}" + (f"@{r.status.get('height')}/v{r.status.get('view')}" if r.status else "")
+        for r in rows
+    )
+    return f"{time.strftime('%H:%M:%S')} {caption_for(rows)} · {nodes}"
+
+
+def _watch(manifest: layout.Manifest, started: list[int]) -> int:
+    """The live table (plain progress lines when stdout is not a terminal) until Ctrl-C or SIGTERM,
+    which stop the nodes this command started and no others."""
     console = Console()
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)  # a supervisor's stop or a closed terminal: stop the nodes too
     sampler = Sampler(manifest)
-    hint = f"logs: python -m devnet logs N --dir {manifest.directory} · Ctrl-C stops all nodes"
+    owned = "all nodes" if len(started) == len(manifest.nodes) else \
+        ("no node (they were running already)" if not started else f"nodes {', '.join(map(str, started))}")
+    hint = f"logs: python -m devnet logs N --dir {manifest.directory} · Ctrl-C stops {owned}"
     try:
-        with Live(console=console, refresh_per_second=4, transient=False) as live:
+        if sys.stdout.isatty():
+            with Live(console=console, refresh_per_second=4, transient=False) as live:
+                while True:
+                    rows = sampler.sample()
+                    wide = console.width >= WIDE_COLUMNS
+                    live.update(render(rows, _title(manifest), f"{caption_for(rows)}\n{hint}", wide=wide))
+                    time.sleep(REFRESH_S)
+        else:
+            progress(f"{_title(manifest)}; {hint}")
             while True:
                 rows = sampler.sample()
-                wide = console.width >= WIDE_COLUMNS
-                live.update(render(rows, _title(manifest), f"{caption_for(rows)}\n{hint}", wide=wide))
-                time.sleep(REFRESH_S)
+                progress(plain_line(rows))
+                time.sleep(PLAIN_EVERY_S)
     except KeyboardInterrupt:
-        console.print("stopping all nodes …")
+        progress(f"stopping {owned} …")
     finally:
         sampler.close()
-    killed = procs.stop_nodes(manifest)
-    procs.remove_topology(manifest)
-    console.print(f"stopped ({'SIGKILL needed for ' + str(killed) if killed else 'clean'})")
+    killed = _stop_started(manifest, started)
+    if len(started) < len(manifest.nodes):
+        progress(f"the devnet in {manifest.directory} keeps running; stop it with: "
+                 f"python -m devnet down --dir {manifest.directory}")
+    progress(f"stopped ({'SIGKILL needed for ' + str(killed) if killed else 'clean'})")
     return 0
 
 
@@ -201,6 +267,29 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         console = Console()
         console.print(render(rows, _title(manifest), caption_for(rows), wide=console.width >= WIDE_COLUMNS))
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    rows = cast.key_rows(Path(args.dir))
+    if args.json:
+        print(json.dumps({"keys": rows}, indent=2))
+        return 0
+    cwd = Path.cwd()
+    for row in rows:
+        path = Path(row["file"])
+        shown = path.relative_to(cwd) if path.is_relative_to(cwd) else path
+        print(f"{row['role']:<10} {row['organisation']:<24} {shown}  {row['note']}")
+    if not any(r["role"] not in ("validator", "authority") for r in rows):
+        print("no cast: this devnet was made with --no-cast", file=sys.stderr)
+    return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    """Shell lines pointing the ``silkport`` command at node 0: ``eval "$(python -m devnet env)"``."""
+    manifest = layout.load_manifest(Path(args.dir))
+    print(f"export SILKPORT_NODE={shlex.quote(manifest.nodes[0].api)}")
+    print(f"export SILKPORT_GENESIS={shlex.quote(manifest.genesis)}")
     return 0
 
 
@@ -258,6 +347,34 @@ def cmd_start(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of blocks >= 1, got {text!r}")
+    return int(text)
+
+
+def cmd_wipe(args: argparse.Namespace) -> int:
+    """Kill one node, delete its store and start it again with ``--state-sync`` (ADR 0021)."""
+    import shutil
+
+    from chain.config import load_config, save_config
+
+    manifest = layout.load_manifest(Path(args.dir))
+    entry = manifest.node(args.node)  # a clear error for a bad index
+    procs.kill_node(manifest, args.node)
+    home = Path(entry.home)
+    config = load_config(home)
+    save_config(home, config.model_copy(update={"state_sync_min_blocks": args.min_blocks}))
+    shutil.rmtree(config.path(home, config.data_dir), ignore_errors=True)
+    extra = () if args.replay else ("--state-sync",)
+    procs.start_nodes(manifest, [args.node], lambda _index: (extra, None))
+    if not args.no_wait:
+        procs.wait_ready(manifest, [args.node], timeout=args.ready_timeout)
+    how = "replays every block" if args.replay else f"state-syncs (at least {args.min_blocks} blocks behind)"
+    print(f"node {args.node} wiped and started (pid {manifest.node(args.node).pid}); it {how}")
+    return 0
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     manifest = layout.load_manifest(Path(args.dir))
     path = manifest.node(args.node).log_file
@@ -308,6 +425,12 @@ def cmd_attack(args: argparse.Namespace) -> int:
     return attack.main(args)
 
 
+def cmd_valvebench(args: argparse.Namespace) -> int:
+    from devnet import valvebench
+
+    return valvebench.main(args)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from devnet import demo
 
@@ -332,9 +455,9 @@ def parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text)
         sub.add_argument(
             "--dir",
-            default=None if name in ("bench", "chaos") else str(layout.DEFAULT_DIR),
+            default=None if name in ("bench", "chaos", "valvebench") else str(layout.DEFAULT_DIR),
             help="devnet directory (default ./.devnet)"
-            + ("; default: start one in a temp dir" if name in ("bench", "chaos") else ""),
+            + ("; default: start one in a temp dir" if name in ("bench", "chaos", "valvebench") else ""),
         )
         return sub
 
@@ -355,11 +478,22 @@ def parser() -> argparse.ArgumentParser:
         "--test-mode", action="store_true", help="a test chain: genesis params.test_mode (noop contract, Byzantine modes)"
     )
     up.add_argument("--param", action="append", metavar="NAME=VALUE", help="a genesis parameter (repeat)")
+    up.add_argument(
+        "--no-cast", action="store_true",
+        help="do not enrol the cast (registrar, owner, appraiser, bank, customs, recipient; devnet/cast.py)",
+    )
     up.set_defaults(run=cmd_up)
 
     status = command("status", "print the status table once")
     status.add_argument("--json", action="store_true")
     status.set_defaults(run=cmd_status)
+
+    keys = command("keys", "list the devnet's key files: role, organisation, file")
+    keys.add_argument("--json", action="store_true")
+    keys.set_defaults(run=cmd_keys)
+
+    env = command("env", "print export lines for SILKPORT_NODE (node 0's API) and SILKPORT_GENESIS")
+    env.set_defaults(run=cmd_env)
 
     down = command("down", "stop all nodes (SIGTERM, then SIGKILL)")
     down.add_argument("--timeout", type=float, default=procs.STOP_TIMEOUT_S, help="seconds before SIGKILL")
@@ -379,6 +513,15 @@ def parser() -> argparse.ArgumentParser:
     start.add_argument("--no-wait", action="store_true", help="do not wait for /v1/status")
     start.add_argument("--ready-timeout", type=float, default=procs.READY_TIMEOUT_S)
     start.set_defaults(run=cmd_start)
+
+    wipe = command("wipe", "kill one node, delete its store and start it with --state-sync (ADR 0021)")
+    wipe.add_argument("node", type=int)
+    wipe.add_argument("--min-blocks", type=_positive, default=1,
+                      help="state-sync only if the peers' checkpoint is this far above the empty store (default 1)")
+    wipe.add_argument("--replay", action="store_true", help="replay every block instead (to compare)")
+    wipe.add_argument("--no-wait", action="store_true", help="do not wait for /v1/status")
+    wipe.add_argument("--ready-timeout", type=float, default=procs.READY_TIMEOUT_S)
+    wipe.set_defaults(run=cmd_wipe)
 
     logs = command("logs", "print or follow one node's log")
     logs.add_argument("node", type=int)
@@ -401,6 +544,15 @@ def parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--clients", type=int, default=2, help="client processes")
     bench.add_argument("--concurrency", type=int, default=64, help="in-flight requests per client")
+    bench.add_argument(
+        "--batch", type=int, default=1, help="transactions per request (>1: POST /v1/txs/batch, ADR 0023)"
+    )
+    bench.add_argument(
+        "--profile", action="store_true", help="py-spy flame graph of every node (root) in the results dir"
+    )
+    bench.add_argument(
+        "--results", default=None, help="where report.json and profiles go (default bench-results/<time>)"
+    )
     bench.add_argument("--workload", default="noop", choices=sorted(WORKLOADS))
     bench.add_argument(
         "--drain-timeout", type=float, default=60.0, help="seconds to wait for the last commits"
@@ -450,6 +602,16 @@ def parser() -> argparse.ArgumentParser:
 
     demo = command("demo", "narrated data-asset scenario against a running devnet")
     demo.set_defaults(run=cmd_demo)
+
+    valvebench = command("valvebench", "the data valve's figures: MB/s vs plain aiohttp, peak RSS, resume, revocation")
+    valvebench.add_argument("--size-mib", type=int, default=1024, help="dataset size in MiB (default 1024)")
+    valvebench.add_argument("--chunk-kib", type=int, default=1024, help="chunk size in KiB (default 1024)")
+    valvebench.add_argument("--runs", type=int, default=1, help="throughput runs (the median is reported)")
+    valvebench.add_argument("--nodes", type=int, default=4, help="size of the devnet started when --dir is not given")
+    valvebench.add_argument("--seed", type=int, default=None, help="replay the kill and revocation points")
+    valvebench.add_argument("--keep", action="store_true", help="keep the temp directory")
+    valvebench.add_argument("--json", action="store_true")
+    valvebench.set_defaults(run=cmd_valvebench)
     return top
 
 

@@ -7,10 +7,14 @@
   session (keep-alive), at ``--rate R`` tx/s in total (open loop: transaction ``i`` is due at
   ``start + i / rate`` and its latency counts from that due time, so a slow node cannot hide its
   queueing — no coordinated omission) or as fast as ``--concurrency`` in-flight requests allow.
+  ``--batch B`` posts ``B`` transactions per ``POST /v1/txs/batch`` instead (ADR 0023).
 - The parent tracks commits by following the chain: it polls ``/v1/blocks/latest`` and fetches each
   new block's ``tx_ids`` (one request per block, not one per transaction).
 - It reports committed tx/s (committed / (last commit - first submission)), submit→commit latency
   p50/p99, the blocks committed, and CPU seconds used by each node process (``/proc/<pid>/stat``).
+- Next to them (:mod:`devnet.bench_probe`): the **signature ceiling measured in the same run** and
+  the ratio to it (the headline), peer and API bytes per committed transaction, and with
+  ``--profile`` a py-spy flame graph per node. ``report.json`` goes to ``--results DIR``.
 
 This measures; it asserts nothing (STYLE.md: a benchmark measures speed, a test checks behaviour).
 """
@@ -18,8 +22,6 @@ This measures; it asserts nothing (STYLE.md: a benchmark measures speed, a test 
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import json
 import math
 import multiprocessing
@@ -28,130 +30,21 @@ import shutil
 import signal
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from queue import Empty
 from typing import Any
 
 import aiohttp
 
+from chain.api.routes_batch import MAX_BATCH_TXS
 from chain.consensus.quorum import quorum
 from chain.errors import ConfigError
 from chain.genesis import load_genesis
-from devnet import layout, netns, procs
-from devnet.workloads import WORKLOADS, WorkloadContext
+from devnet import bench_probe, layout, netns, procs
+from devnet.bench_clients import SETUP_TIMEOUT_S, ClientJob, _client_main
+from devnet.workloads import WORKLOADS
 
-MSGPACK = {"Content-Type": "application/msgpack"}
 BLOCK_POLL_S = 0.05
-PR_SET_PDEATHSIG = 1
-SETUP_TIMEOUT_S = 120.0
-
-
-@dataclass(frozen=True, slots=True)
-class ClientJob:
-    index: int
-    clients: int
-    count: int
-    apis: tuple[str, ...]
-    chain_id: str
-    devnet_dir: str
-    workload: str
-    rate: float  # this client's share, tx/s; 0 = as fast as possible
-    concurrency: int
-    parent_pid: int
-
-
-# --- client processes ----------------------------------------------------------------------------
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Ask Linux to SIGKILL this client when the bench process dies, however it dies (even kill -9),
-    so no client is ever left behind (``prctl(PR_SET_PDEATHSIG)``; a no-op elsewhere). A bench that
-    died while this process was still starting is caught by the parent check after the call."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent_pid:
-        os._exit(1)
-
-
-def _client_main(job: ClientJob, ready: Any, go: Any, results: Any) -> None:
-    """Body of one client process: sign, set up, wait for ``go``, submit, report records."""
-    _die_with_parent(job.parent_pid)
-    try:
-        plan = WORKLOADS[job.workload](
-            WorkloadContext(job.chain_id, job.index, job.clients, job.count, job.devnet_dir)
-        )
-        payloads = [(tx.tx_id, tx.encode()) for tx in plan.timed]
-        if plan.setup:
-            asyncio.run(_setup(job, [(tx.tx_id, tx.encode()) for tx in plan.setup]))
-        ready.put(("ready", job.index, ""))
-        go.wait()
-        records = asyncio.run(_submit_all(job, payloads))
-        results.put(("done", job.index, records))
-    except Exception as exc:  # report, never hang the parent
-        ready.put(("error", job.index, f"{type(exc).__name__}: {exc}"))
-        results.put(("error", job.index, f"{type(exc).__name__}: {exc}"))
-
-
-async def _setup(job: ClientJob, payloads: list[tuple[str, bytes]]) -> None:
-    """Submit setup transactions in order to the first node and wait until each is committed."""
-    api = job.apis[0]
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        for tx_id, body in payloads:
-            async with session.post(f"{api}/v1/txs", data=body, headers=MSGPACK) as response:
-                if response.status >= 300:
-                    raise ConfigError(
-                        f"setup tx {tx_id[:16]} refused: {response.status} {await response.text()}"
-                    )
-        deadline = time.monotonic() + SETUP_TIMEOUT_S
-        for tx_id, _ in payloads:
-            while True:
-                url = f"{api}/v1/txs/{tx_id}?wait=commit&timeout=10"
-                async with session.get(url) as response:
-                    if response.status == 200 and (await response.json()).get("status") == "committed":
-                        break
-                if time.monotonic() > deadline:
-                    raise ConfigError(f"setup tx {tx_id[:16]} not committed within {SETUP_TIMEOUT_S:.0f} s")
-
-
-async def _submit_all(
-    job: ClientJob, payloads: list[tuple[str, bytes]]
-) -> list[tuple[str, float, bool, str]]:
-    """POST every payload; return ``(tx_id, submitted_at, accepted, error)`` per transaction."""
-    records: list[tuple[str, float, bool, str]] = [("", 0.0, False, "")] * len(payloads)
-    limit = asyncio.Semaphore(job.concurrency)
-    connector = aiohttp.TCPConnector(limit=job.concurrency, keepalive_timeout=60)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
-
-        async def post(i: int, tx_id: str, body: bytes, due: float | None) -> None:
-            async with limit:
-                sent = time.monotonic()
-                try:
-                    api = job.apis[(i + job.index) % len(job.apis)]
-                    async with session.post(f"{api}/v1/txs", data=body, headers=MSGPACK) as response:
-                        accepted = 200 <= response.status < 300
-                        error = "" if accepted else f"{response.status} {(await response.text())[:200]}"
-                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                    accepted, error = False, f"{type(exc).__name__}: {exc}"
-            records[i] = (tx_id, due if due is not None else sent, accepted, error)
-
-        start = time.monotonic()
-        tasks = []
-        for i, (tx_id, body) in enumerate(payloads):
-            due = None
-            if job.rate > 0:
-                due = start + i / job.rate
-                delay = due - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(post(i, tx_id, body, due)))
-            if job.rate <= 0 and len(tasks) % job.concurrency == 0:
-                await asyncio.sleep(0)  # let the first requests go out while the rest are queued
-        await asyncio.gather(*tasks)
-    return records
 
 
 # --- the parent: commit tracking and the report --------------------------------------------------
@@ -276,10 +169,15 @@ def run(
     workload: str,
     concurrency: int,
     drain_timeout: float,
+    batch: int = 1,
+    profile_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Run one bench against the (running) devnet of ``manifest``; return the report."""
+    """Run one bench against the (running) devnet of ``manifest``; return the report. With
+    ``profile_dir`` every node is profiled by py-spy for the timed phase (:mod:`devnet.bench_probe`)."""
     if workload not in WORKLOADS:
         raise ConfigError(f"unknown workload {workload!r} (known: {', '.join(sorted(WORKLOADS))})")
+    if not 1 <= batch <= MAX_BATCH_TXS:
+        raise ConfigError(f"--batch must be between 1 and {MAX_BATCH_TXS}, not {batch}")
     clients = max(1, min(clients, txs))
     live = live_nodes(manifest)
     apis = tuple(e.api for e in live)
@@ -301,6 +199,7 @@ def run(
                     rate / clients if rate > 0 else 0.0,
                     concurrency,
                     os.getpid(),
+                    batch,
                 ),
                 ready,
                 go,
@@ -324,6 +223,7 @@ def run(
                 results,
                 drain_timeout,
                 live,
+                profile_dir,
                 {
                     "workload": workload,
                     "nodes": len(manifest.nodes),
@@ -331,6 +231,7 @@ def run(
                     "clients": clients,
                     "offered_rate": rate or None,
                     "concurrency": concurrency,
+                    "batch": batch,
                 },
             )
         )
@@ -349,14 +250,36 @@ async def _drive(
     results: Any,
     drain_timeout: float,
     live: list[layout.NodeEntry],
+    profile_dir: Path | None,
     meta: dict[str, Any],
 ) -> dict[str, Any]:
     tracker = CommitTracker([e.api for e in live])
+    verify_rates = [bench_probe.verifies_per_second()]  # the same-run ceiling: before and after
+    profiles = bench_probe.Profiles(profile_dir, {e.index: e.pid for e in live if e.pid}) if profile_dir else None
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
         await tracker.start(session)
+        net_before = {e.index: bench_probe.net_counters(e.api) for e in live}
         cpu_before = {e.index: procs.cpu_seconds(e.pid) if e.pid else None for e in live}
+        if profiles is not None:
+            profiles.start()
         go.set()
-        return await _collect(workers, results, drain_timeout, tracker, session, cpu_before, live, meta)
+        try:
+            report, extra = await _collect(workers, results, drain_timeout, tracker, session, cpu_before, live, meta)
+        finally:
+            flames = profiles.stop() if profiles is not None else {}
+        net_after = {e.index: bench_probe.net_counters(e.api) for e in live}
+    verify_rates.append(bench_probe.verifies_per_second())
+    report["wire"] = bench_probe.wire_bytes(net_before, net_after, extra["api_bytes"], report["committed"])
+    ceiling = bench_probe.signature_ceiling(verify_rates, len(live), extra["signatures_per_tx"])
+    report["signature_ceiling"] = ceiling
+    report["ceiling_ratio"] = round(report["committed_tx_per_s"] / ceiling["tx_per_s"], 3)
+    report["signature_cpu_share"] = bench_probe.signature_cpu_share(ceiling, report["cpu_ms_per_tx"])
+    if profile_dir is not None:
+        report["profiles"] = {str(index): path for index, path in sorted(flames.items())}
+        report["profile_self_time"] = {
+            str(index): bench_probe.self_time(Path(path).read_text(), top=10) for index, path in sorted(flames.items())
+        }
+    return report
 
 
 async def _collect(
@@ -368,8 +291,9 @@ async def _collect(
     cpu_before: dict[int, float | None],
     live: list[layout.NodeEntry],
     meta: dict[str, Any],
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
     records: list[tuple[str, float, bool, str]] = []
+    api_bytes = signatures = txs = 0
     reported = 0
     all_exited_at: float | None = None
     while reported < len(workers):
@@ -382,7 +306,10 @@ async def _collect(
                 break
             if kind == "error":
                 raise ConfigError(f"bench client {index} failed: {payload}")
-            records.extend(payload)
+            records.extend(payload["records"])
+            api_bytes += payload["api_bytes"]
+            signatures += payload["signatures"]
+            txs += payload["txs"]
             reported += 1
         if reported < len(workers) and not any(worker.is_alive() for worker in workers):
             all_exited_at = all_exited_at or time.monotonic()
@@ -395,7 +322,8 @@ async def _collect(
         await tracker.poll(session)
         await asyncio.sleep(BLOCK_POLL_S)
     cpu_after = {e.index: procs.cpu_seconds(e.pid) if e.pid else None for e in live}
-    return summarize(records, tracker, cpu_before, cpu_after, meta)
+    extra = {"api_bytes": api_bytes, "signatures_per_tx": signatures / txs if txs else 1.0}
+    return summarize(records, tracker, cpu_before, cpu_after, meta), extra
 
 
 def live_nodes(manifest: layout.Manifest) -> list[layout.NodeEntry]:
@@ -425,6 +353,15 @@ def format_report(report: dict[str, Any]) -> str:
         f"  blocks        {report['blocks']} ({report['txs_per_block']} txs/block)",
         f"  cpu seconds   {cpu}  ({report['cpu_ms_per_tx']} ms per committed tx)",
     ]
+    if "wire" in report:
+        wire = report["wire"]
+        lines.append(f"  wire          {wire['peer_bytes_per_tx']} peer bytes + {wire['api_bytes_per_tx']} API bytes "
+                     "per committed tx")
+    if headline := bench_probe.headline(report):
+        lines.insert(0, headline)
+    for index, path in report.get("profiles", {}).items():
+        top = ", ".join(f"{name.split(' (')[0]} {share:.0%}" for name, share in report["profile_self_time"][index][:4])
+        lines.append(f"  profile       node{index}: {path} (most self time: {top})")
     if "peer_links" in report:
         lines.append(f"  peer links    {report['peer_links']}")
     if "network" in report:
@@ -445,6 +382,7 @@ def main(args: Any) -> int:
     """Entry point from ``python -m devnet bench`` (``args`` from :mod:`devnet.__main__`)."""
     signal.signal(signal.SIGTERM, _terminate)  # run the clean-up below on `kill` too
     own_dir: Path | None = None
+    results_dir = Path(args.results or time.strftime("bench-results/%Y%m%d-%H%M%S"))
     needs_test_mode = args.workload.startswith("noop")
     if args.dir is not None:
         manifest = layout.load_manifest(Path(args.dir))
@@ -489,6 +427,8 @@ def main(args: Any) -> int:
             workload=args.workload,
             concurrency=args.concurrency,
             drain_timeout=args.drain_timeout,
+            batch=args.batch,
+            profile_dir=results_dir / "profiles" if args.profile else None,
         )
         relay_after = procs.cpu_seconds(relay_pid) if relay_pid else None
         if relay_before is not None and relay_after is not None:
@@ -506,5 +446,7 @@ def main(args: Any) -> int:
                 print(f"devnet kept in {manifest.directory}")
             else:
                 shutil.rmtree(own_dir, ignore_errors=True)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0

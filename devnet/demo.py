@@ -35,6 +35,7 @@ from chain.crypto import KeyPair, load_key_file
 from chain.errors import ConfigError, SilkportError
 from chain.types import SignedTx, make_tx
 from devnet import layout
+from devnet.cast import enrolment_calls
 
 COMMIT_TIMEOUT_S = 60.0
 AGREE_TIMEOUT_S = 30.0
@@ -172,16 +173,13 @@ def set_up_port(ctx: DemoContext) -> None:
     ctx.say("The port authority (2 of 3 authority keys) registers the organisations of the story:")
     ctx.orgs.update(parties(ctx.run_tag))
     for party, org in ctx.orgs.items():
-        ctx.keys[party] = KeyPair.generate()
-        ctx.step(f"register {org['name']} ({org['type'].lower()}, {org['jurisdiction']}) as {org['id']}",
-                 "governance", "register_organisation", org, ctx.quorum)
-    for party, org in ctx.orgs.items():
-        ctx.step(f"admit key {ctx.keys[party].public_hex[:16]}… as a member of {org['name']}",
-                 "governance", "add_member", {"public_key": ctx.keys[party].public_key, "organisation": org["id"]},
-                 ctx.quorum)
-    for party, role in ROLES.items():
-        ctx.step(f"grant the {role} role to {ctx.orgs[party]['name']}", "governance", "grant_role",
-                 {"public_key": ctx.keys[party].public_key, "role": role}, ctx.quorum)
+        ctx.keys[party] = key = KeyPair.generate()
+        for method, args in enrolment_calls(org, key.public_key, ROLES.get(party)):  # the devnet cast's calls
+            text = {"register_organisation": f"register {org['name']} ({org['type'].lower()}, "
+                                             f"{org['jurisdiction']}) as {org['id']}",
+                    "add_member": f"admit key {key.public_hex[:16]}… as a member of {org['name']}",
+                    "grant_role": f"grant the {args.get('role')} role to {org['name']}"}[method]
+            ctx.step(text, "governance", method, args, ctx.quorum)
 
 
 def _register(ctx: DemoContext, text: str, owner: str, title: str, content: bytes,

@@ -7,11 +7,13 @@ authority keys (``ctx.authorities`` or ``ctx.authority_keys``) and the node URLs
 Story: a Daxing exporter in the Beijing FTZ sends data to the foreign validator's organisation
 (``eu-logistics-partner``, DE) —
 
-1. trade manifests (no personal information): exempt (R05), released at once, acknowledged;
+1. trade manifests (no personal information): exempt (R05), released at once;
 2. a customer list with sensitive PI: REQUIRE ``sc_or_cert`` (R13b); the port authority registers
-   the standard-contract filing; the exporter attaches it → CLEARED; customs releases it; the partner
-   acknowledges with the content hash;
-3. a core-data set: DENIED (R01);
+   the standard-contract filing; the exporter attaches it → CLEARED; customs releases it. The dataset
+   (real bytes, uploaded to the Daxing node) moves through the valve: the partner fetches it from the
+   Daxing node (every chunk verified, SHA-256 shown), the node commits ``delivered``, the partner
+   acknowledges with the delivered chunk root, and customs runs the audit (ADR 0022);
+3. a core-data set: DENIED (R01); the partner's fetch is refused and gets zero bytes;
 4. an EU exporter sends EU personal data to the Daxing exporter: REQUIRE ``gdpr_safeguard`` (G1);
    SCCs with a transfer impact assessment → CLEARED; customs releases it.
 
@@ -30,6 +32,7 @@ from chain import codec
 from chain.crossborder.contract import transfer_id_for
 from chain.crypto import KeyPair
 from chain.types import SignedTx, make_tx
+from devnet import demo_delivery as delivery
 
 PARTNER = "eu-logistics-partner"
 
@@ -110,12 +113,18 @@ def run(ctx: Any) -> None:
     part.governance("", "grant_role", {"public_key": keys["customs"].public_key, "role": "customs"})
     say("  members and roles (registrar, customs) granted")
 
-    def register(title: str, owner: KeyPair, **classification: Any) -> tuple[str, bytes]:
-        content = codec.sha256(f"{title} {tag}".encode())
-        args = {"content_hash": content, "size": 1024, "format": "csv", "title": title, "owner": owner.public_key,
+    def register(title: str, owner: KeyPair, data: bytes | None = None, **classification: Any) -> tuple[str, bytes]:
+        content = codec.sha256(f"{title} {tag}".encode()) if data is None else codec.sha256(data)
+        args = {"content_hash": content, "size": 1024 if data is None else len(data), "format": "csv",
+                "title": title, "owner": owner.public_key,
                 "classification": {"sector": "logistics", "grade": "GENERAL", "origin": "CN", **classification}}
+        if data is not None:
+            args.update(chunk_root=delivery.layout(data).chunk_root, chunk_size=delivery.CHUNK)
         tx, _ = part.run(f"registered asset: {title}", "registry", "register", args, [keys["registrar"], owner])
-        return codec.sha256(tx.tx_hash + content).hex(), content
+        asset_id = codec.sha256(tx.tx_hash + content).hex()
+        if data is not None:
+            delivery.upload(part, asset_id, data, owner)
+        return asset_id, content
 
     def request(text: str, signer: KeyPair, **args: Any) -> str:
         base = {"recipient": PARTNER, "destination": "DE", "lawful_basis": "CONTRACT"}
@@ -124,25 +133,19 @@ def run(ctx: Any) -> None:
         part.report(transfer_id)
         return transfer_id
 
-    def acknowledge(transfer_id: str, content: bytes) -> None:
-        part.run(f"{PARTNER} acknowledges receipt with the content hash", "crossborder", "acknowledge",
-                 {"transfer_id": transfer_id, "content_hash": content}, [keys["partner"]])
-        part.report(transfer_id)
-
     def release(transfer_id: str, note: str) -> None:
         part.run(f"customs releases it: {note}", "crossborder", "customs_review",
                  {"transfer_id": transfer_id, "approve": True, "note": note}, [keys["customs"]])
         part.report(transfer_id)
 
     say("1. trade manifests, no personal information")
-    manifests, manifests_hash = register("Daxing cargo manifests 2025-Q3", keys["exporter"])
+    manifests, _ = register("Daxing cargo manifests 2025-Q3", keys["exporter"])
     first = request("the exporter requests a transfer to the partner (intl_trade)", keys["exporter"],
                     asset_id=manifests, purpose="intl_trade")
-    acknowledge(first, manifests_hash)
 
     say("2. a customer list with sensitive personal information")
-    customers, customers_hash = register("Cross-border e-commerce customers", keys["exporter"], contains_pi=True,
-                                         sensitive_pi=True, subjects=5000, sensitive_subjects=50)
+    customers, _ = register("Cross-border e-commerce customers", keys["exporter"], delivery.customer_list(tag),
+                            contains_pi=True, sensitive_pi=True, subjects=5000, sensitive_subjects=50)
     second = request("the exporter requests it with notice and PIPIA declared", keys["exporter"], asset_id=customers,
                      purpose="other", subjects=5000, sensitive_subjects=50,
                      attestations={"notice": "sha256:notice-2025", "pipia": "sha256:pipia-2025"})
@@ -155,11 +158,13 @@ def run(ctx: Any) -> None:
              {"transfer_id": second, "decisions": [filing]}, [keys["exporter"]])
     part.report(second)
     release(second, "standard contract filing checked")
-    acknowledge(second, customers_hash)
+    delivery.deliver(part, second, keys["partner"])
 
     say("3. core data")
-    core, _ = register("Airport security perimeter model", keys["exporter"], grade="CORE")
-    request("the exporter requests it", keys["exporter"], asset_id=core, purpose="other")
+    core, _ = register("Airport security perimeter model", keys["exporter"], f"perimeter {tag}\n".encode() * 512,
+                       grade="CORE")
+    third = request("the exporter requests it", keys["exporter"], asset_id=core, purpose="other")
+    delivery.refused(part, third, keys["partner"])
 
     say("4. EU personal data sent from France to Daxing")
     eu_data, _ = register("EU consignee contacts", keys["eu"], contains_pi=True, subjects=800, origin="ABROAD",
@@ -171,7 +176,7 @@ def run(ctx: Any) -> None:
     part.report(fourth)
     release(fourth, "SCCs and TIA on file")
 
-    records = {transfer_id: part.transfer(transfer_id) for transfer_id in (first, second, fourth)}
+    records = {transfer_id: part.transfer(transfer_id) for transfer_id in (first, second, third, fourth)}
     for url in part.urls[1:]:
         deadline = time.monotonic() + 30
         for transfer_id, record in records.items():

@@ -18,9 +18,11 @@ from chain.api import (
     heavy,
     openapi,
     routes_assets,
+    routes_batch,
     routes_blocks,
     routes_data,
     routes_proofs,
+    routes_snapshot,
     routes_status,
     routes_transfers,
     routes_txs,
@@ -32,9 +34,13 @@ from chain.api.problems import problem_middleware
 from chain.api.ratelimit import RateLimit, TokenBuckets
 from chain.api.validator_auth import RequestAuthenticator
 from chain.config import ApiBudgets
+from chain.crypto import KeyPair
+from chain.dataplane.delivery import DeliverySigner
 from chain.dataplane.store import ContentStore
 
-ROUTE_MODULES = (routes_status, routes_txs, routes_blocks, routes_assets, routes_transfers, routes_proofs, explorer, events, openapi)
+ROUTE_MODULES = (routes_status, routes_txs, routes_batch, routes_blocks, routes_snapshot, routes_assets, routes_transfers, routes_proofs, explorer, events, openapi)
+DOCUMENTED_MODULES = (*ROUTE_MODULES, routes_data)
+"""Modules whose routes the OpenAPI document describes (the data routes exist on nodes with a content store)."""
 DEFAULT_RATE_LIMIT = RateLimit()
 
 
@@ -49,6 +55,7 @@ def make_app(
     budgets: ApiBudgets | None = None,
     clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     content_store: ContentStore | None = None,
+    delivery_key: KeyPair | None = None,
 ) -> web.Application:
     """The node's aiohttp application (``rate_limit=None`` disables the POST /v1/txs limit).
 
@@ -58,7 +65,8 @@ def make_app(
     ``budgets`` turns on the limits of every route (ADR 0011, :mod:`chain.api.limits`; the node
     passes its config's); None leaves routes unlimited (tests, local tools). Heavy reads run on a
     thread pool sized by the budgets. ``clock_ms`` checks validator-signed requests' freshness.
-    With ``content_store`` the node also serves the data valve's routes (:mod:`chain.api.routes_data`).
+    With ``content_store`` the node also serves the data valve's routes (:mod:`chain.api.routes_data`);
+    with ``delivery_key`` (the node's validator key) it signs ``crossborder.delivered`` for complete deliveries.
 
     Validators talk on their own peer port (:mod:`chain.net.transport`), never through this app.
     """
@@ -90,7 +98,9 @@ def make_app(
     for module in ROUTE_MODULES:
         module.register(app)
     if content_store is not None:
-        routes_data.register(app, routes_data.DataPlane(content_store))
+        announce = None if delivery_key is None else DeliverySigner(
+            delivery_key, node.chain_id, node.ledger.state_get, node.submit_tx)
+        routes_data.register(app, routes_data.DataPlane(content_store, announce=announce))
     return app
 
 

@@ -5,7 +5,7 @@ A worker must not touch what the loop mutates. Committed blocks, receipts and st
 immutable in the store once the head names them, and plyvel reads are thread-safe; the one shared
 mutable piece is the ledger's state-tree node cache, which block execution uses. So the reader here
 has a :class:`~chain.statetree.StateTree` of its own over the same store (its own cache) and a
-:class:`~chain.proof_builder.ProofBuilder` on that tree; one lock serialises the reader's own caches.
+:class:`~chain.proofs.build.ProofBuilder` on that tree; one lock serialises the reader's own caches.
 Each read fixes the head height first and reads at that height only.
 """
 
@@ -20,8 +20,8 @@ from aiohttp import web
 
 from chain.api.keys import HEAVY_POOL, NODE
 from chain.errors import OversizeError
-from chain.proof_builder import ProofBuilder
-from chain.proof_format import MAX_DOCUMENT_BYTES
+from chain.proofs.build import ProofBuilder
+from chain.proofs.document import MAX_DOCUMENT_BYTES
 from chain.statetree import StateTree
 
 if TYPE_CHECKING:

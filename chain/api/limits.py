@@ -26,6 +26,7 @@ from chain.config import ApiBudgets, RouteBudget
 HEAVY_ROUTES = frozenset(
     {
         "/v1/sync/blocks",
+        "/v1/sync/snapshot",
         "/v1/assets/{asset_id}/proof",
         "/v1/anchors/{hash}/receipt",
         "/v1/assets/{asset_id}/history",

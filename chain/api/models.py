@@ -88,3 +88,31 @@ def parse(model: type[Model], data: Any) -> Model:
             where = ".".join(str(part) for part in error["loc"]) or "body"
             problems.append(f"{where}: {error['msg']}")
         raise ValidationError("; ".join(problems)) from None
+
+
+RENAMED = {"offset": "page or cursor", "limit": "per_page"}
+"""Paging parameters of the past: refused with a 400 naming the new ones (ADR 0024)."""
+
+
+def refuse_renamed(query: dict[str, str]) -> None:
+    """A 400 ``renamed_parameter`` naming ``page``/``per_page`` when an old paging parameter is used."""
+    old = sorted(name for name in RENAMED if name in query)
+    if old:
+        raise ValidationError(
+            f"{' and '.join(old)}: listings page with page (from 1) and per_page, a filtered scan with cursor; "
+            + ", ".join(f"{name} -> {RENAMED[name]}" for name in old) + " (ADR 0024)",
+            code="renamed_parameter",
+        )
+
+
+def page_fields(total: int, page: int, per_page: int) -> dict[str, int | None]:
+    """The paging fields of a position-addressed page (ADR 0024): ``page``, ``per_page``, ``pages``, ``next_page``."""
+    pages = (total + per_page - 1) // per_page
+    return {"page": page, "per_page": per_page, "pages": pages, "next_page": page + 1 if page < pages else None}
+
+
+def refuse_page_in_scan(page: int) -> None:
+    """``page`` addresses an unfiltered listing; a filtered scan continues from ``cursor`` (ADR 0024)."""
+    if page != 1:
+        raise ValidationError("page: a filtered listing is a bounded scan; continue it with cursor=<next_cursor>, "
+                              "not page", code="invalid")

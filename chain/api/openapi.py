@@ -119,6 +119,28 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"tx": {**HEX, "description": "canonical SignedTx bytes"}},
     },
     "TxAccepted": {"type": "object", "required": ["tx_id"], "properties": {"tx_id": HASH}},
+    "TxBatch": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["txs"],
+        "properties": {
+            "txs": {"type": "array", "minItems": 1, "maxItems": 1000,
+                    "items": {**HEX, "description": "canonical SignedTx bytes"}},
+        },
+    },
+    "TxBatchResult": {
+        "type": "object",
+        "required": ["accepted", "rejected", "results"],
+        "properties": {
+            "accepted": {"type": "integer", "minimum": 0},
+            "rejected": {"type": "integer", "minimum": 0},
+            "results": {
+                "type": "array",
+                "description": "one per item, in order: {tx_id} or {error: {status, code, detail}}",
+                "items": {"type": "object"},
+            },
+        },
+    },
     "TxInfo": {
         "type": "object",
         "required": ["tx_id", "status"],
@@ -181,6 +203,25 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/v1/txs/batch": {
+                "post": {
+                    "summary": "Submit up to 1,000 signed transactions; one result per item (ADR 0023)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/msgpack": {
+                                "schema": {"type": "string", "contentMediaType": "application/msgpack",
+                                           "description": "a msgpack array of canonical SignedTx bytes (bin)"},
+                            },
+                            "application/json": {"schema": _ref("TxBatch")},
+                        },
+                    },
+                    "responses": {
+                        "200": _json(_ref("TxBatchResult"), "each item admitted or refused on its own"),
+                        **_problems(400, 408, 413, 415, 429, 503),
+                    },
+                }
+            },
             "/v1/txs/{tx_id}": {
                 "get": {
                     "summary": "A transaction's status, receipt and body",
@@ -238,6 +279,26 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/v1/sync/snapshot": {
+                "get": {
+                    "summary": "State snapshot of a stable checkpoint, for state sync (ADR 0021)",
+                    "parameters": [
+                        {"name": "height", "in": "query", "required": False,
+                         "schema": {"type": "integer", "minimum": 1}},
+                        {"name": "chunk", "in": "query", "required": False,
+                         "schema": {"type": "integer", "minimum": 0, "maximum": 255}},
+                        {"name": "history", "in": "query", "required": False,
+                         "schema": {"type": "integer", "minimum": 0}},
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "canonical msgpack: the signed manifest, a chunk or a history page",
+                            "content": {"application/msgpack": {"schema": {"type": "string"}}},
+                        },
+                        **_problems(400, 404),
+                    },
+                }
+            },
             "/metrics": {
                 "get": {
                     "summary": "Prometheus metrics",
@@ -278,9 +339,9 @@ def merged_document(route_modules: tuple[Any, ...] = ()) -> dict[str, Any]:
 
 
 async def get_openapi(request: web.Request) -> web.Response:
-    from chain.api.app import ROUTE_MODULES
+    from chain.api.app import DOCUMENTED_MODULES
 
-    return web.json_response(merged_document(ROUTE_MODULES))
+    return web.json_response(merged_document(DOCUMENTED_MODULES))
 
 
 def register(app: web.Application) -> None:

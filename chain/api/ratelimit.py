@@ -43,3 +43,18 @@ class TokenBuckets:
         if allowed:
             return 0.0
         return (1.0 - tokens) / self.limit.rate_per_s if self.limit.rate_per_s > 0 else math.inf
+
+    def take_up_to(self, client: str, wanted: int) -> tuple[int, float]:
+        """Take as many of ``wanted`` tokens as ``client`` has (whole tokens, for a batch of
+        transactions): ``(granted, seconds until the next token)`` — the wait is 0.0 when all were granted."""
+        now = self._clock()
+        tokens, at = self._buckets.pop(client, (float(self.limit.burst), now))
+        tokens = min(float(self.limit.burst), tokens + (now - at) * self.limit.rate_per_s)
+        granted = min(max(0, wanted), int(tokens))
+        tokens -= granted
+        self._buckets[client] = (tokens, now)
+        while len(self._buckets) > self.limit.max_clients:
+            self._buckets.popitem(last=False)
+        if granted == wanted:
+            return granted, 0.0
+        return granted, (1.0 - tokens) / self.limit.rate_per_s if self.limit.rate_per_s > 0 else math.inf

@@ -29,7 +29,7 @@ from pydantic import Field
 from chain import codec, statekeys
 from chain.api.heavy import HeavyReader, off_loop
 from chain.api.keys import NODE
-from chain.api.models import EmptyQuery, Strict, parse
+from chain.api.models import EmptyQuery, Strict, page_fields, parse, refuse_page_in_scan, refuse_renamed
 from chain.contracts import queries
 from chain.errors import NotFoundError, ValidationError
 from chain.storage.blockstore import BlockStore
@@ -107,15 +107,16 @@ def _filtered(get: Get, query: AssetsQuery) -> dict[str, Any]:
 
 
 async def list_assets(request: web.Request) -> web.Response:
+    refuse_renamed(dict(request.query))
     query = parse(AssetsQuery, dict(request.query))
     get, height = _reader(request)
     if any(v is not None for v in (query.owner, query.owner_org, query.status, query.grade, query.cursor)):
+        refuse_page_in_scan(query.page)
         return web.json_response({"height": height, "per_page": query.per_page, **_filtered(get, query)})
     offset = (query.page - 1) * query.per_page
     page = queries.assets(get, offset, query.per_page, newest_first=query.order == "newest")
-    pages = (page["total"] + query.per_page - 1) // query.per_page
-    return web.json_response({"height": height, "total": page["total"], "page": query.page,
-                              "per_page": query.per_page, "pages": pages, "items": page["items"]})
+    return web.json_response({"height": height, "total": page["total"],
+                              **page_fields(page["total"], query.page, query.per_page), "items": page["items"]})
 
 
 async def get_asset(request: web.Request) -> web.Response:
@@ -179,11 +180,12 @@ async def get_history(request: web.Request) -> web.Response:
 
 
 async def list_organisations(request: web.Request) -> web.Response:
+    refuse_renamed(dict(request.query))
     query = parse(PageQuery, dict(request.query))
     get, height = _reader(request)
     page = queries.organisations(get, (query.page - 1) * query.per_page, query.per_page)
-    return web.json_response({"height": height, "total": page["total"], "page": query.page,
-                              "per_page": query.per_page, "items": page["items"]})
+    return web.json_response({"height": height, "total": page["total"],
+                              **page_fields(page["total"], query.page, query.per_page), "items": page["items"]})
 
 
 async def get_organisation(request: web.Request) -> web.Response:
@@ -301,6 +303,7 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["height", "total", "items"],
         "properties": {"height": {"type": "integer"}, "total": {"type": "integer"}, "page": {"type": "integer"},
                        "per_page": {"type": "integer"}, "pages": {"type": "integer"},
+                       "next_page": {"type": ["integer", "null"]},
                        "next_cursor": {"type": ["integer", "null"]},
                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/Asset"}}},
     },
@@ -324,7 +327,8 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
                      "additionalProperties": True},
     "OrganisationPage": {
         "type": "object", "required": ["total", "items"],
-        "properties": {"total": {"type": "integer"},
+        "properties": {"total": {"type": "integer"}, "page": {"type": "integer"}, "per_page": {"type": "integer"},
+                       "pages": {"type": "integer"}, "next_page": {"type": ["integer", "null"]},
                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/Organisation"}}},
     },
     "Valuations": {

@@ -6,7 +6,11 @@
 - ``GET /v1/transfers/{id}/data?chunk=N`` — chunks ``N..`` end to end encrypted to the recipient
   (:mod:`chain.dataplane.stream`), access re-decided against committed state before every chunk
   (:mod:`chain.dataplane.access`); any refusal before the first byte is problem+json with zero
-  bytes of data, a refusal mid-stream ends the stream without its final frame.
+  bytes of data, a refusal mid-stream ends the stream without its final frame. With a ``Range:
+  bytes=...`` header instead, the chunks covering that range of the dataset, 206 with
+  ``Content-Range`` (:mod:`chain.dataplane.ranges`; 416 when it cannot be served). When the responses
+  to one recipient key have covered every chunk, the final frame included, the node signs and submits
+  ``crossborder.delivered`` (:mod:`chain.dataplane.delivery`, ADR 0022).
 
 The body is the dataset itself, streamed into :class:`chain.dataplane.store.ContentStore` piece by
 piece (never held whole; aiohttp's ``client_max_size`` applies only to buffered bodies). The request
@@ -30,10 +34,14 @@ from typing import Any
 
 from aiohttp import web
 
-from chain import codec, crypto, merkle, statekeys
+from chain import codec, crypto, statekeys
+from chain.api import problems
 from chain.api.keys import NODE
+from chain.api.openapi import HASH, _json, _problems, _ref
+from chain.api.problems import PROBLEM_CONTENT_TYPE
 from chain.contracts import assets
-from chain.dataplane import access, chunks, requests, stream
+from chain.dataplane import access, chunks, ranges, requests, stream
+from chain.dataplane.delivery import Delivery, DeliveryTracker
 from chain.dataplane.store import ContentStore, ExpectedContent, check_asset_id
 from chain.errors import (
     NotFoundError,
@@ -87,6 +95,9 @@ class DataPlane:
     challenges: Challenges = field(default_factory=Challenges)
     upload_idle_s: float = 60.0
     """An upload that sends nothing for this long is dropped (a slow client cannot hold the store)."""
+    announce: Callable[[Delivery], str | None] | None = None
+    """Submits ``crossborder.delivered`` for a complete delivery (None: the node records no deliveries)."""
+    deliveries: DeliveryTracker = field(default_factory=DeliveryTracker)
 
 
 DATA = web.AppKey("silkport.data", DataPlane)
@@ -216,41 +227,152 @@ def _check(request: web.Request, transfer_id: str, requester: bytes) -> access.G
     return access.check_access(ledger.state_get, transfer_id, requester, ledger.head_header.timestamp_ms)
 
 
+def _layout(request: web.Request, transfer_id: str) -> tuple[int, int]:
+    """``(size, chunk_size)`` of the transfer's asset in committed state (public; to place a Range)."""
+    state_get = request.app[NODE].ledger.state_get
+    raw = state_get(statekeys.transfer_key(transfer_id))
+    if raw is None:
+        raise NotFoundError(f"no transfer {transfer_id}", code="unknown_transfer")
+    record = committed_asset(request, str(codec.dict_from_pairs(codec.decode(raw))["asset_id"]))
+    layout = expected_content(record)
+    return layout.size, layout.chunk_size
+
+
+def _span(request: web.Request, transfer_id: str) -> ranges.ChunkSpan | None:
+    """The chunks a ``Range`` header asks for (None without one); RangeRefused if it cannot be served."""
+    wanted = ranges.parse_range(request.headers.get("Range"))
+    if wanted is None:
+        return None
+    if "chunk" in request.query:
+        raise ValidationError("give either a Range header or the chunk query, not both", code="bad_range")
+    size, chunk_size = _layout(request, transfer_id)
+    return ranges.chunk_span(wanted, size, chunk_size)
+
+
+def _refused_range(request: web.Request, transfer_id: str, refused: ranges.RangeRefused) -> web.Response:
+    """416 with ``Content-Range: bytes */size`` (RFC 9110 §15.5.17), size ``*`` if it cannot be told."""
+    try:
+        size = str(_layout(request, transfer_id)[0])
+    except SilkportError:
+        size = "*"
+    return problems.problem(416, refused.code, refused.message, headers={"Content-Range": f"bytes */{size}"})
+
+
 async def get_data(request: web.Request) -> web.StreamResponse:
     plane = request.app[DATA]
     transfer_id = _transfer_id(request)
-    first = _first_chunk(request)
+    try:
+        span = _span(request, transfer_id)
+    except ranges.RangeRefused as refused:
+        return _refused_range(request, transfer_id, refused)
+    first = _first_chunk(request) if span is None else span.first_chunk
     requester = _requester(request, transfer_id, first)
     grant = _check(request, transfer_id, requester)
     count = chunks.chunk_count(grant.size, grant.chunk_size)
     if not 0 <= first < count:
         raise ValidationError(f"chunk {first} is outside [0, {count}) for this dataset", code="bad_chunk")
+    last = count - 1 if span is None else span.last_chunk
     if not plane.store.has(grant.asset_id):
         raise NotFoundError(f"this node does not hold the content of asset {grant.asset_id}", code="no_content")
     manifest = plane.store.manifest(grant.asset_id)
     if manifest.chunk_root != grant.chunk_root:
         raise NotFoundError("the content held here is not the dataset on chain", code="no_content")
     sealer = stream.StreamSealer(requester, transfer_id, grant.chunk_root, grant.chunk_size, grant.size, first)
-    response = web.StreamResponse(headers={"Content-Type": "application/octet-stream", "Cache-Control": "no-store"})
+    headers = {"Content-Type": "application/octet-stream", "Cache-Control": "no-store", "Accept-Ranges": "bytes"}
+    if span is not None:
+        headers["Content-Range"] = span.content_range
+    proofs = chunks.ChunkProofs(manifest.chunk_hashes)
+    response = web.StreamResponse(status=200 if span is None else 206, headers=headers)
+    response.content_length = len(sealer.opening) + sum(
+        stream.chunk_frame_length(i, chunks.chunk_length(i, grant.size, grant.chunk_size), proofs.proof(i))
+        for i in range(first, last + 1))
     await response.prepare(request)
     await response.write(sealer.opening)
-    leaves = [merkle.leaf_hash(h) for h in manifest.chunk_hashes]
-    for index in range(first, count):
-        try:
-            if index > first:
-                _check(request, transfer_id, requester)  # committed state, before every chunk
-            chunk = plane.store.read_chunk(grant.asset_id, index)
-        except SilkportError as error:
-            LOG.warning("data stream of transfer %s stopped before chunk %d: %s", transfer_id, index, error)
-            break
-        proof = merkle.inclusion_proof(leaves, index)
-        await response.write(sealer.seal(index, chunk, proof, last=index == count - 1))
-    else:
+    log = _StreamLog(transfer_id, first, last)
+    complete = False
+    try:
+        complete = await _send_chunks(request, response, plane.store, grant.asset_id, manifest, proofs, sealer,
+                                      requester, log)
+    finally:  # also when the client goes away mid-stream; a cut still counts the chunks sent (a resume continues)
+        LOG.info("%s", log.line(complete))
+        _delivered(plane, grant, requester, first, first + log.sent, count, complete and last == count - 1)
+    if complete:
         await response.write_eof()
-        return response
-    if request.transport is not None:  # end without the final frame: the client sees the cut
+    elif request.transport is not None:  # end without the final frame: the client sees the cut
         request.transport.close()
     return response
+
+
+def _delivered(plane: DataPlane, grant: access.Grant, requester: bytes, first: int, sent: int, count: int,
+               finished: bool) -> None:
+    complete = plane.deliveries.record(grant.transfer_id, requester, grant.chunk_root, first, sent, count, finished)
+    if complete and plane.announce is not None:
+        plane.announce(Delivery(grant.transfer_id, grant.chunk_root, grant.size, requester))
+
+
+@dataclass
+class _StreamLog:
+    """What one response served: chunks whose write completed, by the node's head height at that moment.
+
+    Logged as one ``event=data_stream_end`` line, so "chunks served after the block that revoked the
+    transfer committed here" is read off the node's own log (``python -m devnet valvebench``).
+    """
+
+    transfer_id: str
+    first: int
+    last: int
+    sent: int = 0
+    by_height: dict[int, int] = field(default_factory=dict)
+
+    def served(self, height: int) -> None:
+        self.sent += 1
+        self.by_height[height] = self.by_height.get(height, 0) + 1
+
+    def line(self, complete: bool) -> str:
+        heights = ",".join(f"{h}:{n}" for h, n in sorted(self.by_height.items()))
+        return (f"event=data_stream_end transfer={self.transfer_id} first={self.first} last={self.last} "
+                f"sent={self.sent} complete={'yes' if complete else 'no'} heights={heights or '-'}")
+
+
+async def _send_chunks(request: web.Request, response: web.StreamResponse, store: ContentStore, asset_id: str,
+                       manifest: chunks.ChunkSummary, proofs: chunks.ChunkProofs, sealer: stream.StreamSealer,
+                       requester: bytes, log: _StreamLog) -> bool:
+    """Send chunks ``log.first .. log.last``; True when all went out, False when access ended first.
+
+    Reading, opening at rest and sealing a chunk run in a worker thread (libsodium and hashlib release
+    the GIL), one chunk ahead of the socket, so the event loop keeps committing blocks and serving
+    other requests. Access is decided on the loop, against committed state, right before each chunk's
+    write starts; at most the chunk being written when a revoking block commits still goes out.
+    """
+    loop = asyncio.get_running_loop()
+
+    def prepare(index: int) -> tuple[bytes, bytes]:
+        chunk = store.read_chunk(asset_id, index, manifest, check_hash=False)
+        return sealer.seal_parts(index, chunk, proofs.proof(index), last=index == log.last)
+
+    ledger = request.app[NODE].ledger
+    pending = loop.run_in_executor(None, prepare, log.first)
+    for index in range(log.first, log.last + 1):
+        try:
+            sealed = await pending
+            _check(request, log.transfer_id, requester)  # committed state, before every chunk
+        except SilkportError as error:
+            LOG.warning("data stream of transfer %s stopped before chunk %d: %s", log.transfer_id, index, error)
+            return False
+        except Exception:  # a bug: the headers are sent, so no problem+json can follow; cut the stream
+            LOG.exception("data stream of transfer %s failed before chunk %d", log.transfer_id, index)
+            return False
+        if index < log.last:
+            pending = loop.run_in_executor(None, prepare, index + 1)
+        try:
+            await response.write(sealed[0])
+            await response.write(sealed[1])
+        except BaseException:
+            if index < log.last:
+                pending.cancel()
+            raise
+        log.served(ledger.head_header.height)
+    return True
 
 
 def register(app: web.Application, plane: DataPlane) -> None:
@@ -260,3 +382,61 @@ def register(app: web.Application, plane: DataPlane) -> None:
     app.router.add_get("/v1/assets/{asset_id}/data", data_status)
     app.router.add_get("/v1/transfers/{transfer_id}/challenge", get_challenge)
     app.router.add_get("/v1/transfers/{transfer_id}/data", get_data)
+
+
+_ASSET_ID = {"name": "asset_id", "in": "path", "required": True, "schema": HASH}
+_TRANSFER_ID = {"name": "transfer_id", "in": "path", "required": True, "schema": HASH}
+_SIGNED = [
+    {"name": requests.SIGNER, "in": "header", "required": True, "schema": HASH,
+     "description": "Ed25519 public key of the signer (the owner for uploads, a recipient member for data)"},
+    {"name": requests.SIGNATURE, "in": "header", "required": True,
+     "schema": {"type": "string", "pattern": "^[0-9a-f]{128}$"}},
+]
+_DISK_FULL = {"507": {"description": "the content store has no room (disk_full)",
+                      "content": {PROBLEM_CONTENT_TYPE: {"schema": _ref("Problem")}}}}
+_STORED = {"type": "object", "required": ["asset_id"],
+           "properties": {"asset_id": HASH, "stored": {"type": "boolean"}, "chunk_root": HASH,
+                          "size": {"type": "integer"}, "chunk_size": {"type": "integer"},
+                          "chunks": {"type": "integer"}}}
+OPENAPI_PATHS: dict[str, Any] = {
+    "/v1/assets/{asset_id}/data": {
+        "put": {
+            "summary": "The owner uploads the asset's dataset (checked against content_hash and chunk_root; ADR 0018)",
+            "parameters": [_ASSET_ID, *_SIGNED,
+                           {"name": requests.VALID_UNTIL, "in": "header", "required": True,
+                            "schema": {"type": "string", "pattern": "^[0-9]{1,16}$"}}],
+            "requestBody": {"required": True, "content": {"application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"}}}},
+            "responses": {"201": _json(_STORED, "stored"), **_problems(400, 403, 404, 429), **_DISK_FULL},
+        },
+        "get": {
+            "summary": "Whether this node stores the asset's dataset",
+            "parameters": [_ASSET_ID],
+            "responses": {"200": _json(_STORED, "what this node holds"), **_problems(400, 404)},
+        },
+    },
+    "/v1/transfers/{transfer_id}/challenge": {
+        "get": {
+            "summary": "A single-use nonce (60 s) for a data request on this transfer at this node",
+            "parameters": [_TRANSFER_ID],
+            "responses": {"200": _json({"type": "object", "required": ["transfer_id", "node_id", "nonce",
+                                                                        "expires_ms"],
+                                        "properties": {"transfer_id": HASH, "node_id": HASH, "nonce": HASH,
+                                                       "expires_ms": {"type": "integer"}}}, "the challenge"),
+                          **_problems(400, 404)},
+        }
+    },
+    "/v1/transfers/{transfer_id}/data": {
+        "get": {
+            "summary": "The released dataset from chunk N, end to end encrypted to the recipient (ADR 0018); "
+                       "a complete delivery is recorded on chain as crossborder.delivered (ADR 0022)",
+            "parameters": [_TRANSFER_ID, *_SIGNED,
+                           {"name": NONCE_HEADER, "in": "header", "required": True, "schema": HASH},
+                           {"name": "chunk", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}}],
+            "responses": {"200": {"description": "frames: opening, then one secretstream message per chunk",
+                                  "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                                      "format": "binary"}}}},
+                          **_problems(400, 403, 404)},
+        }
+    },
+}

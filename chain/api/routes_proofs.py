@@ -12,7 +12,7 @@ route                                  answer
 =====================================  ====================================================================
 
 Receipts and bundles are served as their canonical JSON text (byte for byte what ``silkport verify``
-checks; see :func:`chain.proof_format.canonical_json`).
+checks; see :func:`chain.proofs.document.canonical_json`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pydantic import Field
 from chain.api.heavy import capped, off_loop
 from chain.api.models import Strict, parse
 from chain.errors import ValidationError
-from chain.proof_format import canonical_json
+from chain.proofs.document import canonical_json
 
 HASH = re.compile(r"^[0-9a-f]{64}$")
 

@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import Field
 
 from chain.api.keys import NODE
-from chain.api.models import Strict, parse
+from chain.api.models import Strict, page_fields, parse, refuse_page_in_scan, refuse_renamed
 from chain.api.openapi import HASH, _json, _problems, _ref
 from chain.crossborder import transfer_queries
 from chain.crossborder.contract import STATES
@@ -23,14 +23,15 @@ TRANSFER_ID = re.compile(r"^[0-9a-f]{64}$")
 
 
 class TransfersQuery(Strict):
-    """``GET /v1/transfers?asset=&exporter=&state=&offset=&limit=&order=``."""
+    """``GET /v1/transfers?asset=&exporter=&state=&page=&per_page=&order=`` (the API's one paging style, ADR 0024)."""
 
     asset: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     exporter: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
     state: Literal[STATES] | None = None  # type: ignore[valid-type]
-    offset: int = Field(default=0, ge=0)
-    limit: int = Field(default=50, ge=1, le=transfer_queries.MAX_PAGE)
+    page: int = Field(default=1, ge=1, le=10**12)
+    per_page: int = Field(default=20, ge=1, le=transfer_queries.MAX_PAGE)
     order: Literal["newest", "oldest"] = "newest"
+    cursor: int | None = Field(default=None, ge=0, le=10**12)
 
 
 class PolicyQuery(Strict):
@@ -40,13 +41,25 @@ class PolicyQuery(Strict):
 
 
 async def list_transfers(request: web.Request) -> web.Response:
+    """A page by number (all, one asset's or one exporter's transfers), or, when a filter is applied while
+    walking (``state``; ``exporter`` together with ``asset``) or ``cursor`` is given, a bounded scan from
+    ``cursor`` that hands back ``next_cursor`` — the same two shapes as ``/v1/assets`` (ADR 0024)."""
+    refuse_renamed(dict(request.query))
     query = parse(TransfersQuery, dict(request.query))
     get = request.app[NODE].ledger.state_get
-    page = transfer_queries.transfers(
-        get, asset=query.asset, exporter=query.exporter, state=query.state, offset=query.offset,
-        limit=query.limit, newest_first=query.order == "newest",
+    scan = query.cursor is not None or query.state is not None or (query.asset is not None and query.exporter is not None)
+    if scan:
+        refuse_page_in_scan(query.page)
+    start = (query.cursor or 0) if scan else (query.page - 1) * query.per_page
+    found = transfer_queries.transfers(
+        get, asset=query.asset, exporter=query.exporter, state=query.state,
+        offset=start, limit=query.per_page, newest_first=query.order == "newest",
     )
-    return web.json_response(page)
+    if scan:
+        return web.json_response({"total": found["total"], "per_page": query.per_page, "cursor": start,
+                                  "next_cursor": found["next_offset"], "items": found["items"]})
+    return web.json_response({"total": found["total"], **page_fields(found["total"], query.page, query.per_page),
+                              "items": found["items"]})
 
 
 async def get_transfer(request: web.Request) -> web.Response:
@@ -107,18 +120,26 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "decisions": {"type": "object", "description": "evidence kind -> regulator decision id"},
             "attestations": {"type": "object"},
             "history": {"type": "array", "items": {"type": "object"}, "description": "steps, oldest first"},
+            "deliveries": {"type": "integer", "description": "delivered events recorded (ADR 0022)"},
+            "delivered": {"type": "object", "description": "{height, tx_index} of the latest delivery"},
+            "delivered_root": {**HASH, "description": "the chunk root the deliveries carried"},
         },
         "additionalProperties": True,
     },
     "TransferPage": {
         "type": "object",
-        "required": ["total", "offset", "limit", "items", "next_offset"],
+        "description": "a page by number (page, pages, next_page) or, for a filtered scan, from a cursor "
+                       "(cursor, next_cursor); ADR 0024",
+        "required": ["total", "per_page", "items"],
         "properties": {
             "total": {"type": "integer"},
-            "offset": {"type": "integer"},
-            "limit": {"type": "integer"},
+            "page": {"type": "integer"},
+            "per_page": {"type": "integer"},
+            "pages": {"type": "integer"},
+            "next_page": {"type": ["integer", "null"], "description": "null on the last page"},
+            "cursor": {"type": "integer"},
+            "next_cursor": {"type": ["integer", "null"], "description": "null when the scan reached the end"},
             "items": {"type": "array", "items": _ref("Transfer")},
-            "next_offset": {"type": ["integer", "null"]},
         },
     },
     "Policy": {
@@ -140,9 +161,16 @@ OPENAPI_PATHS: dict[str, Any] = {
                 {"name": "asset", "in": "query", "schema": HASH},
                 {"name": "exporter", "in": "query", "schema": {"type": "string"}},
                 {"name": "state", "in": "query", "schema": {"enum": list(STATES)}},
-                {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
-                {"name": "limit", "in": "query",
-                 "schema": {"type": "integer", "minimum": 1, "maximum": transfer_queries.MAX_PAGE, "default": 50}},
+                {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
+                {"name": "per_page", "in": "query",
+                 "schema": {"type": "integer", "minimum": 1, "maximum": transfer_queries.MAX_PAGE, "default": 20}},
+                {"name": "cursor", "in": "query", "schema": {"type": "integer", "minimum": 0},
+                 "description": "filtered scan (state; exporter with asset): position to continue from "
+                                "(next_cursor of the previous answer); page stays 1"},
+                {"name": "offset", "in": "query", "deprecated": True, "schema": {"type": "integer"},
+                 "description": "removed: answered 400 renamed_parameter; use page (ADR 0024)"},
+                {"name": "limit", "in": "query", "deprecated": True, "schema": {"type": "integer"},
+                 "description": "removed: answered 400 renamed_parameter; use per_page (ADR 0024)"},
                 {"name": "order", "in": "query", "schema": {"enum": ["newest", "oldest"], "default": "newest"}},
             ],
             "responses": {"200": _json(_ref("TransferPage"), "a page of transfers"), **_problems(400)},

@@ -20,6 +20,7 @@ declaration               execution check                                       
 ``authority_quorum()``    ``threshold`` distinct genesis authorities sign             ``no_quorum``
 ``asset_owner()``         the live asset ``args["asset_id"]``'s owner signs           ``not_owner``
 ``pledgee()``             the live asset ``args["asset_id"]``'s pledgee signs         ``not_pledgee``
+``validator()``           a signer is in the current validator set (a node's key)     ``not_validator``
 ``any_of(a, b, code=c)``  one alternative passes                                      ``c``
 ========================  ==========================================================  =================
 
@@ -42,10 +43,10 @@ if TYPE_CHECKING:
     from chain.contracts.base import Context
 
 Read = Callable[[bytes], bytes | None]
-KINDS = ("anyone", "member", "role", "authority_quorum", "asset_owner", "pledgee", "any_of")
+KINDS = ("anyone", "member", "role", "authority_quorum", "asset_owner", "pledgee", "validator", "any_of")
 REFUSAL_CODES = {
     "member": "unknown_member", "role": "missing_role", "authority_quorum": "no_quorum",
-    "asset_owner": "not_owner", "pledgee": "not_pledgee",
+    "asset_owner": "not_owner", "pledgee": "not_pledgee", "validator": "not_validator",
 }
 
 
@@ -61,6 +62,12 @@ def _signers_text(signers: tuple[bytes, ...]) -> str:
 def _roles(read: Read, public_key: bytes) -> tuple[str, ...]:
     raw = read(statekeys.roles_key(public_key))
     return () if raw is None else tuple(codec.decode_stored(raw))
+
+
+def _is_validator(read: Read, signers: tuple[bytes, ...]) -> bool:
+    raw = read(statekeys.VALIDATORS)
+    keys: set[bytes] = set() if raw is None else {v[0] for v in codec.decode_stored(raw)}
+    return any(k in keys for k in signers)
 
 
 def _quorum_shortfall(read: Read, signers: tuple[bytes, ...]) -> str | None:
@@ -126,6 +133,11 @@ class Callers:
         return cls("pledgee")
 
     @classmethod
+    def validator(cls) -> Callers:
+        """A node speaking for itself with its validator key (the data valve's ``delivered``, ADR 0022)."""
+        return cls("validator")
+
+    @classmethod
     def any_of(cls, *alternatives: Callers, code: str) -> Callers:
         if len(alternatives) < 2:
             raise ValueError("any_of needs two alternatives or more")
@@ -160,6 +172,10 @@ class Callers:
             return None if shortfall is None else Refusal("no_quorum", shortfall)
         if kind in ("asset_owner", "pledgee"):
             return _asset_refusal(ctx, args, kind)
+        if kind == "validator":
+            if _is_validator(ctx.get, signers):
+                return None
+            return Refusal("not_validator", f"no signer ({_signers_text(signers)}) is a validator")
         refusals = []
         for alternative in self.alternatives:
             found = alternative.refusal(ctx, args)
@@ -196,6 +212,10 @@ class Callers:
         if kind == "authority_quorum":
             shortfall = _quorum_shortfall(read, signers)
             return None if shortfall is None else Refusal("no_quorum", shortfall)
+        if kind == "validator":
+            if _is_validator(read, signers):
+                return None
+            return Refusal("not_validator", f"no signer ({_signers_text(signers)}) is a validator")
         refusals = []
         for alternative in self.alternatives:
             found = alternative.admissible(signers, read)

@@ -12,7 +12,10 @@ attach_evidence     an exporter member and/or the pledgee      PENDING_EVIDENCE,
 customs_review      a ``customs`` role holder                  CLEARED → RELEASED (approve, after a
                                                                re-evaluation that still ALLOWs) or
                                                                DENIED (deny)
-acknowledge         a member of the recipient organisation     RELEASED → ACKNOWLEDGED
+delivered           the serving node's validator key, in the   RELEASED, ACKNOWLEDGED (unchanged; one
+                    exporter's jurisdiction (ADR 0022)         entry per complete delivery)
+acknowledge         a member of the recipient organisation,    RELEASED → ACKNOWLEDGED
+                    after a delivery, with its chunk root
 revoke              an exporter member (before release) or     PENDING_EVIDENCE, CLEARED (exporter);
                     an authority quorum                        + RELEASED (authority) → REVOKED
 ==================  =========================================  ======================================
@@ -80,7 +83,7 @@ STATES = (REQUESTED, PENDING_EVIDENCE, CLEARED, RELEASED, ACKNOWLEDGED, DENIED, 
 LAWFUL_BASES = tuple(b.value for b in LawfulBasis)
 TRANSFER_ID_PATTERN = r"[0-9a-f]{64}"
 OPTIONAL_FIELDS = ("recipient_node", "ftz_scenario", "gdpr", "pledgee_consent", "released", "released_by",
-                   "counted", "acknowledged", "closed_note")
+                   "counted", "acknowledged", "closed_note", "deliveries", "delivered", "delivered_root")
 """Transfer record fields stored only once set (read back as None)."""
 REF = Str(max_len=128, pattern=r"\S.{0,127}", optional=True, default=None)
 
@@ -124,7 +127,12 @@ ATTACH = Schema(
     }
 )
 REVIEW = Schema({"transfer_id": TRANSFER_ID, "approve": Bool(), "note": Str(max_len=512, optional=True, default="")})
-ACKNOWLEDGE = Schema({"transfer_id": TRANSFER_ID, "content_hash": Bytes(size=32)})
+ACKNOWLEDGE = Schema({"transfer_id": TRANSFER_ID, "content_hash": Bytes(size=32), "chunk_root": Bytes(size=32)})
+DELIVERED = Schema({"transfer_id": TRANSFER_ID, "chunk_root": Bytes(size=32), "bytes": Int(),
+                    "recipient_key": PublicKey()})
+MAX_DELIVERIES = 256
+"""Deliveries recorded per transfer (resumes and re-fetches); beyond, ``too_many_deliveries``."""
+VALIDATOR = Callers.validator()
 REVOKE = Schema({"transfer_id": TRANSFER_ID, "reason": Str(max_len=512, optional=True, default="")})
 
 
@@ -165,6 +173,17 @@ def _member_signer(ctx: Context, org_id: str) -> bytes | None:
         if ctx.get_value(statekeys.member_key(public_key)) == org_id:
             return public_key
     return None
+
+
+def _exporting_node(ctx: Context, record: dict[str, Any]) -> bytes:
+    """The signing validator, if it stands in the exporter's jurisdiction (the data leaves from there)."""
+    validators = {v[0]: v for v in ctx.get_value(statekeys.VALIDATORS) or ()}
+    jurisdiction = facts.organisation(ctx, record["exporter"])["jurisdiction"]
+    for public_key in ctx.signers:
+        if public_key in validators and validators[public_key][3] == jurisdiction:
+            return public_key
+    raise ContractError(f"no signer is a validator in the exporter's jurisdiction {jurisdiction}",
+                        code="not_exporting_node")
 
 
 def _is_authority(ctx: Context) -> bool:
@@ -275,7 +294,7 @@ def _release(ctx: Context, record: dict[str, Any], decision: Decision, inputs: t
 
 
 def _save(ctx: Context, record: dict[str, Any], asset: dict[str, Any], action: str, by: bytes,
-          note: str = "", decided: dict[str, Any] | None = None) -> None:
+          note: str = "", decided: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> None:
     """Write the record and step ``n``; emit ``transfer_<action>`` on the asset's history chain."""
     step = int(record["steps"])
     record["steps"] = step + 1
@@ -286,12 +305,16 @@ def _save(ctx: Context, record: dict[str, Any], asset: dict[str, Any], action: s
         entry["note"] = note
     if decided is not None:
         entry["decision"] = decided
+    if extra is not None:
+        entry.update(extra)
     ctx.put_record(statekeys.transfer_step_key(record["id"], step), entry)
     data: dict[str, Any] = {"transfer_id": record["id"], "state": record["state"], "step": step}
     if decided is not None:
         data.update({k: decided[k] for k in ("decision", "requires", "rules", "path", "policy_version")})
     if note:
         data["note"] = note
+    if extra is not None:
+        data.update(extra)
     assets.touch(ctx, asset, CONTRACT, f"transfer_{action}", **data)
 
 
@@ -409,22 +432,62 @@ def register(registry: ContractRegistry) -> None:
         _release(ctx, record, decision, inputs, officer.hex())
         _save(ctx, record, asset, "reviewed", officer, note=args["note"], decided=decided)
 
+    @method(CONTRACT, "delivered", DELIVERED, callers=VALIDATOR)
+    def delivered(ctx: Context, args: dict[str, Any]) -> None:
+        """The serving node's validator key (ADR 0022): it has sent every chunk of the dataset, sealed to
+        ``recipient_key``. Allowed on RELEASED or ACKNOWLEDGED (a re-fetch), by a validator in the exporter's
+        jurisdiction, for the asset's ``chunk_root`` and ``size``, to a member of the recipient organisation;
+        the state does not change and every delivery is kept (at most :data:`MAX_DELIVERIES`). Refusals
+        ``not_validator``, ``unknown_transfer``, ``bad_state``, ``not_exporting_node``, ``no_layout``,
+        ``chunk_root_mismatch``, ``size_mismatch``, ``not_recipient``, ``too_many_deliveries``. Emits
+        transfer_delivered on the asset."""
+        record = load_transfer(ctx, args["transfer_id"])
+        _require_state(record, RELEASED, ACKNOWLEDGED)
+        node = _exporting_node(ctx, record)
+        asset = assets.load(ctx, record["asset_id"])
+        if asset.get("chunk_root") is None:
+            raise ContractError(f"asset {asset['id']} has no chunk layout on chain", code="no_layout")
+        if args["chunk_root"] != asset["chunk_root"]:
+            raise ContractError(f"chunk_root {args['chunk_root'].hex()} is not the asset's "
+                                f"{asset['chunk_root'].hex()}", code="chunk_root_mismatch")
+        if args["bytes"] != asset["size"]:
+            raise ContractError(f"bytes {args['bytes']} is not the asset's size {asset['size']}", code="size_mismatch")
+        if ctx.get_value(statekeys.member_key(args["recipient_key"])) != record["recipient"]:
+            raise ContractError(f"recipient_key is not a member of {record['recipient']}", code="not_recipient")
+        count = int(record["deliveries"] or 0)
+        if count >= MAX_DELIVERIES:
+            raise ContractError(f"transfer already has {MAX_DELIVERIES} deliveries", code="too_many_deliveries")
+        record["deliveries"] = count + 1
+        record["delivered"] = ctx.ref.to_wire()
+        record["delivered_root"] = args["chunk_root"]
+        delivery = {"chunk_root": args["chunk_root"], "bytes": args["bytes"], "recipient_key": args["recipient_key"],
+                    "node": node, "delivery": count}
+        _save(ctx, record, asset, "delivered", node, extra=delivery)
+
     @method(CONTRACT, "acknowledge", ACKNOWLEDGE, callers=MEMBER)
     def acknowledge(ctx: Context, args: dict[str, Any]) -> None:
-        """A member of the recipient organisation. Confirms receipt of a RELEASED transfer with the content
-        hash, which must be the asset's (→ ACKNOWLEDGED). Refusals ``unknown_transfer``, ``bad_state``,
-        ``not_recipient``, ``content_mismatch``. Emits transfer_acknowledged on the asset."""
+        """A member of the recipient organisation. Confirms receipt of a RELEASED, delivered transfer with the
+        content hash (the asset's) and the chunk root (the delivered one) → ACKNOWLEDGED. Refusals
+        ``unknown_transfer``, ``bad_state``, ``not_recipient``, ``not_delivered``, ``chunk_root_mismatch``,
+        ``content_mismatch``. Emits transfer_acknowledged on the asset."""
         record = load_transfer(ctx, args["transfer_id"])
         _require_state(record, RELEASED)
         member = _member_signer(ctx, record["recipient"])
         if member is None:
             raise ContractError(f"a member of {record['recipient']} must sign", code="not_recipient")
+        if not record["deliveries"]:
+            raise ContractError("no delivery of this transfer is recorded; fetch the data first",
+                                code="not_delivered")
+        if args["chunk_root"] != record["delivered_root"]:
+            raise ContractError(f"chunk_root {args['chunk_root'].hex()} is not the delivered chunk root "
+                                f"{record['delivered_root'].hex()}", code="chunk_root_mismatch")
         asset = assets.load(ctx, record["asset_id"])
         if args["content_hash"] != asset["content_hash"]:
-            raise ContractError("the content hash is not the asset's", code="content_mismatch")
+            raise ContractError("content_hash is not the asset's", code="content_mismatch")
         record["state"] = ACKNOWLEDGED
         record["acknowledged"] = ctx.ref.to_wire()
-        _save(ctx, record, asset, "acknowledged", member, note=args["content_hash"].hex())
+        _save(ctx, record, asset, "acknowledged", member, note=args["content_hash"].hex(),
+              extra={"chunk_root": args["chunk_root"]})
 
     @method(CONTRACT, "revoke", REVOKE, callers=Callers.any_of(MEMBER, AUTHORITY, code="not_exporter"))
     def revoke(ctx: Context, args: dict[str, Any]) -> None:

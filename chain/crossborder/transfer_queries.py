@@ -21,7 +21,7 @@ MAX_PAGE = queries.MAX_PAGE
 MAX_SCAN = 10_000
 
 _NESTED = ("decision", "decisions", "attestations", "gdpr")
-_REFS = ("requested", "released", "acknowledged", "updated", "ref")
+_REFS = ("requested", "released", "acknowledged", "delivered", "updated", "ref")
 
 
 def _value(get: Get, key: bytes) -> Any:

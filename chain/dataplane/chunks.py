@@ -24,6 +24,7 @@ __all__ = [
     "MAX_CHUNK_SIZE",
     "MIN_CHUNK_SIZE",
     "ChunkHasher",
+    "ChunkProofs",
     "ChunkSummary",
     "check_chunk_size",
     "chunk_count",
@@ -88,6 +89,49 @@ def chunk_root(chunk_hashes: Sequence[bytes]) -> bytes:
 def chunk_inclusion_proof(chunk_hashes: Sequence[bytes], index: int) -> list[bytes]:
     """RFC 9162 §2.1.3.1 inclusion proof of chunk ``index`` in :func:`chunk_root`."""
     return merkle.inclusion_proof([merkle.leaf_hash(h) for h in _checked_hashes(chunk_hashes)], index)
+
+
+class ChunkProofs:
+    """Every chunk's RFC 9162 §2.1.3.1 inclusion proof for one dataset, ``O(log n)`` hashes each.
+
+    The egress stream needs one proof per chunk; :func:`chunk_inclusion_proof` costs ``O(n)`` per
+    call (``O(n^2)`` per dataset). Here the subtree roots PATH uses are computed once and kept (at
+    most ``n - 1`` of them), so a dataset's proofs cost ``O(n)`` hashes in all.
+    """
+
+    def __init__(self, chunk_hashes: Sequence[bytes]) -> None:
+        self._leaves = [merkle.leaf_hash(h) for h in _checked_hashes(chunk_hashes)]
+        self._subtrees: dict[tuple[int, int], bytes] = {}
+
+    def _subtree(self, low: int, high: int) -> bytes:
+        if high - low == 1:
+            return self._leaves[low]
+        found = self._subtrees.get((low, high))
+        if found is None:
+            middle = low + _split(high - low)
+            found = merkle.node_hash(self._subtree(low, middle), self._subtree(middle, high))
+            self._subtrees[(low, high)] = found
+        return found
+
+    def proof(self, index: int) -> list[bytes]:
+        """The inclusion proof of chunk ``index`` (leaf-side sibling first, as :mod:`chain.merkle`)."""
+        if not 0 <= index < len(self._leaves):
+            raise ValidationError(f"chunk index {index} is outside [0, {len(self._leaves)})")
+        path, low, high = [], 0, len(self._leaves)
+        while high - low > 1:
+            middle = low + _split(high - low)
+            if index < middle:
+                path.append(self._subtree(middle, high))
+                high = middle
+            else:
+                path.append(self._subtree(low, middle))
+                low = middle
+        return path[::-1]
+
+
+def _split(n: int) -> int:
+    """The largest power of two strictly smaller than ``n >= 2`` (RFC 9162 §2.1.1)."""
+    return 1 << ((n - 1).bit_length() - 1)
 
 
 def verify_chunk(chunk: bytes, index: int, count: int, proof: Sequence[bytes], root: bytes) -> None:

@@ -220,9 +220,17 @@ class ContentStore:
             raise StorageError(f"content manifest of asset {asset_id} does not match its chunk root")
         return summary
 
-    def read_chunk(self, asset_id: str, index: int) -> bytes:
-        """Plaintext of chunk ``index``, opened and checked; StorageError if tampered at rest."""
-        summary = self.manifest(asset_id)
+    def read_chunk(self, asset_id: str, index: int, summary: chunks.ChunkSummary | None = None, *,
+                   check_hash: bool = True) -> bytes:
+        """Plaintext of chunk ``index``, opened and checked; StorageError if tampered at rest.
+
+        ``summary``: the dataset's :meth:`manifest`, already read and checked (a stream reads it once,
+        not once per chunk). ``check_hash=False`` skips the SHA-256 check after the AEAD opened the record
+        (the egress stream: the AEAD already binds the record to this asset, root and index under the
+        node key, and the recipient checks every chunk against the chunk root itself).
+        """
+        if summary is None:
+            summary = self.manifest(asset_id)
         length = chunks.chunk_length(index, summary.size, summary.chunk_size)
         record = NONCE_SIZE + summary.chunk_size + TAG_SIZE
         with open(self.root / "assets" / asset_id / "chunks", "rb") as f:
@@ -236,7 +244,7 @@ class ContentStore:
             )
         except Exception as exc:  # nacl raises CryptoError; any failure means tampering
             raise StorageError(f"chunk {index} of asset {asset_id} fails authentication at rest") from exc
-        if chunks.chunk_hash(plain) != summary.chunk_hashes[index]:
+        if check_hash and chunks.chunk_hash(plain) != summary.chunk_hashes[index]:
             raise StorageError(f"chunk {index} of asset {asset_id} does not match its chunk hash")
         return plain
 

@@ -32,7 +32,7 @@ import nacl.public
 import nacl.signing
 from nacl import bindings
 
-from chain import codec, crypto
+from chain import codec, crypto, merkle
 from chain.dataplane import chunks
 from chain.errors import DecodeError, ProofError, ValidationError
 
@@ -41,6 +41,7 @@ FRAME_HEADER = struct.Struct(">I")
 MAX_PROOF_BYTES = 64 * 40
 _TAG_MESSAGE = bindings.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
 _TAG_FINAL = bindings.crypto_secretstream_xchacha20poly1305_TAG_FINAL
+_ABYTES = bindings.crypto_secretstream_xchacha20poly1305_ABYTES
 STREAM_VERSION = 1
 
 
@@ -62,6 +63,22 @@ def frame(payload: bytes) -> bytes:
     return FRAME_HEADER.pack(len(payload)) + payload
 
 
+def _bin_header(length: int) -> int:
+    """Bytes of a msgpack ``bin`` header for ``length`` bytes (bin 8 / bin 16 / bin 32)."""
+    return 2 if length < 1 << 8 else 3 if length < 1 << 16 else 5
+
+
+def chunk_frame_length(index: int, chunk_length: int, proof: list[bytes]) -> int:
+    """Bytes the sealed frame of one chunk takes on the wire, known before it is sealed.
+
+    The canonical message ``[index, chunk, proof]`` is the encoding of ``[index, b"", proof]`` with the
+    empty ``bin`` replaced by the chunk; secretstream adds ``ABYTES``. The egress route adds these up
+    to announce a ``Content-Length`` (no chunked transfer coding, and a cut body is visible to HTTP).
+    """
+    message = len(codec.encode([index, b"", proof])) - _bin_header(0) + _bin_header(chunk_length) + chunk_length
+    return FRAME_HEADER.size + message + _ABYTES
+
+
 class StreamSealer:
     """Server side: the opening frame, then one sealed frame per chunk."""
 
@@ -75,9 +92,14 @@ class StreamSealer:
             [STREAM_VERSION, transfer_id, chunk_root, chunk_size, size, first_chunk, bytes(sealed), header]))
 
     def seal(self, index: int, chunk: bytes, proof: list[bytes], last: bool) -> bytes:
+        return b"".join(self.seal_parts(index, chunk, proof, last))
+
+    def seal_parts(self, index: int, chunk: bytes, proof: list[bytes], last: bool) -> tuple[bytes, bytes]:
+        """The frame of one chunk as ``(length header, sealed message)``: written in turn, no 1 MiB copy."""
         message = codec.encode([index, chunk, proof])
         tag = _TAG_FINAL if last else _TAG_MESSAGE
-        return frame(bindings.crypto_secretstream_xchacha20poly1305_push(self._state, message, None, tag))
+        sealed = bindings.crypto_secretstream_xchacha20poly1305_push(self._state, message, None, tag)
+        return FRAME_HEADER.pack(len(sealed)), sealed
 
 
 @dataclass(frozen=True)
@@ -112,6 +134,8 @@ class StreamOpener:
         bindings.crypto_secretstream_xchacha20poly1305_init_pull(self._state, header, stream_key)
         self.next_index = first
         self.finished = False
+        self.last_chunk_hash = b""
+        """SHA-256 of the last chunk :meth:`open` verified."""
 
     @property
     def max_frame(self) -> int:
@@ -123,15 +147,21 @@ class StreamOpener:
             raise ProofError("data after the stream's final frame")
         try:
             message, tag = bindings.crypto_secretstream_xchacha20poly1305_pull(self._state, sealed_frame, None)
-            index, chunk, proof = codec.decode(message)
+            # authenticated by secretstream (only the sealer holds the key) and checked below against the
+            # chunk root, so the canonical-form re-encoding of codec.decode (a copy per chunk) is not needed
+            index, chunk, proof = codec.decode_stored(message)
         except (nacl.exceptions.CryptoError, ValueError, TypeError, DecodeError) as exc:
             raise ProofError(f"chunk frame after chunk {self.next_index - 1} fails to open") from exc
         if index != self.next_index:
             raise ProofError(f"expected chunk {self.next_index}, got {index}")
+        if not isinstance(index, int) or not isinstance(chunk, bytes) or not isinstance(proof, tuple):
+            raise ProofError(f"chunk frame after chunk {self.next_index - 1} is not [index, chunk, proof]")
+        digest = chunks.chunk_hash(chunk)
         try:
-            chunks.verify_chunk(chunk, index, self.count, list(proof), self.opening.chunk_root)
+            merkle.verify_inclusion(merkle.leaf_hash(digest), index, self.count, list(proof), self.opening.chunk_root)
         except ValidationError as exc:
             raise ProofError(f"chunk {index}: {exc}") from exc
+        self.last_chunk_hash = digest
         self.next_index += 1
         self.finished = tag == _TAG_FINAL
         return index, bytes(chunk)

@@ -65,9 +65,11 @@ class BlockStore:
         extra: WriteBatch | None = None,
         *,
         sync: bool = True,
+        leaf_data: Sequence[bytes] | None = None,
     ) -> None:
         """Append ``block`` as the new head, with everything in ``extra``, in one synced batch
         (``sync=False``: one atomic batch that a later synced write makes durable; catch-up only).
+        ``leaf_data``: the bodies' bytes already encoded by execution (``tx_leaf_data`` of each tx).
 
         Refuses (:class:`ValidationError`, store untouched) a block that does not extend the head
         (height ``head + 1`` and ``prev_hash`` = head hash; with no head only height 0 is accepted),
@@ -104,6 +106,8 @@ class BlockStore:
                 f" not block {block_hash.hex()} at height {height}"
             )
 
+        if leaf_data is not None and len(leaf_data) != len(block.txs):
+            raise ValidationError(f"{len(leaf_data)} encoded bodies for {len(block.txs)} transactions")
         ops: dict[bytes, bytes | None] = {}
         prefixed: list[tuple[bytes, Mapping[bytes, bytes | None]]] = []
         if extra is not None:
@@ -122,7 +126,7 @@ class BlockStore:
         pack_index = _U32.pack
         for index, (tx, receipt) in enumerate(zip(block.txs, receipts, strict=True)):
             suffix = pack_index(index)
-            ops[body_base + suffix] = tx_leaf_data(tx, receipt)
+            ops[body_base + suffix] = leaf_data[index] if leaf_data is not None else tx_leaf_data(tx, receipt)
             ops[location_prefix + tx.tx_hash] = height_bytes + suffix
         ops[schema.HEADER_PREFIX + height_bytes] = header.encode()
         ops[schema.BLOCK_HASH_PREFIX + height_bytes] = block_hash

@@ -21,11 +21,11 @@ from chain.errors import StorageError
 from chain.storage.kv import WriteBatch, prefix_upper_bound
 
 # LevelDB's default memtable size. Larger memtables were measured slower for block commits (a deeper
-# skip list per insert: 4 MiB ~11 ms, 32 MiB ~15 ms of CPU per 2,000-tx commit, chain/bench/blockstore.py).
+# skip list per insert: 4 MiB ~11 ms, 32 MiB ~15 ms of CPU per 2,000-tx commit, benchmarks/blockstore.py).
 WRITE_BUFFER_SIZE = 4 * 1024 * 1024
 BLOCK_CACHE_SIZE = 64 * 1024 * 1024
 # LevelDB maps every open table file into memory: 512 open files took a 1M-asset node past 400 MB RSS
-# (chain/bench/assets_state.py); 64 keeps it near 200 MB with p99 reads still under 1 ms.
+# (benchmarks/assets_state.py); 64 keeps it near 200 MB with p99 reads still under 1 ms.
 MAX_OPEN_FILES = 64
 # No block compression: nearly every byte we store is a hash, a signature or a tx body of hashes, which
 # snappy cannot shrink; it only cost CPU in the background compactions (2.3x their CPU for 3.6M index

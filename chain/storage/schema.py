@@ -32,7 +32,7 @@ prefix     key                                              value
 Why transactions and receipts share one key: the pair is what a ``tx_root`` inclusion proof needs
 (DESIGN.md §4), a transaction lookup is one read, and a block commit writes one LevelDB entry per
 transaction instead of two (a quarter fewer entries for a typical block: see
-``chain/bench/blockstore.py``). The block body alone is the first element of each value.
+``benchmarks/blockstore.py``). The block body alone is the first element of each value.
 
 The values of ``H``, ``B`` and ``C`` are canonical bytes (:mod:`chain.codec`): the store keeps
 no pickles and no decoded objects, and equal objects are stored as equal bytes.

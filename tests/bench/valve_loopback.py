@@ -23,8 +23,8 @@ import test_api_egress as egress  # noqa: E402
 from aiohttp import web  # noqa: E402
 
 from chain.api import start  # noqa: E402
-from chain.contracts import testkit as tk  # noqa: E402
 from chain.dataplane import chunks, fetch  # noqa: E402
+from testkit import contracts as tk  # noqa: E402
 
 
 def main(mebibytes: int) -> None:

@@ -191,7 +191,7 @@ def noop_tx(chain_id: str, note: str) -> SignedTx:
 def start_devnet(directory: Path, nodes: int = 4, *options: str) -> Devnet:
     """``devnet up --detach`` with ``options`` (``--test-mode``, ``--param NAME=VALUE``)."""
     result = devnet_cli(
-        "up", "--dir", directory, "--nodes", str(nodes), "--detach", "--ready-timeout", "60", *options
+        "up", "--dir", directory, "--nodes", str(nodes), "--detach", "--ready-timeout", "60", "--no-cast", *options
     )
     if result.returncode != 0:
         tails = ""

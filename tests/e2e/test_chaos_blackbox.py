@@ -148,7 +148,7 @@ def dropped(devnet: Devnet, index: int, reason: str) -> float:
 def test_a_byzantine_peer_is_dropped_and_counted(tmp_path: Path, mode: str, reason: str) -> None:
     """A real node in ``mode`` (test chain): the honest three keep committing and count its messages."""
     directory = tmp_path / "devnet"
-    result = devnet_cli("up", "--dir", directory, "--nodes", "4", "--detach", "--test-mode", "--ready-timeout", "60")
+    result = devnet_cli("up", "--dir", directory, "--nodes", "4", "--detach", "--test-mode", "--ready-timeout", "60", "--no-cast")
     assert result.returncode == 0, result.stdout + result.stderr
     devnet = Devnet(directory)
     byzantine: subprocess.Popen[bytes] | None = None

@@ -31,6 +31,11 @@ def test_demo_tells_the_asset_story_and_nodes_agree(devnet: Devnet) -> None:
     assert "the sale is refused while pledged: error code asset_pledged" in first
     assert "registered <- " not in first and "<- registered" in first  # history ends at the registration
     assert re.search(r"tx [0-9a-f]{64}  block \d+  ok", first)
+    # the valve (ADR 0018, 0022): real bytes from the Daxing node, delivered, acknowledged, audited; the denied
+    # transfer gets nothing
+    assert re.search(r"fetches it from the Daxing node: \d+ bytes, \d+ chunks verified, SHA-256 [0-9a-f]{64}", first)
+    assert "commits `delivered` with its validator key" in first and "(matches the delivery)" in first
+    assert "fetch is refused: transfer_not_released (HTTP 403); 0 bytes received" in first
     match = AGREE.search(first)
     assert match, first
     height, block_hash = int(match.group(1)), match.group(2)

@@ -37,7 +37,7 @@ if REASON:
 
 def start_netns_devnet(directory: Path, *extra: str) -> Devnet:
     result = devnet_cli(
-        "up", "--dir", directory, "--nodes", "4", "--detach", "--ready-timeout", "60", "--netns", "--test-mode",
+        "up", "--dir", directory, "--nodes", "4", "--detach", "--ready-timeout", "60", "--netns", "--test-mode", "--no-cast",
         *extra,
     )
     if result.returncode != 0:

@@ -441,7 +441,7 @@ def test_plaintext_node_cannot_join_a_tls_devnet(tls_devnet: Devnet) -> None:
 def test_tls_node_cannot_join_a_plaintext_devnet(tmp_path: Path) -> None:
     directory = tmp_path / "plain"
     result = devnet_cli(
-        "up", "--dir", directory, "--nodes", "4", "--detach", "--ready-timeout", "60", "--insecure-plaintext"
+        "up", "--dir", directory, "--nodes", "4", "--detach", "--ready-timeout", "60", "--insecure-plaintext", "--no-cast"
     )
     try:
         assert result.returncode == 0, result.stdout + result.stderr

@@ -1,8 +1,9 @@
 """Black box: a cross-border transfer's whole lifecycle on a real 4-node devnet, through the REST API only.
 
 request → REQUIRE (sc_or_cert) → the standard-contract filing registered by an authority quorum →
-attach → CLEARED → customs release → the recipient acknowledges with the content hash; every node
-returns the same transfer record (DESIGN.md §7–8, ADR 0007).
+attach → CLEARED → customs release; an acknowledgement before any delivery is refused (the delivery
+path is ``test_delivery_blackbox.py``); every node returns the same transfer record (DESIGN.md §7–8,
+ADR 0007, ADR 0022).
 """
 
 from __future__ import annotations
@@ -95,13 +96,18 @@ def test_transfer_lifecycle_on_a_real_devnet(devnet: Devnet) -> None:
     actor.commit("crossborder", "customs_review", {"transfer_id": transfer_id, "approve": True, "note": "ok"},
                  [keys["customs"]], node=3)
     assert record()["state"] == "RELEASED"
-    _, ack = actor.commit("crossborder", "acknowledge", {"transfer_id": transfer_id, "content_hash": content},
-                          [keys["recipient"]], node=3)
-    assert ack["events"][0]["name"] == "transfer_acknowledged"
+    nonce = int(time.time() * 1000)
+    early = make_tx(devnet.chain_id, "crossborder", "acknowledge",
+                    {"transfer_id": transfer_id, "content_hash": content, "chunk_root": content}, [keys["recipient"]],
+                    nonce)
+    devnet.submit(3, early)
+    devnet.wait_committed(3, early.tx_id)
+    info = devnet.tx_status(3, early.tx_id)
+    assert info is not None and info["receipt"]["error_code"] == "not_delivered"  # ADR 0022: data moves first
 
     final = record()
-    assert final["state"] == "ACKNOWLEDGED" and final["decision"]["decision"] == "ALLOW"
-    assert [step["action"] for step in final["history"]] == ["requested", "evidence", "reviewed", "acknowledged"]
+    assert final["state"] == "RELEASED" and final["decision"]["decision"] == "ALLOW"
+    assert [step["action"] for step in final["history"]] == ["requested", "evidence", "reviewed"]
     for node in range(1, devnet.size):
         wait_until(lambda node=node: record(node, strict=False) == final, 30,  # type: ignore[misc]
                    f"node {node} agrees on the transfer")

@@ -63,6 +63,7 @@ def test_upload_fetch_and_nothing_for_a_pending_transfer(devnet: Devnet, tmp_pat
 
     asset_id = codec.sha256(bytes.fromhex(tx_hash) + summary.content_hash).hex()
     node0 = devnet.api(0)
+    genesis = devnet.directory / "genesis.json"  # the recipient proves the layout from it (ADR 0018 §12)
 
     wrong = tmp_path / "wrong.csv"
     wrong.write_bytes(dataset.read_bytes()[:-1] + b"!")
@@ -88,27 +89,27 @@ def test_upload_fetch_and_nothing_for_a_pending_transfer(devnet: Devnet, tmp_pat
 
     denied_out = tmp_path / "pending.csv"
     nothing = silkport("data", "fetch", pending, "-o", denied_out, "--key", tmp_path / "recipient.key",
-                       "--node", node0, "--quiet")
+                       "--genesis", genesis, "--node", node0, "--quiet")
     assert nothing.returncode == 1 and "transfer_not_released" in nothing.stderr
     assert not denied_out.exists()
     outsider = silkport("data", "fetch", released, "-o", denied_out, "--key", tmp_path / "exporter.key",
-                        "--node", node0, "--quiet")
+                        "--genesis", genesis, "--node", node0, "--quiet")
     assert outsider.returncode == 1 and "not_recipient" in outsider.stderr and not denied_out.exists()
 
     elsewhere = silkport("data", "fetch", released, "-o", denied_out, "--key", tmp_path / "recipient.key",
-                         "--node", devnet.api(1), "--quiet")
+                         "--genesis", genesis, "--node", devnet.api(1), "--quiet")
     assert elsewhere.returncode == 1 and "no_content" in elsewhere.stderr and not denied_out.exists()
 
     out = tmp_path / "received.csv"
     fetched = silkport("data", "fetch", released, "-o", out, "--key", tmp_path / "recipient.key",
-                       "--node", node0, "--json", "--ack", "--timeout", "30")
+                       "--genesis", genesis, "--node", node0, "--json", "--ack", "--timeout", "30")
     assert fetched.returncode == 0, fetched.stderr
     assert out.read_bytes() == dataset.read_bytes()
     assert not (tmp_path / "received.csv.part").exists()
     code, record = http_json(f"{node0}/v1/transfers/{released}")
     assert code == 200 and record["state"] == "ACKNOWLEDGED"
     again = silkport("data", "fetch", released, "-o", tmp_path / "again.csv", "--key", tmp_path / "recipient.key",
-                     "--node", node0, "--quiet", "--ack")
+                     "--genesis", genesis, "--node", node0, "--quiet", "--ack")
     assert again.returncode == 1 and "bad_state" in again.stderr  # re-fetch allowed, a second ack refused
     assert (tmp_path / "again.csv").read_bytes() == dataset.read_bytes()
     shown = silkport("data", "status", released, "--node", node0, "--json")

@@ -28,10 +28,11 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from chain.api import make_app, start
-from chain.api.app import ROUTE_MODULES
+from chain.api.app import DOCUMENTED_MODULES
 from chain.api.openapi import merged_document
 from chain.config import ApiBudgets, RouteBudget
 from chain.crypto import KeyPair
+from chain.dataplane.store import ContentStore
 from chain.genesis import GENESIS_FORMAT, GenesisDoc, default_policy, parse_genesis
 from chain.localnode import LocalNode
 from chain.types import make_tx
@@ -41,7 +42,7 @@ EXAMPLES = 1000 if LONG else 80
 ROOMY = RouteBudget(rate_per_s=1e6, burst=10**6, global_rate_per_s=1e6, global_burst=10**6,
                     in_flight_per_address=64, in_flight_global=64)
 KEYS = [KeyPair.from_seed(bytes([i + 1]) * 32) for i in range(4)]
-document = merged_document(ROUTE_MODULES)
+document = merged_document(DOCUMENTED_MODULES)
 # An event stream never ends by design; its checks are tests/unit/test_api_events.py (ADR 0025).
 schema = schemathesis.openapi.from_dict(document).exclude(path="/v1/events")
 
@@ -92,8 +93,9 @@ def problem_json_on_errors(ctx: Any, response: Any, case: Any) -> bool | None:
 
 
 @pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     node = LocalNode(genesis(), KEYS)
+    store = ContentStore(tmp_path_factory.mktemp("content"))  # the data valve's routes are fuzzed too
     for i in range(3):
         node.submit_tx(make_tx(node.chain_id, "noop", "ping", {"note": f"n{i}"}, [KeyPair.generate()], 1))
         node.produce_block()
@@ -102,7 +104,8 @@ def base_url() -> Iterator[str]:
     holder: dict[str, Any] = {}
 
     async def serve() -> None:
-        app = make_app(node, rate_limit=None, budgets=ApiBudgets(ops=ROOMY, read=ROOMY, write=ROOMY, heavy=ROOMY))
+        app = make_app(node, rate_limit=None, budgets=ApiBudgets(ops=ROOMY, read=ROOMY, write=ROOMY, heavy=ROOMY),
+                       content_store=store)
         runner = await start(app, "127.0.0.1", 0)
         holder["runner"] = runner
         host, port = runner.addresses[0][:2]

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from chain.contracts import queries
-from chain.contracts.testkit import BUYER, FOREIGN, LENDER, OWNER, REGISTRAR, port_chain, register_args
 from chain.crypto import KeyPair
+from testkit.contracts import BUYER, FOREIGN, LENDER, OWNER, REGISTRAR, port_chain, register_args
 
 HOLDERS = (OWNER, BUYER, FOREIGN, LENDER)  # all members; only LENDER has the lender role
 SIGNERS = (*HOLDERS, REGISTRAR)

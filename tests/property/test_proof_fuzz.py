@@ -15,14 +15,14 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chain.contracts import testkit
-from chain.contracts.testkit import AUTHORITIES, BUYER, OWNER, REGISTRAR
 from chain.genesis import parse_genesis
 from chain.localnode import LocalNode
-from chain.proof_builder import ProofBuilder
-from chain.proof_format import Fail, canonical_json
-from chain.proofs import Verifier
+from chain.proofs.build import ProofBuilder
+from chain.proofs.document import Fail, canonical_json
+from chain.proofs.verify import Verifier
 from chain.types import make_tx
+from testkit import contracts as testkit
+from testkit.contracts import AUTHORITIES, BUYER, OWNER, REGISTRAR
 
 HEX = "0123456789abcdef"
 

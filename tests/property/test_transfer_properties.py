@@ -10,7 +10,6 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chain.contracts import testkit as tk
 from chain.crossborder import transfer_queries
 from chain.crossborder.contract import transfer_id_for
 from chain.crossborder.model import (
@@ -34,6 +33,7 @@ from chain.crossborder.model import (
 )
 from chain.crossborder.rules import evaluate
 from chain.crossborder.scenarios import default_policy
+from testkit import contracts as tk
 
 POLICY = default_policy()
 IDS = itertools.count()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from chain import codec, merkle
-from chain.contracts import testkit
 from chain.contracts.anchoring import ANCHOR_COUNT, batch_root, decode_location, index_key
-from chain.contracts.testkit import OUTSIDER, REGISTRAR, TestChain
+from testkit import contracts as testkit
+from testkit.contracts import OUTSIDER, REGISTRAR, TestChain
 
 
 def chain(max_batch: int = 10_000) -> TestChain:

@@ -11,12 +11,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from chain import codec
 from chain.api import make_app
-from chain.contracts import testkit
-from chain.contracts.testkit import APPRAISER, BUYER, LENDER, OWNER, REGISTRAR
 from chain.crypto import KeyPair
 from chain.genesis import parse_genesis
 from chain.localnode import LocalNode
 from chain.types import Receipt, make_tx
+from testkit import contracts as testkit
+from testkit.contracts import APPRAISER, BUYER, LENDER, OWNER, REGISTRAR
 
 Client = TestClient[web.Request, web.Application]
 VALIDATORS = [testkit.key(f"validator-{i}") for i in range(4)]
@@ -156,13 +156,17 @@ def test_asset_pages_filters_and_bounds() -> None:
         rest = await (await client.get("/v1/assets?owner_org=owner-co&per_page=2&cursor=3")).json()
         assert [a["id"] for a in rest["items"]] == [ids[3], ids[4]] and rest["next_cursor"] is None
 
-        for query in ("per_page=0", "per_page=101", "page=0", "page=x", "cursor=-1", "owner=zz", "status=gone",
-                      "limit=5"):
+        for query in ("per_page=0", "per_page=101", "page=0", "page=x", "cursor=-1", "owner=zz", "status=gone"):
             await problem(await client.get(f"/v1/assets?{query}"), 400, "invalid")
+        await problem(await client.get("/v1/assets?owner_org=owner-co&page=2"), 400, "invalid")  # a scan: cursor
+        for path in ("/v1/assets?limit=5", "/v1/assets?offset=2", "/v1/organisations?limit=1"):  # ADR 0024
+            await problem(await client.get(path), 400, "renamed_parameter")
+        assert first["next_page"] == 2 and last["next_page"] is None and beyond["next_page"] is None
         assert (await client.get("/v1/assets?per_page=100")).status == 200
 
         orgs = await (await client.get("/v1/organisations?per_page=2&page=2")).json()
         assert orgs["total"] == 6 and [o["id"] for o in orgs["items"]] == ["buyer-co", "bank"]
+        assert orgs["pages"] == 3 and orgs["next_page"] == 3 and orgs["page"] == 2 and orgs["per_page"] == 2
         bank = await (await client.get("/v1/organisations/bank")).json()
         assert bank["type"] == "BANK" and bank["jurisdiction"] == "CN"
         await problem(await client.get("/v1/organisations?per_page=500"), 400, "invalid")

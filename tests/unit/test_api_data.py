@@ -17,9 +17,9 @@ from test_api_assets import Port, problem
 
 from chain.api import make_app
 from chain.api.routes_data import DATA as DATA_PLANE
-from chain.contracts.testkit import BUYER, OWNER
 from chain.dataplane import chunks, requests
 from chain.dataplane.store import ContentStore
+from testkit.contracts import BUYER, OWNER
 
 Client = TestClient[web.Request, web.Application]
 CHUNK = 1024

@@ -22,12 +22,12 @@ from test_api_transfers import CUSTOMS, Driver, local_node
 from chain import codec
 from chain.api import make_app, start
 from chain.client import ApiError, Client
-from chain.contracts import testkit as tk
 from chain.crossborder.contract import transfer_id_for
 from chain.crypto import KeyPair
 from chain.dataplane import chunks, fetch, requests, stream
 from chain.dataplane.store import ContentStore, ExpectedContent
 from chain.errors import ProofError
+from testkit import contracts as tk
 
 CHUNK = 1024
 DATA = bytes((i * 7 + i // 1024) % 256 for i in range(CHUNK * 6 + 300))
@@ -218,6 +218,17 @@ def test_a_stale_state_file_for_another_transfer_is_ignored(valve: Valve, tmp_pa
     assert out.read_bytes() == DATA
 
 
+def test_a_failure_mid_stream_cuts_the_stream_instead_of_writing_a_second_answer(
+        valve: Valve, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(asset_id: str, index: int, *args: Any, **options: Any) -> bytes:
+        raise RuntimeError("a bug while reading")
+
+    monkeypatch.setattr(valve.store, "read_chunk", broken)
+    monkeypatch.setattr(fetch, "ATTEMPTS", 1)
+    with pytest.raises(ProofError, match="cut before chunk 0"):  # not a garbage frame from a problem+json
+        fetch.fetch(valve.client, valve.released, tmp_path / "x.bin", tk.FOREIGN)
+
+
 def test_challenge_floods_are_bounded() -> None:
     from chain.api.routes_data import Challenges
     from chain.errors import QuotaError
@@ -234,11 +245,11 @@ def test_a_revocation_committed_mid_stream_stops_it_before_the_next_chunk(valve:
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     real_read = valve.store.read_chunk
 
-    def revoke_while_serving_chunk_two(asset_id: str, index: int) -> bytes:
+    def revoke_while_serving_chunk_two(asset_id: str, index: int, summary: Any = None, **options: Any) -> bytes:
         if index == 2:
             valve.driver.commit("crossborder", "revoke", {"transfer_id": valve.released, "reason": "mid-stream"},
                                 list(tk.AUTHORITIES[:2]))
-        return real_read(asset_id, index)
+        return real_read(asset_id, index, summary, **options)
 
     monkeypatch.setattr(valve.store, "read_chunk", revoke_while_serving_chunk_two)
     monkeypatch.setattr(fetch.time, "sleep", lambda _s: None)
@@ -246,4 +257,6 @@ def test_a_revocation_committed_mid_stream_stops_it_before_the_next_chunk(valve:
     with pytest.raises(ApiError, match="transfer_revoked"):  # the cut stream, then the retry is refused
         fetch.fetch(valve.client, valve.released, out, tk.FOREIGN)
     assert not out.exists()
-    assert (tmp_path / "got.bin.part").read_bytes() == DATA[: 3 * CHUNK]  # chunks 0-2, nothing after the revoke
+    # chunks 0-1: chunk 2 was being read when the revocation committed; access is decided again before
+    # its write, so nothing read after the revoking block goes out
+    assert (tmp_path / "got.bin.part").read_bytes() == DATA[: 2 * CHUNK]

@@ -11,11 +11,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from chain import codec
 from chain.api import make_app
 from chain.client import AsyncClient
-from chain.contracts import testkit as tk
 from chain.crossborder.contract import transfer_id_for
 from chain.genesis import parse_genesis
 from chain.localnode import LocalNode
 from chain.types import make_tx
+from testkit import contracts as tk
 
 CUSTOMS = tk.key("customs-officer")
 Client = TestClient[web.Request, web.Application]
@@ -104,15 +104,34 @@ def test_transfer_routes_show_decisions_rules_and_policy_version() -> None:
         assert page["total"] == 3 and page["items"][0]["id"] == denied
         by_state = await (await client.get("/v1/transfers?state=DENIED")).json()
         assert [t["id"] for t in by_state["items"]] == [denied]
-        by_asset = await (await client.get(f"/v1/transfers?asset={asset_id}&order=oldest&limit=1")).json()
-        assert [t["id"] for t in by_asset["items"]] == [released] and by_asset["next_offset"] == 1
+        by_asset = await (await client.get(f"/v1/transfers?asset={asset_id}&order=oldest&per_page=1")).json()
+        assert [t["id"] for t in by_asset["items"]] == [released] and by_asset["next_page"] == 2
         by_exporter = await (await client.get("/v1/transfers?exporter=owner-co")).json()
         assert by_exporter["total"] == 3
+        second = await (await client.get(f"/v1/transfers?asset={asset_id}&order=oldest&per_page=1&page=2")).json()
+        assert second["page"] == 2 and second["per_page"] == 1 and second["pages"] == by_asset["pages"]
+        assert [t["id"] for t in second["items"]] != [released]
+        last = await (await client.get(f"/v1/transfers?page={page['pages']}")).json()
+        assert last["next_page"] is None and set(last) == {"total", "page", "per_page", "pages", "next_page", "items"}
+        beyond = await (await client.get("/v1/transfers?page=99")).json()
+        assert beyond["items"] == [] and beyond["next_page"] is None
+        for old in ("offset=0", "limit=5", "offset=1&limit=1"):  # ADR 0024: renamed, a clear 400
+            answer = await client.get(f"/v1/transfers?{old}")
+            body_ = await answer.json(content_type=None)
+            assert answer.status == 400 and body_["code"] == "renamed_parameter"
+            assert "page" in body_["detail"] and "per_page" in body_["detail"]
+        await problem(await client.get("/v1/transfers?page=0"), 400, "invalid")
+        scan = await (await client.get("/v1/transfers?state=RELEASED&per_page=1&order=oldest")).json()
+        assert [t["id"] for t in scan["items"]] == [released] and "page" not in scan
+        assert scan["cursor"] == 0 and scan["next_cursor"] is not None
+        rest = await (await client.get(f"/v1/transfers?state=RELEASED&order=oldest&cursor={scan['next_cursor']}")).json()
+        assert all(t["id"] != released for t in rest["items"]) and rest["next_cursor"] is None
+        await problem(await client.get("/v1/transfers?state=RELEASED&page=2"), 400, "invalid")  # scans use cursor
 
         await problem(await client.get("/v1/transfers/" + "0" * 64), 404, "not_found")
         await problem(await client.get("/v1/transfers/XYZ"), 400, "bad_transfer_id")
         await problem(await client.get("/v1/transfers?state=LOST"), 400, "invalid")
-        await problem(await client.get("/v1/transfers?limit=0"), 400, "invalid")
+        await problem(await client.get("/v1/transfers?per_page=0"), 400, "invalid")
         await problem(await client.get("/v1/transfers?colour=red"), 400, "invalid")
 
         policy = await (await client.get("/v1/policy")).json()
@@ -141,7 +160,7 @@ def test_sync_client_methods() -> None:
         api = SyncClient(str(client.make_url("")))
         record = await asyncio.to_thread(api.transfer, released)
         assert record["id"] == released
-        page = await asyncio.to_thread(lambda: api.transfers(exporter="owner-co", limit=2))
+        page = await asyncio.to_thread(lambda: api.transfers(exporter="owner-co", per_page=2))
         assert len(page["items"]) == 2
         assert (await asyncio.to_thread(api.policy))["version"] == 1
 
@@ -186,23 +205,27 @@ def test_cli_transfer_commands(tmp_path: Any, capsys: Any) -> None:
             code, out = await cli("transfer", "evidence", transfer_id, "--key", str(tmp_path / "owner.json"),
                                   "--decision", "SC-1")
             assert code == 0 and "CLEARED" in out, out
-            code, out = await cli("transfer", "ack", transfer_id, "--key", str(tmp_path / "foreign.json"),
-                                  "--content-hash", codec.sha256(b"pi").hex())
-            assert code == 1  # not released yet: bad_state
+            ack = ("transfer", "ack", transfer_id, "--key", str(tmp_path / "foreign.json"),
+                   "--content-hash", codec.sha256(b"pi").hex(), "--chunk-root", codec.sha256(b"root").hex(), "--json")
+            code, out = await cli(*ack)
+            assert code == 1 and '"error_code": "bad_state"' in out  # not released yet
             code, out = await cli("transfer", "review", transfer_id, "--key", str(tmp_path / "customs.json"),
                                   "--approve", "--note", "checked")
             assert code == 0 and "RELEASED" in out, out
-            (tmp_path / "data.bin").write_bytes(b"pi")
-            code, out = await cli("transfer", "ack", transfer_id, "--key", str(tmp_path / "foreign.json"),
-                                  "--file", str(tmp_path / "data.bin"))
-            assert code == 0 and "ACKNOWLEDGED" in out, out
+            code, out = await cli(*ack)
+            assert code == 1 and '"error_code": "not_delivered"' in out  # ADR 0022: no delivery yet
             code, out = await cli("transfer", "show", transfer_id)
             assert code == 0 and "R13b" in out
             declarations = next(line for line in out.splitlines() if line.startswith("declarations"))
             assert '"notice": "doc-1"' in declarations and '"pipia": "doc-2"' in declarations, out
             assert '"SC-1"' in next(line for line in out.splitlines() if line.startswith("decisions"))
-            code, out = await cli("transfer", "list", "--state", "ACKNOWLEDGED")
-            assert code == 0 and transfer_id[:16] in out
+            code, out = await cli("transfer", "list", "--state", "RELEASED")
+            assert code == 0 and transfer_id[:16] in out and "scan from cursor 0" in out
+            code, out = await cli("transfer", "list", "--per-page", "1", "--page", "1")
+            assert code == 0 and "more with --page 2" in out, out
+            capsys.readouterr()  # renamed (ADR 0024): fails and says how
+            code = await asyncio.to_thread(main, ["transfer", "list", "--offset", "1", "--node", url])
+            assert code == 1 and "--page" in capsys.readouterr().err
             code, out = await cli("transfer", "revoke", transfer_id, "--key", str(tmp_path / "owner.json"))
             assert code == 1
         finally:

@@ -13,7 +13,15 @@ from chain import codec, statekeys
 from chain.consensus.mempool import Mempool
 from chain.contracts import default_registry
 from chain.contracts.callers import Callers
-from chain.contracts.testkit import (
+from chain.crypto import KeyPair
+from chain.errors import NotPermittedError, QuotaError, ValidationError
+from chain.execution import BlockInvalidError
+from chain.genesis import Params, parse_genesis
+from chain.ledger import Ledger
+from chain.quota import QuotaRule, charge
+from chain.storage.kv import MemoryKV
+from chain.types import make_tx
+from testkit.contracts import (
     APPRAISER,
     AUTHORITIES,
     LENDER,
@@ -27,14 +35,6 @@ from chain.contracts.testkit import (
     port_chain,
     register_args,
 )
-from chain.crypto import KeyPair
-from chain.errors import NotPermittedError, QuotaError, ValidationError
-from chain.execution import BlockInvalidError
-from chain.genesis import Params, parse_genesis
-from chain.ledger import Ledger
-from chain.quota import QuotaRule, charge
-from chain.storage.kv import MemoryKV
-from chain.types import make_tx
 
 DECLARED = {
     "anchoring.anchor": "role registrar",
@@ -43,6 +43,7 @@ DECLARED = {
     "collateral.release": "pledgee",
     "crossborder.acknowledge": "member",
     "crossborder.attach_evidence": "member",
+    "crossborder.delivered": "validator",
     "crossborder.customs_review": "role customs",
     "crossborder.request": "member",
     "crossborder.revoke": "member or authority quorum",
@@ -104,9 +105,10 @@ WHO = {
     "one authority": [AUTHORITIES[0]],
     "quorum": list(AUTHORITIES[:2]),
     "nobody + quorum": [NOBODY, *AUTHORITIES[:2]],
+    "validator": [key("validator-0")],
 }
 REFUSAL = {"role": "missing_role", "authority quorum": "no_quorum", "member": "unknown_member",
-           "asset owner": "unknown_member", "pledgee": "unknown_member"}
+           "asset owner": "unknown_member", "pledgee": "unknown_member", "validator": "not_validator"}
 
 
 def _admits(declared: str, who: str) -> bool:
@@ -115,6 +117,7 @@ def _admits(declared: str, who: str) -> bool:
         "nobody": set(), "registrar": {"member", "role registrar"}, "appraiser": {"member", "role appraiser"},
         "lender": {"member", "role lender"}, "customs": {"role customs"}, "member": {"member"},
         "one authority": set(), "quorum": {"authority quorum"}, "nobody + quorum": {"authority quorum"},
+        "validator": {"validator"},
     }[who]
     needs = {"asset owner": {"member"}, "pledgee": {"member", "role lender"}}
     for alternative in declared.split(" or "):

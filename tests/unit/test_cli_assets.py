@@ -15,11 +15,11 @@ from aiohttp import web
 
 from chain.api import make_app, start
 from chain.cli import main
-from chain.contracts import testkit
 from chain.crypto import KeyPair, save_key_file
 from chain.dataplane.store import summarize_file
 from chain.genesis import parse_genesis
 from chain.localnode import LocalNode
+from testkit import contracts as testkit
 
 VALIDATORS = [testkit.key(f"validator-{i}") for i in range(4)]
 

@@ -15,10 +15,10 @@ from test_cli_assets import AutoNode, one_line_error
 
 from chain.api import make_app, start
 from chain.cli import main
-from chain.contracts import testkit
 from chain.crypto import save_key_file
 from chain.dataplane.store import ContentStore
 from chain.genesis import parse_genesis
+from testkit import contracts as testkit
 
 VALIDATORS = [testkit.key(f"validator-{i}") for i in range(4)]
 
@@ -115,3 +115,12 @@ def test_put_refuses_a_different_file_and_a_non_owner(server: DataServer, tmp_pa
     assert code == 1
     one_line_error(err, "asset id")
     assert not server.store.has(asset_id)
+
+
+def test_fetch_needs_a_genesis_or_an_explicit_trust_node(server: DataServer, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    keys = _keys(tmp_path)
+    code, _, err = cli(capsys, server, "data", "fetch", "ab" * 32, "-o", str(tmp_path / "x"), "--key", keys["owner"])
+    assert code == 1
+    one_line_error(err, "--genesis", "--trust-node")
+    assert not (tmp_path / "x.part").exists()

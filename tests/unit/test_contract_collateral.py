@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chain.contracts import queries
-from chain.contracts.testkit import (
+from testkit.contracts import (
     BUYER,
     LENDER,
     OUTSIDER,

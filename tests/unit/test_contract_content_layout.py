@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from chain.contracts import queries
-from chain.contracts.testkit import BUYER, OWNER, REGISTRAR, port_chain, register_args, register_asset
 from chain.dataplane import chunks
+from testkit.contracts import BUYER, OWNER, REGISTRAR, port_chain, register_args, register_asset
 
 DATA = bytes(range(256)) * 40
 SUMMARY = chunks.summarize([DATA], 1024)

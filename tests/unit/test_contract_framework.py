@@ -23,7 +23,9 @@ from chain.contracts.base import (
     Schema,
 )
 from chain.contracts.callers import Callers
-from chain.contracts.testkit import (
+from chain.errors import ConfigError, ContractError
+from chain.genesis import genesis_state, parse_genesis
+from testkit.contracts import (
     AUTHORITIES,
     CHAIN_ID,
     OUTSIDER,
@@ -34,8 +36,6 @@ from chain.contracts.testkit import (
     port_chain,
     register_args,
 )
-from chain.errors import ConfigError, ContractError
-from chain.genesis import genesis_state, parse_genesis
 
 
 def refused(fn: Any, *args: Any) -> str:

@@ -7,8 +7,8 @@ from typing import Any
 
 from chain import codec, statekeys
 from chain.contracts import queries
-from chain.contracts.testkit import AUTHORITIES, BUYER, OUTSIDER, TestChain, key, port_chain
 from chain.genesis import canonical_json, default_policy
+from testkit.contracts import AUTHORITIES, BUYER, OUTSIDER, TestChain, key, port_chain
 
 ORG = {"id": "hk-co", "name": "HK Trading", "jurisdiction": "HK", "type": "COMPANY"}
 
@@ -90,7 +90,7 @@ def test_validator_changes_write_the_whole_pending_set() -> None:
 
 
 def test_the_last_validator_cannot_be_removed() -> None:
-    from chain.contracts.testkit import genesis_document
+    from testkit.contracts import genesis_document
 
     chain = TestChain(genesis_document(validators=1))
     only = chain.genesis.validator_keys[0]

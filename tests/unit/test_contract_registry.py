@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from chain import codec, statekeys
 from chain.contracts import queries
 from chain.contracts.registry import asset_id_for, civil_from_days, shanghai_date
-from chain.contracts.testkit import (
+from testkit.contracts import (
     APPRAISER,
     BUYER,
     FOREIGN,

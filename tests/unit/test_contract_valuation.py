@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chain.contracts import queries
-from chain.contracts.testkit import APPRAISER, OWNER, REGISTRAR, key, port_chain, register_asset
+from testkit.contracts import APPRAISER, OWNER, REGISTRAR, key, port_chain, register_asset
 
 
 def appraisal(asset_id: str, **overrides: Any) -> dict[str, Any]:

@@ -14,12 +14,12 @@ from test_proofs_support import REGISTRAR, VALIDATORS, Port, random_hashes
 
 from chain import merkle, statekeys
 from chain.api import make_app
-from chain.contracts import testkit
 from chain.crypto import KeyPair
-from chain.proof_builder import MerkleTree, ProofBuilder
-from chain.proof_format import Fail, canonical_json
-from chain.proofs import ASSET_KEY, VALIDATORS_KEY, Verifier, _path_size
+from chain.proofs.build import MerkleTree, ProofBuilder
+from chain.proofs.document import Fail, canonical_json
+from chain.proofs.verify import ASSET_KEY, VALIDATORS_KEY, Verifier, _path_size
 from chain.types import commit_signing_bytes
+from testkit import contracts as testkit
 
 
 def reverify(port: Port, document: dict[str, Any]) -> str:
@@ -366,7 +366,7 @@ def test_proofs_and_history_are_built_off_the_event_loop_with_a_reader_of_their_
     block execution (whose tree the loop thread mutates)."""
     import threading
 
-    from chain.proof_builder import ProofBuilder
+    from chain.proofs.build import ProofBuilder
 
     port = Port()
     digest = random_hashes(1)[0]

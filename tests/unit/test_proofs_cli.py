@@ -10,8 +10,8 @@ import pytest
 from test_proofs_support import Port, random_hashes
 
 from chain.cli import main
-from chain.proof_builder import ProofBuilder
-from chain.proof_format import canonical_json
+from chain.proofs.build import ProofBuilder
+from chain.proofs.document import canonical_json
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +108,7 @@ def test_missing_files_and_bad_genesis(files: dict[str, Path], capsys: pytest.Ca
 
 
 def test_anchor_receipt_hash_argument_accepts_a_file(tmp_path: Path) -> None:
-    from chain.cli_proofs import _hash_argument, hash_files
+    from chain.cli.proofs import _hash_argument, hash_files
 
     path = tmp_path / "data.bin"
     path.write_bytes(b"x" * (3 * 1024 * 1024 + 5))
@@ -121,7 +121,7 @@ def test_anchor_receipt_hash_argument_accepts_a_file(tmp_path: Path) -> None:
 
 def test_asset_prove_is_the_same_command_as_prove_asset() -> None:
     from chain.cli import build_parser
-    from chain.cli_proofs import prove_asset
+    from chain.cli.proofs import prove_asset
 
     for argv in (["asset", "prove", "ab" * 32, "-o", "b.json"], ["prove", "asset", "ab" * 32, "-o", "b.json"]):
         args = build_parser().parse_args(argv)

@@ -9,12 +9,12 @@ import os
 from typing import Any
 
 from chain import codec
-from chain.contracts import testkit
-from chain.contracts.testkit import APPRAISER, AUTHORITIES, BUYER, LENDER, OWNER, REGISTRAR
 from chain.crypto import KeyPair
 from chain.genesis import parse_genesis
 from chain.localnode import LocalNode
 from chain.types import SignedTx, make_tx
+from testkit import contracts as testkit
+from testkit.contracts import APPRAISER, AUTHORITIES, BUYER, LENDER, OWNER, REGISTRAR
 
 VALIDATORS = [testkit.key(f"validator-{i}") for i in range(4)]
 CHECKPOINT = 4

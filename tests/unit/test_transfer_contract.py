@@ -10,11 +10,12 @@ import pytest
 
 from chain import codec, statekeys
 from chain.contracts import queries
-from chain.contracts import testkit as tk
 from chain.crossborder import transfer_queries
 from chain.crossborder.contract import transfer_id_for
 from chain.crossborder.facts import block_date
+from chain.dataplane import chunks
 from chain.types import Receipt
+from testkit import contracts as tk
 
 CUSTOMS = tk.key("customs-officer")
 EXPORTER2 = tk.key("exporter-2")
@@ -94,7 +95,8 @@ def standard_contract(chain: tk.TestChain, decision_id: str, holder: str = "owne
 
 def test_exempt_transfer_is_released_at_once_and_acknowledged_into_the_asset_history() -> None:
     chain = xb_chain()
-    asset_id = tk.register_asset(chain, b"manifests")
+    layout = chunks.summarize([b"manifests"], 1024)
+    asset_id = tk.register_asset(chain, b"manifests", chunk_root=layout.chunk_root, chunk_size=1024)
     receipt, transfer_id = request(chain, request_args(asset_id))
     assert receipt.ok
     record = transfer(chain, transfer_id)
@@ -105,25 +107,36 @@ def test_exempt_transfer_is_released_at_once_and_acknowledged_into_the_asset_his
     event = receipt.events[0]
     assert (event.contract, event.name, event.subject) == ("crossborder", "transfer_requested", asset_id)
 
-    bad = chain.submit("crossborder", "acknowledge", {"transfer_id": transfer_id, "content_hash": b"\0" * 32},
-                       [tk.FOREIGN])
+    early = chain.submit("crossborder", "acknowledge", {"transfer_id": transfer_id, "chunk_root": layout.chunk_root,
+                                                        "content_hash": codec.sha256(b"manifests")}, [tk.FOREIGN])
+    assert_refused(chain, early, "not_delivered")  # ADR 0022: the exporting node's delivery comes first
+    delivered = chain.submit("crossborder", "delivered", {"transfer_id": transfer_id, "chunk_root": layout.chunk_root,
+                                                          "bytes": 9, "recipient_key": tk.FOREIGN.public_key},
+                             [tk.key("validator-0")])
+    assert delivered.ok, delivered.error_code
+    bad = chain.submit("crossborder", "acknowledge", {"transfer_id": transfer_id, "chunk_root": layout.chunk_root,
+                                                      "content_hash": b"\0" * 32}, [tk.FOREIGN])
     assert_refused(chain, bad, "content_mismatch")
     outsider = chain.submit("crossborder", "acknowledge",
-                            {"transfer_id": transfer_id, "content_hash": codec.sha256(b"manifests")}, [tk.BUYER])
+                            {"transfer_id": transfer_id, "content_hash": codec.sha256(b"manifests"),
+                             "chunk_root": layout.chunk_root}, [tk.BUYER])
     assert_refused(chain, outsider, "not_recipient")
     ack = chain.submit("crossborder", "acknowledge",
-                       {"transfer_id": transfer_id, "content_hash": codec.sha256(b"manifests")}, [tk.FOREIGN])
+                       {"transfer_id": transfer_id, "content_hash": codec.sha256(b"manifests"),
+                             "chunk_root": layout.chunk_root}, [tk.FOREIGN])
     assert ack.ok
     assert transfer(chain, transfer_id)["state"] == "ACKNOWLEDGED"
     again = chain.submit("crossborder", "acknowledge",
-                         {"transfer_id": transfer_id, "content_hash": codec.sha256(b"manifests")}, [tk.FOREIGN])
+                         {"transfer_id": transfer_id, "content_hash": codec.sha256(b"manifests"),
+                             "chunk_root": layout.chunk_root}, [tk.FOREIGN])
     assert_refused(chain, again, "bad_state")
 
     history = queries.history(chain.get, chain.events_at, asset_id)
-    assert [h["name"] for h in history] == ["transfer_acknowledged", "transfer_requested", "registered"]
-    assert history[1]["data"]["rules"] == ["R05"] and history[1]["data"]["transfer_id"] == transfer_id
+    assert [h["name"] for h in history] == ["transfer_acknowledged", "transfer_delivered", "transfer_requested",
+                                            "registered"]
+    assert history[2]["data"]["rules"] == ["R05"] and history[2]["data"]["transfer_id"] == transfer_id
     steps = transfer(chain, transfer_id)["history"]
-    assert [s["action"] for s in steps] == ["requested", "acknowledged"]
+    assert [s["action"] for s in steps] == ["requested", "delivered", "acknowledged"]
 
 
 def test_require_then_standard_contract_then_customs_release_moves_counters() -> None:

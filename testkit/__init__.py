@@ -1,0 +1,1 @@
+"""Test support shared by the test suite and the benchmarks; never imported by a running node."""
