@@ -88,7 +88,7 @@ def test_blocks_block_and_transaction_pages(page: Any, story: Story, tmp_path: P
 
 def test_search_finds_each_kind(page: Any, story: Story) -> None:
     assets = api(story, "/v1/assets?order=newest&per_page=5")["items"]
-    transfers = api(story, "/v1/transfers?limit=5")["items"]
+    transfers = api(story, "/v1/transfers?per_page=5")["items"]
     block = api(story, f"/v1/blocks/{story.anchor_height - 1}")
     cases = [
         (str(story.anchor_height), f"#/block/{story.anchor_height}"),
@@ -132,15 +132,18 @@ def test_asset_page_timeline_lineage_valuations_pledges(page: Any, story: Story,
 
 
 def test_transfer_page_decision_rules_evidence_release(page: Any, story: Story, tmp_path: Path) -> None:
-    transfers = api(story, "/v1/transfers?limit=50")["items"]
+    transfers = api(story, "/v1/transfers?per_page=50")["items"]
     details = [api(story, f"/v1/transfers/{t['id']}") for t in transfers if t["decision"] and t["decision"]["rules"]]
-    released = first([t for t in details if any(step["action"] == "reviewed" for step in t["history"])])
+    released = first([t for t in details if any(step["action"] == "reviewed" for step in t["history"])
+                      and t.get("deliveries")])  # released by customs, then delivered by the valve
     open_page(page, story, f"transfer/{released['id']}")
     text = page.locator("#main").inner_text()
     decision = released["decision"]
     assert decision["decision"] in text and str(decision["policy_version"]) in text and released["state"] in text
     assert page.locator("ol.timeline li").count() == len(released["history"])
     assert page.locator("li[data-action='reviewed']").count() == 1 and released["released_by"][:12] in text
+    assert page.locator("tr[data-delivery]").count() == released["deliveries"] >= 1
+    assert released["delivered_root"] in text
     rule = decision["rules"][0]
     shoot(page, "transfer", tmp_path)
     page.click(f"a[href='#/rules/{rule}']")

@@ -136,7 +136,7 @@
 
   async function pageAsset(id) {
     const [asset, history, valuations, transfers] = await Promise.all([get(`/v1/assets/${id}`), get(`/v1/assets/${id}/history`),
-      get(`/v1/valuations/${id}`), get(`/v1/transfers?asset=${id}&limit=50`)]);
+      get(`/v1/valuations/${id}`), get(`/v1/transfers?asset=${id}&per_page=50`)]);
     if (!asset) return notFound(`asset ${id}`);
     const skip = new Set(["height", "id", "parents", "pledge", "valuation", "registered", "last_event"]);
     const events = history?.events || [];
@@ -172,7 +172,7 @@
   }
 
   async function pageTransfers() {
-    const page = await get("/v1/transfers?limit=50");
+    const page = await get("/v1/transfers?per_page=50");
     main.innerHTML = `<h1>Cross-border transfers (${page.total})</h1>` + transferTable(page.items);
   }
 
@@ -181,9 +181,9 @@
     if (!t) return notFound(`transfer ${id}`);
     const d = t.decision;
     const steps = t.history || [];
-    // Deliveries (the data valve, ADR 0018): steps whose action is a delivery, or a record field if the
-    // transfer contract keeps them there; each shows whatever it carries (chunk root, bytes, recipient key).
-    const deliveries = Array.isArray(t.deliveries) ? t.deliveries : steps.filter(s => /deliver/.test(String(s.action)));
+    // Deliveries (the data valve, ADR 0018 and 0022): each is a numbered `delivered` step carrying what the
+    // serving node committed (chunk root, bytes, recipient key); the record counts them in `deliveries`.
+    const deliveries = steps.filter(s => s.action === "delivered");
     main.innerHTML = `<h1>Transfer <code>${short(id)}</code> ${decisionBadge(d)}</h1>` + kv([
       ["asset", link(`#/asset/${t.asset_id}`, `<code>${esc(t.asset_id)}</code>`)], ["exporter", esc(t.exporter)],
       ["recipient", esc(t.recipient)], ["destination", esc(t.destination)], ["purpose", esc(t.purpose)],
@@ -197,7 +197,7 @@
       `<h2>Customs release</h2>` + kv([["released", t.released ? `block ${link(`#/block/${t.released.height}`, t.released.height)}` : "not released"],
         ["released by", t.released_by ? `<code>${short(t.released_by)}</code>` : "—"],
         ["acknowledged", t.acknowledged ? `block ${link(`#/block/${t.acknowledged.height}`, t.acknowledged.height)}` : "—"],
-        ["deliveries", String(deliveries.length)]]) +
+        ["deliveries", String(deliveries.length)], ["delivered root", t.delivered_root ? `<code>${esc(t.delivered_root)}</code>` : "—"]]) +
       (deliveries.length ? table(["delivery", "details"], deliveries.map((d, i) => `<tr data-delivery="${i}"><td>${i + 1}</td>` +
         `<td>${Object.entries(d).map(([k, v]) => `<b>${esc(k)}</b> ${typeof v === "object" ? json(v) : esc(v)}`).join(" · ")}</td></tr>`)) : "") +
       `<h2>Steps</h2><ol class="timeline">` + steps.map(s => `<li data-action="${esc(s.action)}"><b>${esc(s.action)}</b> → ${esc(s.state)} ` +
