@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 
 from chain.api import (
+    events,
     explorer,
     heavy,
     openapi,
@@ -37,7 +38,7 @@ from chain.crypto import KeyPair
 from chain.dataplane.delivery import DeliverySigner
 from chain.dataplane.store import ContentStore
 
-ROUTE_MODULES = (routes_status, routes_txs, routes_batch, routes_blocks, routes_snapshot, routes_assets, routes_transfers, routes_proofs, explorer, openapi)
+ROUTE_MODULES = (routes_status, routes_txs, routes_batch, routes_blocks, routes_snapshot, routes_assets, routes_transfers, routes_proofs, explorer, events, openapi)
 DOCUMENTED_MODULES = (*ROUTE_MODULES, routes_data)
 """Modules whose routes the OpenAPI document describes (the data routes exist on nodes with a content store)."""
 DEFAULT_RATE_LIMIT = RateLimit()
