@@ -66,6 +66,15 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def vouched_height(peer_heights: list[int], validators: int) -> int | None:
+    """The height at least one correct peer has reached: the ``f + 1``-th highest of the peers' answers
+    (None with ``f`` answers or fewer), so ``f`` lying peers cannot raise it."""
+    faulty = (validators - 1) // 3
+    if len(peer_heights) <= faulty:
+        return None
+    return sorted(peer_heights, reverse=True)[faulty]
+
+
 class NodeRuntime:
     """A validator process: ledger + replica + peer network + REST API."""
 
@@ -371,11 +380,10 @@ class NodeRuntime:
                             heights.append(int((await response.json())["height"]))
                 except (TimeoutError, aiohttp.ClientError, ValueError, TypeError, KeyError):
                     continue
-        faulty = (len(self.ledger.validator_keys) - 1) // 3
         log.debug("event=resync_probe head=%d peer_heights=%s", self.ledger.height, heights)
-        if len(heights) <= faulty:
+        vouched = vouched_height(heights, len(self.ledger.validator_keys))
+        if vouched is None:
             return
-        vouched = sorted(heights, reverse=True)[faulty]
         threshold = max(self.config.state_sync_resync_blocks, self.config.state_sync_min_blocks)
         if vouched - self.ledger.height >= threshold and not self._stopping.is_set():
             log.info("event=state_sync_requested head=%d peers_at=%d resync_blocks=%d: restarting through state sync",

@@ -8,7 +8,7 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
-from chain.runtime import NodeRuntime
+from chain.runtime import NodeRuntime, vouched_height
 
 
 def bare_runtime(height: int) -> tuple[Any, list[tuple[int, int, tuple[int, ...]]], dict[int, asyncio.Event]]:
@@ -17,6 +17,7 @@ def bare_runtime(height: int) -> tuple[Any, list[tuple[int, int, tuple[int, ...]
     runtime.catchup_wanted = None
     runtime.ledger = SimpleNamespace(height=height)
     runtime._stopping = asyncio.Event()
+    runtime.resync_allowed = False  # no --state-sync: catch-up never probes the peers (ADR 0021 §8)
     started: list[tuple[int, int, tuple[int, ...]]] = []
     gates: dict[int, asyncio.Event] = {}
 
@@ -62,3 +63,12 @@ def test_a_kept_request_already_covered_by_the_head_is_not_fetched() -> None:
         return started
 
     assert asyncio.run(scenario()) == [(1, 64, (1,))]
+
+
+def test_a_resync_needs_f_plus_one_peers_that_far_ahead() -> None:
+    """ADR 0021 §8: one lying peer (f = 1 of 4) cannot make a node restart through state sync."""
+    assert vouched_height([10_000, 50, 52], 4) == 52
+    assert vouched_height([10_000, 9_000, 52], 4) == 9_000
+    assert vouched_height([10_000], 4) is None  # f answers or fewer: nothing is vouched for
+    assert vouched_height([], 4) is None
+    assert vouched_height([7, 9_000, 8_000, 9_500, 10], 7) == 8_000  # f = 2 of 7
