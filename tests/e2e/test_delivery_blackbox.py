@@ -181,7 +181,11 @@ def test_delivery_ack_audit_and_offline_provenance(devnet: Devnet, tmp_path: Pat
     after = wait_until(second, 30, "a second delivery after the restart")
     assert after["state"] == "ACKNOWLEDGED"
     assert [s["node"] for s in after["history"] if s["action"] == "delivered"] == [node_id, node_id]
-    status = silkport("data", "status", released, "--node", devnet.api(0), "--json")
-    assert status.returncode == 0, status.stderr
-    shown = json.loads(status.stdout)
+    def status_on_node0() -> dict[str, Any] | None:  # node 0 may commit that block a moment after node 1
+        status = silkport("data", "status", released, "--node", devnet.api(0), "--json")
+        assert status.returncode == 0, status.stderr
+        found: dict[str, Any] = json.loads(status.stdout)
+        return found if found["deliveries"] == 2 else None
+
+    shown = wait_until(status_on_node0, 30, "node 0 to show the second delivery")
     assert shown["deliveries"] == 2 and shown["acknowledged"] is True and shown["stored"] is True
