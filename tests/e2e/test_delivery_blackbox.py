@@ -20,13 +20,12 @@ import pytest
 
 from chain import codec
 from chain.crossborder.contract import transfer_id_for
-from chain.crypto import KeyPair, load_key_file, save_key_file
+from chain.crypto import KeyPair, load_key_file
 from chain.dataplane import chunks
 from chain.types import make_tx
 
 from .conftest import Devnet, http_json, wait_until
-from .test_transfer_blackbox import Actor
-from .test_valve_blackbox import silkport
+from .test_valve_blackbox import enrol_parties, silkport
 
 pytestmark = [pytest.mark.blackbox, pytest.mark.timeout(180)]
 CHUNK = 16 * 1024
@@ -43,21 +42,7 @@ def _refusal(devnet: Devnet, method: str, args: dict[str, Any], key: KeyPair) ->
 
 def test_delivery_ack_audit_and_offline_provenance(devnet: Devnet, tmp_path: Path) -> None:
     quorum = [load_key_file(p) for p in sorted((devnet.directory / "authorities").glob("authority*.json"))][:2]
-    actor = Actor(devnet)
-    keys = {name: KeyPair.generate() for name in ("registrar", "exporter", "recipient", "customs")}
-    for name, pair in keys.items():
-        save_key_file(tmp_path / f"{name}.key", pair)
-    for org_id, jurisdiction, kind, member in [("dl-exporter", "CN", "COMPANY", "exporter"),
-                                               ("dl-partner", "DE", "COMPANY", "recipient"),
-                                               ("dl-customs", "CN", "CUSTOMS", "customs")]:
-        actor.commit("governance", "register_organisation",
-                     {"id": org_id, "name": org_id, "jurisdiction": jurisdiction, "type": kind}, quorum)
-        actor.commit("governance", "add_member", {"public_key": keys[member].public_key, "organisation": org_id},
-                     quorum)
-    actor.commit("governance", "add_member", {"public_key": keys["registrar"].public_key,
-                                              "organisation": "dl-exporter"}, quorum)
-    actor.commit("governance", "grant_role", {"public_key": keys["registrar"].public_key, "role": "registrar"}, quorum)
-    actor.commit("governance", "grant_role", {"public_key": keys["customs"].public_key, "role": "customs"}, quorum)
+    actor, keys = enrol_parties(devnet, tmp_path, quorum, "dl")
 
     def register(path: Path, data: bytes, **classification: Any) -> str:
         path.write_bytes(data)

@@ -32,24 +32,31 @@ def silkport(*args: str | Path) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=120)
 
 
-def test_upload_fetch_and_nothing_for_a_pending_transfer(devnet: Devnet, tmp_path: Path) -> None:
-    authorities = [load_key_file(p) for p in sorted((devnet.directory / "authorities").glob("authority*.json"))]
-    quorum = authorities[:2]
+def enrol_parties(devnet: Devnet, tmp_path: Path, quorum: list[KeyPair], prefix: str) -> tuple[Actor, dict[str, KeyPair]]:
+    """Keys (saved in ``tmp_path``) for a registrar, an exporter (CN), a DE recipient and customs, enrolled
+    in organisations ``{prefix}-exporter|partner|customs`` with their roles, by the authority quorum."""
     actor = Actor(devnet)
     keys = {name: KeyPair.generate() for name in ("registrar", "exporter", "recipient", "customs")}
     for name, pair in keys.items():
         save_key_file(tmp_path / f"{name}.key", pair)
-    for org_id, jurisdiction, kind, member in [("vx-exporter", "CN", "COMPANY", "exporter"),
-                                               ("vx-partner", "DE", "COMPANY", "recipient"),
-                                               ("vx-customs", "CN", "CUSTOMS", "customs")]:
+    for org_id, jurisdiction, kind, member in [(f"{prefix}-exporter", "CN", "COMPANY", "exporter"),
+                                               (f"{prefix}-partner", "DE", "COMPANY", "recipient"),
+                                               (f"{prefix}-customs", "CN", "CUSTOMS", "customs")]:
         actor.commit("governance", "register_organisation",
                      {"id": org_id, "name": org_id, "jurisdiction": jurisdiction, "type": kind}, quorum)
         actor.commit("governance", "add_member", {"public_key": keys[member].public_key, "organisation": org_id},
                      quorum)
     actor.commit("governance", "add_member", {"public_key": keys["registrar"].public_key,
-                                              "organisation": "vx-exporter"}, quorum)
+                                              "organisation": f"{prefix}-exporter"}, quorum)
     actor.commit("governance", "grant_role", {"public_key": keys["registrar"].public_key, "role": "registrar"}, quorum)
     actor.commit("governance", "grant_role", {"public_key": keys["customs"].public_key, "role": "customs"}, quorum)
+    return actor, keys
+
+
+def test_upload_fetch_and_nothing_for_a_pending_transfer(devnet: Devnet, tmp_path: Path) -> None:
+    authorities = [load_key_file(p) for p in sorted((devnet.directory / "authorities").glob("authority*.json"))]
+    quorum = authorities[:2]
+    actor, keys = enrol_parties(devnet, tmp_path, quorum, "vx")
 
     dataset = tmp_path / "customers.csv"
     dataset.write_bytes(os.urandom(5 * CHUNK + 123))
