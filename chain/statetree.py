@@ -8,28 +8,8 @@ older versions need. Unlike JMT, a leaf is stored inside its parent (it is 64 by
 key costs no read of its leaf. The hashing, the canonical tree shape and the proof format are
 specified in :mod:`chain.statetree_proof` (re-exported here); a verifier needs nothing else.
 
-Storage (``P`` is the tree's prefix, ``u64`` big-endian; the tree owns every key under ``P``)
--------------------------------------------------------------------------------------------------
-=========================================  =======================================================
-``P "L"``                                  latest version written: ``u64``
-``P "r" u64(version)``                     root of ``version``: ``kind(1) hash(32) u64 u64(base
-                                           version, 2**64-1 for none) [key_hash value_hash]``;
-                                           kind 0 empty, 1 leaf (the ``u64`` is the version its
-                                           value was set, the hashes follow), 2 internal (the
-                                           ``u64`` is the root node's version)
-``P "n" u64(version) depth(1) path``       internal node created at ``version``; ``path`` is its
-                                           ``depth`` nibbles packed two per byte (an odd last one
-                                           in a high half). Value: ``bitmap(2) leafmap(2)
-                                           hash(32)*k u64*k (key_hash value_hash)*m`` — the ``k``
-                                           children in nibble order, each ``u64`` the child node's
-                                           version or, for a leaf, its value's version, then the
-                                           ``m`` leaf children's hashes
-``P "v" key_hash u64(2**64-1-version)``    ``0x01 || value``, or ``0x00`` for a deletion: the value
-                                           at ``version`` is the first entry at or after that key
-                                           (one seek)
-``P "s" u64(version) stored-key``          stale index: ``stored-key`` is unused from ``version`` on
-``P "p"``                                  versions below this ``u64`` are pruned
-=========================================  =======================================================
+The keys under the tree's prefix (latest version, root records, internal nodes, versioned values, the
+stale index, the prune mark) are laid out in ADR 0003, "Storage layout".
 
 :meth:`StateTree.update` is pure: it reads committed nodes of ``base_version`` through the reader
 and returns a :class:`StateUpdate` whose ``batch`` holds the new version (nodes, values, root record,
@@ -88,6 +68,8 @@ _MAX_U64 = 2**64 - 1
 _NO_BASE = _U64.pack(_MAX_U64)
 _EMPTY_RECORD_TAIL = EMPTY_ROOT + bytes(8)
 _KIND_EMPTY, _KIND_LEAF, _KIND_INTERNAL = 0, 1, 2
+_EMPTY_TREE_RECORD = bytes([_KIND_EMPTY]) + _EMPTY_RECORD_TAIL + _NO_BASE
+"""The root record of the empty tree with no base version."""
 _RECORD_SIZES = {_KIND_EMPTY: 49, _KIND_LEAF: 113, _KIND_INTERNAL: 49}
 _DEPTH = [bytes([depth]) for depth in range(65)]
 _HIGH_HALF = [bytes([byte & 0xF0]) for byte in range(256)]
@@ -233,7 +215,7 @@ class StateTree:
         if raw is None:  # no update at exactly this version: the newest one before it
             item = next(iter(self._reader.iterate(self._root_prefix, start=exact, reverse=True)), None)
             if item is None:
-                return bytes([_KIND_EMPTY]) + _EMPTY_RECORD_TAIL + _NO_BASE
+                return _EMPTY_TREE_RECORD
             raw = item[1]
         if not raw or _RECORD_SIZES.get(raw[0]) != len(raw):
             raise StorageError(f"state root record at or before version {version} is corrupt")
@@ -343,11 +325,8 @@ class StateTree:
     def update(
         self, base_version: int | None, new_version: int, changes: Mapping[bytes, bytes | None]
     ) -> StateUpdate:
-        """Apply ``changes`` (``None`` deletes) to the state at ``base_version`` as ``new_version``.
-
-        ``base_version`` ``None`` starts from the empty tree. Pure: nothing is written; the returned
-        batch holds the new version. Every touched internal node is hashed once.
-        """
+        """Apply ``changes`` (``None`` deletes) to ``base_version`` (``None``: the empty tree) as
+        ``new_version``; pure (see the module docstring), every touched internal node hashed once."""
         new_version = _check_version(new_version, "new version")
         latest = self.latest_version()
         self._admit_written(latest)
@@ -360,7 +339,7 @@ class StateTree:
                 raise ValidationError(f"base version {base_version} is not written (latest: {latest})")
             base_record = self._root_record(base_version)
         else:
-            base_record = bytes([_KIND_EMPTY]) + _EMPTY_RECORD_TAIL + _NO_BASE
+            base_record = _EMPTY_TREE_RECORD
         keys, values = list(changes), list(changes.values())
         if not (_VALUE_TYPES.issuperset(map(type, values)) and _KEY_TYPES.issuperset(map(type, keys))
                 and max(map(len, keys), default=0) <= MAX_KEY_SIZE):  # checked in bulk; else name the first
@@ -372,15 +351,13 @@ class StateTree:
         return self._update_hashed(base_version, base_record, new_version, items)
 
     def install(self, new_version: int, items: list[tuple[bytes, bytes]]) -> StateUpdate:
-        """A whole tree at ``new_version`` from ``(key_hash, value)`` pairs in ascending key-hash order
-        (state sync, ADR 0021: a snapshot carries paths, not keys). Pure, like :meth:`update`."""
+        """A whole tree at ``new_version`` from ascending ``(key_hash, value)`` pairs; pure (state sync, ADR 0021)."""
         new_version = _check_version(new_version, "new version")
         if any(len(path) != HASH_SIZE for path, _value in items):
             raise ValidationError(f"snapshot key hashes are {HASH_SIZE} bytes")
         if any(items[i][0] >= items[i + 1][0] for i in range(len(items) - 1)):
             raise ValidationError("snapshot key hashes must be strictly ascending")
-        empty = bytes([_KIND_EMPTY]) + _EMPTY_RECORD_TAIL + _NO_BASE
-        return self._update_hashed(None, empty, new_version, list(items))
+        return self._update_hashed(None, _EMPTY_TREE_RECORD, new_version, list(items))
 
     def _update_hashed(
         self, base_version: int | None, base_record: bytes, new_version: int, items: list[tuple[bytes, bytes | None]]
