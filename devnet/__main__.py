@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import shutil
 import signal
 import sys
@@ -46,6 +45,7 @@ from chain.errors import ConfigError, SilkportError
 from chain.genesis import Params
 from devnet import cast, layout, netns, procs
 from devnet.table import WIDE_COLUMNS, NodeRow, Sampler, caption_for, render
+from devnet.wipe import cmd_wipe
 from devnet.workloads import WORKLOADS
 
 REFRESH_S = 0.5
@@ -270,29 +270,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_keys(args: argparse.Namespace) -> int:
-    rows = cast.key_rows(Path(args.dir))
-    if args.json:
-        print(json.dumps({"keys": rows}, indent=2))
-        return 0
-    cwd = Path.cwd()
-    for row in rows:
-        path = Path(row["file"])
-        shown = path.relative_to(cwd) if path.is_relative_to(cwd) else path
-        print(f"{row['role']:<10} {row['organisation']:<24} {shown}  {row['note']}")
-    if not any(r["role"] not in ("validator", "authority") for r in rows):
-        print("no cast: this devnet was made with --no-cast", file=sys.stderr)
-    return 0
-
-
-def cmd_env(args: argparse.Namespace) -> int:
-    """Shell lines pointing the ``silkport`` command at node 0: ``eval "$(python -m devnet env)"``."""
-    manifest = layout.load_manifest(Path(args.dir))
-    print(f"export SILKPORT_NODE={shlex.quote(manifest.nodes[0].api)}")
-    print(f"export SILKPORT_GENESIS={shlex.quote(manifest.genesis)}")
-    return 0
-
-
 def cmd_down(args: argparse.Namespace) -> int:
     manifest = layout.load_manifest(Path(args.dir))
     killed = procs.stop_nodes(manifest, timeout=args.timeout)
@@ -351,28 +328,6 @@ def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of blocks >= 1, got {text!r}")
     return int(text)
-
-
-def cmd_wipe(args: argparse.Namespace) -> int:
-    """Kill one node, delete its store and start it again with ``--state-sync`` (ADR 0021)."""
-    import shutil
-
-    from chain.config import load_config, save_config
-
-    manifest = layout.load_manifest(Path(args.dir))
-    entry = manifest.node(args.node)  # a clear error for a bad index
-    procs.kill_node(manifest, args.node)
-    home = Path(entry.home)
-    config = load_config(home)
-    save_config(home, config.model_copy(update={"state_sync_min_blocks": args.min_blocks}))
-    shutil.rmtree(config.path(home, config.data_dir), ignore_errors=True)
-    extra = () if args.replay else ("--state-sync",)
-    procs.start_nodes(manifest, [args.node], lambda _index: (extra, None))
-    if not args.no_wait:
-        procs.wait_ready(manifest, [args.node], timeout=args.ready_timeout)
-    how = "replays every block" if args.replay else f"state-syncs (at least {args.min_blocks} blocks behind)"
-    print(f"node {args.node} wiped and started (pid {manifest.node(args.node).pid}); it {how}")
-    return 0
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
@@ -490,10 +445,10 @@ def parser() -> argparse.ArgumentParser:
 
     keys = command("keys", "list the devnet's key files: role, organisation, file")
     keys.add_argument("--json", action="store_true")
-    keys.set_defaults(run=cmd_keys)
+    keys.set_defaults(run=cast.cmd_keys)
 
     env = command("env", "print export lines for SILKPORT_NODE (node 0's API) and SILKPORT_GENESIS")
-    env.set_defaults(run=cmd_env)
+    env.set_defaults(run=cast.cmd_env)
 
     down = command("down", "stop all nodes (SIGTERM, then SIGKILL)")
     down.add_argument("--timeout", type=float, default=procs.STOP_TIMEOUT_S, help="seconds before SIGKILL")

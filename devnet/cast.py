@@ -23,8 +23,11 @@ party's organisation exists and ``cast.json`` says the enrolment finished, nothi
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import shlex
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +38,7 @@ from chain.client import ApiError, Client
 from chain.crypto import KeyPair, load_key_file, save_key_file
 from chain.errors import ConfigError, SilkportError
 from chain.types import make_tx
+from devnet import layout
 
 CAST_DIR = "cast"
 CAST_FILE = "cast.json"
@@ -194,8 +198,6 @@ def provision(directory: Path, chain_id: str, api: str, authorities: Sequence[Ke
 
 def key_rows(directory: Path) -> list[dict[str, Any]]:
     """Every key of the devnet in ``directory``: validators, authorities, then the cast."""
-    from devnet import layout
-
     manifest = layout.load_manifest(directory)
     rows: list[dict[str, Any]] = [
         {"role": "validator", "organisation": e.organisation, "file": e.key_file, "public_key": e.id,
@@ -216,3 +218,26 @@ def key_rows(directory: Path) -> list[dict[str, Any]]:
                      "note": (f"role {party['role']}" if party["role"] else "member") + "; " + party["acts_as"]
                      + ("" if record and record.get("enrolled_height") is not None else " (NOT enrolled yet)")})
     return rows
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    rows = key_rows(Path(args.dir))
+    if args.json:
+        print(json.dumps({"keys": rows}, indent=2))
+        return 0
+    cwd = Path.cwd()
+    for row in rows:
+        path = Path(row["file"])
+        shown = path.relative_to(cwd) if path.is_relative_to(cwd) else path
+        print(f"{row['role']:<10} {row['organisation']:<24} {shown}  {row['note']}")
+    if not any(r["role"] not in ("validator", "authority") for r in rows):
+        print("no cast: this devnet was made with --no-cast", file=sys.stderr)
+    return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    """Shell lines pointing the ``silkport`` command at node 0: ``eval "$(python -m devnet env)"``."""
+    manifest = layout.load_manifest(Path(args.dir))
+    print(f"export SILKPORT_NODE={shlex.quote(manifest.nodes[0].api)}")
+    print(f"export SILKPORT_GENESIS={shlex.quote(manifest.genesis)}")
+    return 0
