@@ -156,10 +156,13 @@ class Executor:
         self.read_index_many = read_index_many
         self.quota = quota
 
-    def check_admissible(self, tx: SignedTx, get: Callable[[bytes], bytes | None], height: int) -> int:
+    def check_admissible(
+        self, tx: SignedTx, get: Callable[[bytes], bytes | None], height: int, *, verify_signatures: bool = True
+    ) -> int:
         """The block-validity checks of one transaction (also the mempool's admission test); returns
-        the sender's last committed nonce."""
-        self.signatures.check(tx, self.chain_id)
+        the sender's last committed nonce. ``verify_signatures=False`` only for a certified block."""
+        if verify_signatures:
+            self.signatures.check(tx, self.chain_id)
         if tx.body.valid_until_height and tx.body.valid_until_height < height:
             raise TxExpiredError(f"transaction {tx.tx_id[:16]} expired at height {tx.body.valid_until_height}")
         if self.is_committed(tx.tx_hash):
@@ -169,10 +172,13 @@ class Executor:
             raise NonceError(f"nonce {tx.body.nonce} is not above the sender's last nonce {last}")
         return last
 
-    def execute(self, height: int, timestamp_ms: int, txs: Sequence[SignedTx]) -> BlockResult:
+    def execute(
+        self, height: int, timestamp_ms: int, txs: Sequence[SignedTx], *, verify_signatures: bool = True
+    ) -> BlockResult:
         """Execute ``txs`` as block ``height`` on top of the state at ``height - 1``; a transaction that
-        fails :meth:`check_admissible` makes the block invalid (:class:`BlockInvalidError`)."""
-        result, _, _ = self._execute(height, timestamp_ms, txs, skip_invalid=False)
+        fails :meth:`check_admissible` makes the block invalid (:class:`BlockInvalidError`).
+        ``verify_signatures=False``: the block is under a verified commit certificate (ADR 0026)."""
+        result, _, _ = self._execute(height, timestamp_ms, txs, skip_invalid=False, verify_signatures=verify_signatures)
         return result
 
     def execute_admissible(
@@ -184,7 +190,8 @@ class Executor:
         return self._execute(height, timestamp_ms, candidates[: self.max_block_txs], skip_invalid=True)
 
     def _execute(
-        self, height: int, timestamp_ms: int, txs: Sequence[SignedTx], *, skip_invalid: bool
+        self, height: int, timestamp_ms: int, txs: Sequence[SignedTx], *, skip_invalid: bool,
+        verify_signatures: bool = True,
     ) -> tuple[BlockResult, list[SignedTx], list[tuple[SignedTx, str]]]:
         if len(txs) > self.max_block_txs:
             raise BlockInvalidError(f"{len(txs)} transactions exceed the block limit of {self.max_block_txs}")
@@ -211,7 +218,7 @@ class Executor:
                     continue
                 raise BlockInvalidError(f"transaction {position} appears twice in the block", tx_index=position)
             try:
-                self.check_admissible(tx, block_state.get, height)
+                self.check_admissible(tx, block_state.get, height, verify_signatures=verify_signatures)
             except SilkportError as exc:
                 if skip_invalid:
                     skipped.append((tx, exc.message))

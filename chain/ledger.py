@@ -215,8 +215,10 @@ class Ledger:
         dropped, self._dropped = self._dropped, []
         return dropped
 
-    def validate_block(self, block: Block, now_ms: int) -> str:
-        """Block validity as a backup checks it before PREPARE (DESIGN.md §5); returns '' if valid."""
+    def validate_block(self, block: Block, now_ms: int, *, certified: bool = False) -> str:
+        """Block validity as a backup checks it before PREPARE (DESIGN.md §5); returns '' if valid.
+        ``certified``: a caught-up block under a verified commit certificate, whose transaction
+        signatures are not checked again (ADR 0026); its executed header must still match."""
         header = block.header
         try:
             if header.chain_id != self.chain_id:
@@ -233,7 +235,9 @@ class Ledger:
                 return "proposer is not the primary of the header's view"
             result = self._results.get(block.block_hash)
             if result is None:
-                result = self.executor.execute(header.height, header.timestamp_ms, block.txs)
+                result = self.executor.execute(
+                    header.height, header.timestamp_ms, block.txs, verify_signatures=not certified
+                )
             expected = self._expected_header(header.view, header.timestamp_ms, header.proposer, result)
             if expected.block_hash != header.block_hash:
                 return _header_mismatch(expected, header)

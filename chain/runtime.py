@@ -238,7 +238,7 @@ class NodeRuntime:
         elif isinstance(action, consensus.RequestProposal):
             self._propose(action)
         elif isinstance(action, consensus.ExecuteBlock):
-            self._execute(action.handle)
+            self._execute(action.handle, certified=action.certified)
         elif isinstance(action, consensus.CommitBlock):
             self._commit(action.block, action.certificate, sync=action.sync)
         elif isinstance(action, consensus.RequestCatchUp):
@@ -248,12 +248,12 @@ class NodeRuntime:
         else:
             log.error("event=unknown_action kind=%s", type(action).__name__)
 
-    def _execute(self, handle: BlockHandle) -> None:
+    def _execute(self, handle: BlockHandle, *, certified: bool = False) -> None:
         """Validate and execute a proposed or caught-up block; its transactions that this node already
         admitted are taken from the mempool instead of being parsed again."""
         try:
             block = handle.decoded(self.ledger.mempool.get)
-            reason = self.ledger.validate_block(block, self.now())
+            reason = self.ledger.validate_block(block, self.now(), certified=certified)
         except SilkportError as exc:
             reason = f"undecodable block: {exc.message}"
         if reason:

@@ -123,7 +123,7 @@ def execute_next(state: ReplicaState, out: list[Action]) -> None:
     if queue and not state.catchup_executing:
         handle = queue[0][0]
         state.catchup_executing = handle.block_hash
-        out.append(ExecuteBlock(handle))
+        out.append(ExecuteBlock(handle, certified=True))
         out.append(SetTimer("catchup", state.config.view_timeout_ms))
     if not state.catchup_inflight and len(queue) <= state.config.max_catchup_blocks // 2:
         request_catchup(state, out)

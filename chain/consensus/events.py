@@ -166,9 +166,14 @@ class RequestProposal:
 @dataclass(frozen=True, slots=True)
 class ExecuteBlock:
     """Check and execute the block on the current head; answer :class:`BlockExecuted`.
-    ``handle.block`` decodes the transactions (lazily: the core itself never needs them)."""
+    ``handle.block`` decodes the transactions (lazily: the core itself never needs them).
+
+    ``certified``: the block already carries a verified commit certificate (catch-up, ADR 0026), so its
+    transactions' signatures were checked by at least f+1 correct validators and need not be again;
+    everything else (chain, height, parent, proposer, the executed roots) is still checked."""
 
     handle: BlockHandle
+    certified: bool = False
 
     @property
     def block(self) -> Block:

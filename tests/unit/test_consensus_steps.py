@@ -15,6 +15,7 @@ from chain import codec
 from chain.consensus import (
     BlockExecuted,
     Broadcast,
+    CatchUpReceived,
     CommitBlock,
     ExecuteBlock,
     MessageReceived,
@@ -111,6 +112,27 @@ def test_normal_case_from_a_backups_perspective() -> None:
     assert isinstance(commit, CommitBlock) and commit.block == b
     commit.certificate.verify(CHAIN, VALIDATORS, b.block_hash)
     assert state.head_height == 1 and state.dropped == {}
+
+
+def test_only_a_certified_caught_up_block_skips_the_signature_check() -> None:
+    """ADR 0026: a proposal is executed with every signature checked; a block fetched in catch-up under a
+    verified commit certificate is executed as ``certified`` — and one with a forged certificate is not
+    executed at all."""
+    b = block()
+    proposed = [a for a in step(fresh(1), MessageReceived(preprepare(b), 0))[1] if isinstance(a, ExecuteBlock)]
+    assert [a.certified for a in proposed] == [False]
+    state = fresh(2)
+    for sender in (0, 1, 3):
+        state, actions = step(state, MessageReceived(vote(COMMIT, sender, b), sender))
+    state, actions = step(state, MessageReceived(preprepare(b), 0))
+    state, actions = step(state, BlockExecuted(b.block_hash, True))
+    certificate = next(a.certificate for a in actions if isinstance(a, CommitBlock))
+    lagging = fresh(3)
+    _, actions = step(lagging, CatchUpReceived([(b, certificate)], 0))
+    assert [a.certified for a in actions if isinstance(a, ExecuteBlock)] == [True]
+    forged = dataclasses.replace(certificate, signatures=tuple((i, bytes(64)) for i, _ in certificate.signatures))
+    _, actions = step(fresh(3), CatchUpReceived([(b, forged)], 0))
+    assert not any(isinstance(a, ExecuteBlock) for a in actions)
 
 
 def test_normal_case_from_the_primarys_perspective() -> None:

@@ -93,3 +93,28 @@ def honest_block(tx: SignedTx) -> Block:
     primary = LocalNode(genesis(), KEYS)
     primary.submit_tx(tx)
     return primary.ledger.build_block(0, primary.ledger.head_header.timestamp_ms + 1000, 0)
+
+
+def test_a_certified_block_is_not_verified_again_but_a_proposal_always_is() -> None:
+    """Catch-up (ADR 0026): a block under a verified commit certificate was checked by f+1 correct
+    validators, so re-execution skips the signatures; the same bytes as a proposal are refused."""
+    here, primary = LocalNode(genesis(), KEYS), LocalNode(genesis(), KEYS)
+    genuine = make_tx("silkport-local", "noop", "ping", {"note": "1"}, [KeyPair.generate()], 1)
+    forged = SignedTx(body=genuine.body, signatures=(bytes(64),))
+    with mock.patch.object(SignedTx, "verify_signatures"):
+        primary.submit_tx(forged)
+        block = primary.ledger.build_block(0, primary.ledger.head_header.timestamp_ms + 1000, 0)
+    assert "signature" in here.ledger.validate_block(block, block.header.timestamp_ms)
+    with mock.patch.object(SignedTx, "verify_signatures", side_effect=AssertionError("verified again")):
+        assert here.ledger.validate_block(block, block.header.timestamp_ms, certified=True) == ""
+
+
+def test_a_certified_block_still_has_its_header_checked() -> None:
+    """Skipping signatures skips nothing else: a certified block whose executed roots differ is refused."""
+    here, primary = LocalNode(genesis(), KEYS), LocalNode(genesis(), KEYS)
+    primary.submit_tx(make_tx("silkport-local", "noop", "ping", {"note": "1"}, [KeyPair.generate()], 1))
+    block = primary.ledger.build_block(0, primary.ledger.head_header.timestamp_ms + 1000, 0)
+    other = make_tx("silkport-local", "noop", "ping", {"note": "2"}, [KeyPair.generate()], 1)
+    altered = Block(header=block.header, txs=(other,))
+    reason = here.ledger.validate_block(altered, block.header.timestamp_ms, certified=True)
+    assert "tx_root" in reason or "root" in reason
