@@ -144,7 +144,9 @@ def dropped(devnet: Devnet, index: int, reason: str) -> float:
     return 0.0
 
 
-@pytest.mark.parametrize(("mode", "reason"), [("forge", "bad_signature"), ("stale", "duplicate")])
+# A stale replay is mostly of a height node 0 has committed ("old_height"); "duplicate" only when the
+# replayed message's instance is still open, which depends on timing (it failed once in 60 s).
+@pytest.mark.parametrize(("mode", "reason"), [("forge", "bad_signature"), ("stale", "old_height")])
 def test_a_byzantine_peer_is_dropped_and_counted(tmp_path: Path, mode: str, reason: str) -> None:
     """A real node in ``mode`` (test chain): the honest three keep committing and count its messages."""
     directory = tmp_path / "devnet"
@@ -154,13 +156,14 @@ def test_a_byzantine_peer_is_dropped_and_counted(tmp_path: Path, mode: str, reas
     byzantine: subprocess.Popen[bytes] | None = None
     try:
         devnet.cli("kill", 3)
+        honest_drops = dropped(devnet, 0, reason)
         entry = devnet.manifest.node(3)
         with open(entry.log_file, "ab") as log:
             byzantine = subprocess.Popen(
                 [sys.executable, "node.py", "run", "--home", entry.home, "--byzantine", mode],
                 cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
-        wait_until(lambda: dropped(devnet, 0, reason) > 0, 60, f"node 0 counting {reason} drops from node 3")
+        wait_until(lambda: dropped(devnet, 0, reason) > honest_drops, 60, f"node 0 counting {reason} drops from node 3")
         for index in (0, 1, 2):
             tx_id = devnet.submit(index, noop_tx(devnet.chain_id, f"{mode} {index}"))
             devnet.wait_committed((index + 1) % 3, tx_id)
