@@ -113,16 +113,26 @@ def _signal_group(pid: int, signum: int) -> None:
 
 
 def init_nodes(manifest: Manifest, log_level: str = "info") -> None:
-    """Run ``node.py init`` for every node (writes each home's config.json, copies genesis and key)."""
+    """Run ``node.py init`` for every node (writes each home's config.json, copies genesis and key).
+
+    The inits are independent (one home each), so they run concurrently: each is mostly interpreter
+    start-up, and a devnet's start no longer grows by ~0.8 s per node."""
     script = node_script()
-    for entry in manifest.nodes:
-        command = init_command(sys.executable, script, manifest, entry, log_level)
-        result = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT)
-        if result.returncode != 0:
-            raise ConfigError(
-                f"node.py init failed for node {entry.index} (exit {result.returncode}):\n"
-                f"$ {' '.join(command)}\n{result.stdout}{result.stderr}"
+    commands = [init_command(sys.executable, script, manifest, entry, log_level) for entry in manifest.nodes]
+    running = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO_ROOT)
+        for command in commands
+    ]
+    failures = []
+    for entry, command, process in zip(manifest.nodes, commands, running, strict=True):
+        output, _ = process.communicate()
+        if process.returncode != 0:
+            failures.append(
+                f"node.py init failed for node {entry.index} (exit {process.returncode}):\n"
+                f"$ {' '.join(command)}\n{output}"
             )
+    if failures:
+        raise ConfigError("\n".join(failures))
 
 
 def start_node(entry: NodeEntry, extra_args: Sequence[str] = (), group: int | None = None) -> int:

@@ -116,7 +116,13 @@ def missed(devnet: Devnet, txs: list[SignedTx], enough: int = 8) -> list[SignedT
     return out
 
 
-@pytest.mark.parametrize("count", [8, 10_000], ids=["8-expiring", "10000-expiring"])
+# The flood of 10,000 runs with SILKPORT_LONG=1; "a handful of expiring transactions" (the defect the
+# issue names) runs by default.
+@pytest.mark.parametrize("count", [
+    8,
+    pytest.param(10_000, marks=pytest.mark.skipif(os.environ.get("SILKPORT_LONG") != "1",
+                                                  reason="a 10,000-transaction flood: set SILKPORT_LONG=1")),
+], ids=["8-expiring", "10000-expiring"])
 def test_expiring_transactions_cause_no_view_change_and_no_empty_block_storm(devnet: Devnet, count: int) -> None:
     devnet.wait_height(0, 2)
     baseline, views_before = blocks_in_window(devnet)

@@ -9,6 +9,7 @@ header's ``state_root``, the index holds exactly the entries of that store, and 
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import signal
@@ -32,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from test_snapshot import VALIDATORS, build_chain, genesis  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-KILLS = 6
+KILLS = 12 if os.environ.get("SILKPORT_LONG") == "1" else 3
 SEED = 21
 
 INSTALLER = """
