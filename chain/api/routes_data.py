@@ -10,7 +10,9 @@
   bytes=...`` header instead, the chunks covering that range of the dataset, 206 with
   ``Content-Range`` (:mod:`chain.dataplane.ranges`; 416 when it cannot be served). When the responses
   to one recipient key have covered every chunk, the final frame included, the node signs and submits
-  ``crossborder.delivered`` (:mod:`chain.dataplane.delivery`, ADR 0022).
+  ``crossborder.delivered`` (:mod:`chain.dataplane.delivery`, ADR 0022); chunks are claimed in the node's
+  store before they are written and the signed transaction is stored before it is submitted, then retried
+  until committed (ADR 0028).
 
 The body is the dataset itself, streamed into :class:`chain.dataplane.store.ContentStore` piece by
 piece (never held whole; aiohttp's ``client_max_size`` applies only to buffered bodies). The request
