@@ -96,6 +96,8 @@ class _Entry:
     count: int
     sent: list[tuple[int, int]] = field(default_factory=list)
     open: list[Run] = field(default_factory=list)
+    stored: tuple[tuple[int, int], ...] = ()
+    """The runs of the record last written (a write that would not change them is skipped)."""
 
 
 def add_run(runs: list[tuple[int, int]], start: int, end: int) -> list[tuple[int, int]]:
@@ -125,7 +127,7 @@ class DeliveryTracker:
         if store is not None:
             records = store.load_coverage()
             for record in records:
-                self._entries[record.key] = _Entry(record.count, list(record.runs))
+                self._entries[record.key] = _Entry(record.count, list(record.runs), stored=record.runs)
             self._touched = max((r.touched for r in records), default=0)
             store.write(forget=self._evict())
 
@@ -211,12 +213,13 @@ class DeliveryTracker:
         if not durable and not entry.open:
             del self._entries[key]
         evicted = self._evict()
-        if self.store is None:
-            return
+        add = [] if pending is None or signer is None or not signer.keep(pending) else [pending]
+        if self.store is None or (tuple(durable) == entry.stored and not evicted and not add):
+            return  # e.g. a response that ends exactly where its last claim did
         self._touched += 1
         save = [Coverage(key, entry.count, tuple(durable), self._touched)] if durable else []
-        add = [] if pending is None or signer is None or not signer.keep(pending) else [pending]
         self.store.write(forget=[*evicted, *([] if durable else [key])], save=save, add=add)
+        entry.stored = tuple(durable)
 
 
 class DeliverySigner:

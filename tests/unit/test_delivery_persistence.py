@@ -30,7 +30,7 @@ from chain.dataplane.delivery import (
     DeliveryTracker,
     add_run,
 )
-from chain.errors import DuplicateTxError, StorageError
+from chain.errors import DuplicateTxError, ProofError, StorageError
 from chain.storage import schema
 from chain.storage.deliveries import MAX_RUNS, DeliveryStore
 from chain.storage.kv import MemoryKV, WriteBatch
@@ -127,6 +127,17 @@ def test_a_response_that_ends_keeps_exactly_its_completed_writes() -> None:
     assert restarted(kv).coverage(T1, KEY, ROOT) == [(2, 10)]
     assert not tracker.finish(run, 4, finished=False)  # the client cut it while chunk 4 was written
     assert restarted(kv).coverage(T1, KEY, ROOT) == [(2, 4)]
+
+
+def test_a_response_that_ends_where_its_claim_did_costs_no_second_write() -> None:
+    kv = CountingKV()
+    tracker = restarted(kv)
+    run = tracker.start(T1, KEY, ROOT, 2, 10, 1000, window=8)
+    for index in range(2, 10):
+        tracker.ahead(run, index)
+    assert kv.synced_writes == 1
+    assert not tracker.finish(run, 10, finished=False)
+    assert kv.synced_writes == 1 and restarted(kv).coverage(T1, KEY, ROOT) == [(2, 10)]
 
 
 def test_a_crash_after_claims_then_a_resume_from_the_recipients_journal_records_one_delivery() -> None:
@@ -372,3 +383,13 @@ def test_a_delivery_stored_before_a_crash_is_committed_once_however_often_it_is_
     with pytest.raises(DuplicateTxError):  # a late duplicate of the same bytes cannot count again
         valve.node.submit_tx(pending)
     assert deliveries(valve, valve.released, 1) == 1  # after another block: still one
+
+
+def test_the_route_writes_no_chunk_it_could_not_claim(durable: tuple[Valve, MemoryKV], tmp_path: Path) -> None:
+    valve, kv = durable
+    kv.close()  # the node's store refuses every write (disk gone)
+    out = tmp_path / "got.bin"
+    with pytest.raises(ProofError, match="stopped at chunk 0"):
+        fetch.fetch(valve.client, valve.released, out, tk.FOREIGN)
+    assert (tmp_path / "got.bin.part").stat().st_size == 0  # not one chunk went out unclaimed
+    assert deliveries(valve, valve.released, 0) == 0
