@@ -110,7 +110,8 @@ def _data_plane(node: NodeFacade, content_store: ContentStore, delivery_key: Key
     ledger = node.ledger
     store = DeliveryStore(ledger.kv)
     signer = DeliverySigner(delivery_key, node.chain_id, ledger.state_get, node.submit_tx, store=store,
-                            committed=ledger.store.has_tx)
+                            committed=ledger.store.has_tx, height=lambda: ledger.height,
+                            indexed_above=lambda: ledger.snapshot_base)
     return routes_data.DataPlane(content_store, announce=signer, deliveries=DeliveryTracker(store=store))
 
 

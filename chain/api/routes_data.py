@@ -44,7 +44,14 @@ from chain.api.openapi import HASH, _json, _problems, _ref
 from chain.api.problems import PROBLEM_CONTENT_TYPE
 from chain.contracts import assets
 from chain.dataplane import access, chunks, ranges, requests, stream
-from chain.dataplane.delivery import AHEAD_BYTES, DeliverySigner, DeliveryTracker, Run, keep_delivering
+from chain.dataplane.delivery import (
+    AHEAD_BYTES,
+    DeliverySigner,
+    DeliveryTracker,
+    Run,
+    keep_delivering,
+    settle,
+)
 from chain.dataplane.store import ContentStore, ExpectedContent, check_asset_id
 from chain.errors import (
     NotFoundError,
@@ -402,6 +409,7 @@ async def _retry_deliveries(app: web.Application) -> AsyncIterator[None]:
     """Re-submit stored deliveries until they commit (ADR 0028), for the life of the app."""
     plane = app[DATA]
     assert plane.announce is not None
+    settle(plane.announce, plane.deliveries)  # before the API serves a request: stored deliveries go first
     task = asyncio.create_task(keep_delivering(plane.announce, plane.deliveries))
     yield
     task.cancel()

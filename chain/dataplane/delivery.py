@@ -31,7 +31,7 @@ verified chunk:
   :data:`MAX_DELIVERIES` or is no longer RELEASED/ACKNOWLEDGED. The contract counts every ``delivered``
   transaction, so only identical bytes (one tx id, refused once committed) keep a retry from counting
   twice; a new transaction is signed only when the stored one can never commit (a committed nonce of
-  the node's key has passed it).
+  the node's key has passed it and the block store shows it is not committed).
 
 Both are bounded: :data:`MAX_TRACKED` coverage records (least recently used dropped, also on disk), and
 records of transfers that can take no more deliveries are pruned. The node's nonces are
@@ -52,7 +52,7 @@ from chain import crypto, statekeys
 from chain.codec import decode, dict_from_pairs
 from chain.crossborder.contract import ACKNOWLEDGED, MAX_DELIVERIES, RELEASED
 from chain.errors import DuplicateTxError, SilkportError
-from chain.storage.deliveries import MAX_RUNS, Coverage, CoverageKey, DeliveryStore
+from chain.storage.deliveries import MAX_RUNS, Coverage, CoverageKey, DeliveryStore, Pending
 from chain.types import SignedTx, make_tx
 
 LOG = logging.getLogger("silkport.dataplane")
@@ -213,7 +213,8 @@ class DeliveryTracker:
         if not durable and not entry.open:
             del self._entries[key]
         evicted = self._evict()
-        add = [] if pending is None or signer is None or not signer.keep(pending) else [pending]
+        kept = None if pending is None or signer is None else signer.keep(pending)
+        add = [] if kept is None else [kept]
         if self.store is None or (tuple(durable) == entry.stored and not evicted and not add):
             return  # e.g. a response that ends exactly where its last claim did
         self._touched += 1
@@ -223,18 +224,24 @@ class DeliveryTracker:
 
 
 class DeliverySigner:
-    """Signs, stores and submits ``crossborder.delivered`` with the node's validator key; never raises."""
+    """Signs, stores and submits ``crossborder.delivered`` with the node's validator key; never raises.
+
+    ``committed(tx_hash)`` says whether the node's block store holds a transaction; it can tell only for
+    blocks above ``indexed_above()`` (a store installed from a snapshot has no transactions at or below its
+    base, ADR 0021). ``height()`` is the node's head height, stored with each pending transaction.
+    """
 
     def __init__(self, key: crypto.KeyPair, chain_id: str, get: Get, submit: Submit,
                  clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000, *,
-                 store: DeliveryStore | None = None, committed: Callable[[bytes], bool] | None = None) -> None:
+                 store: DeliveryStore | None = None, committed: Callable[[bytes], bool] | None = None,
+                 height: Callable[[], int] = lambda: 0, indexed_above: Callable[[], int] = lambda: 0) -> None:
         self.key, self.chain_id, self.get, self.submit, self.clock_ms = key, chain_id, get, submit, clock_ms
-        self.store, self.committed = store, committed
+        self.store, self.committed, self.height, self.indexed_above = store, committed, height, indexed_above
         self._last_nonce = 0
-        self.pending: dict[bytes, SignedTx] = {}
+        self.pending: dict[bytes, Pending] = {}
         """Stored ``delivered`` transactions not yet seen committed, by tx hash."""
         if store is not None:
-            self.pending = {tx.tx_hash: tx for tx in store.load_pending()}
+            self.pending = {p.tx.tx_hash: p for p in store.load_pending()}
 
     def tx(self, delivery: Delivery) -> SignedTx:
         # wall-clock ms as a floor: after a restart, a delivery still pending in a peer's mempool keeps its nonce
@@ -271,16 +278,16 @@ class DeliverySigner:
             return None
         return self.tx(delivery)
 
-    def keep(self, tx: SignedTx) -> bool:
-        """Remember ``tx`` as pending; False (nothing kept) when :data:`MAX_PENDING` are pending already.
-        The caller writes it to the store in its own batch, before :meth:`send`."""
+    def keep(self, tx: SignedTx) -> Pending | None:
+        """Remember ``tx`` as pending and return the record to store, or None when :data:`MAX_PENDING` are
+        pending already. The caller writes it to the store in its own batch, before :meth:`send`."""
         if self.store is None or len(self.pending) >= MAX_PENDING:
             if self.store is not None:
                 LOG.warning("%d deliveries pending; tx %s will not be retried after a restart", MAX_PENDING,
                             tx.tx_id)
-            return False
-        self.pending[tx.tx_hash] = tx
-        return True
+            return None
+        pending = self.pending[tx.tx_hash] = Pending(tx, self.height())
+        return pending
 
     def send(self, tx: SignedTx) -> str | None:
         """Submit ``tx``; its id, or None if the node refused it (logged; a stored one is retried)."""
@@ -300,22 +307,29 @@ class DeliverySigner:
         tx = self.sign(delivery)
         if tx is None:
             return None
-        if self.keep(tx) and self.store is not None:
-            self.store.write(add=[tx])
+        pending = self.keep(tx)
+        if pending is not None and self.store is not None:
+            self.store.write(add=[pending])
         return self.send(tx)
 
     def retry(self) -> int:
         """Settle every pending delivery: forget it once committed or unable to count, sign it anew only if its
-        transaction can never commit (a later nonce of this key committed), else submit the same bytes again.
-        Returns how many are still pending."""
-        for tx_hash, tx in list(self.pending.items()):
+        transaction can never commit (a later nonce of this key committed and the block store shows it is not
+        among the committed transactions), else submit the same bytes again. Returns how many are pending."""
+        for tx_hash, pending in list(self.pending.items()):
+            tx = pending.tx
             args = tx.body.args_dict()
             transfer_id = str(args["transfer_id"])
             if (self.committed is not None and self.committed(tx_hash)) or self.closed(transfer_id):
-                self._replace(tx, None)
+                self._replace(pending, None)
             elif tx.body.nonce <= self._committed_nonce():
+                if self.committed is None or self.indexed_above() > pending.height:
+                    LOG.warning("delivered tx %s of transfer %s: nonce passed, and this store cannot tell whether "
+                                "it committed (installed from a snapshot); not signed again", tx.tx_id, transfer_id)
+                    self._replace(pending, None)
+                    continue
                 fresh = self.tx(Delivery(transfer_id, args["chunk_root"], int(args["bytes"]), args["recipient_key"]))
-                self._replace(tx, fresh)
+                self._replace(pending, Pending(fresh, self.height()))
                 LOG.info("delivered tx %s of transfer %s can no longer commit; re-signed as %s", tx.tx_id,
                          transfer_id, fresh.tx_id)
                 self.send(fresh)
@@ -323,24 +337,32 @@ class DeliverySigner:
                 self.send(tx)
         return len(self.pending)
 
-    def _replace(self, old: SignedTx, new: SignedTx | None) -> None:
-        del self.pending[old.tx_hash]
+    def _replace(self, old: Pending, new: Pending | None) -> None:
+        del self.pending[old.tx.tx_hash]
         if new is not None:
-            self.pending[new.tx_hash] = new
+            self.pending[new.tx.tx_hash] = new
         if self.store is not None:
-            self.store.write(drop=[old.tx_hash], add=[] if new is None else [new])
+            self.store.write(drop=[old.tx.tx_hash], add=[] if new is None else [new])
+
+
+def settle(signer: DeliverySigner, tracker: DeliveryTracker, *, prune: bool = True) -> None:
+    """One pass: :meth:`DeliverySigner.retry`, then (with ``prune``) drop coverage of closed transfers. Logs, never
+    raises (a bug or a closing store: the next pass tries again)."""
+    try:
+        signer.retry()
+        if prune:
+            tracker.prune(signer.closed)
+    except Exception:
+        LOG.exception("delivery retry pass failed")
 
 
 async def keep_delivering(signer: DeliverySigner, tracker: DeliveryTracker,
                           interval_s: float = RETRY_INTERVAL_S) -> None:
-    """Every ``interval_s``: :meth:`DeliverySigner.retry`, and now and then prune coverage of closed transfers."""
+    """Every ``interval_s``, :func:`settle` (pruning every :data:`PRUNE_EVERY` passes). The node runs one pass
+    itself before the API serves anything, so a stored delivery goes back to the mempool ahead of any new one
+    (whose wall-clock nonce is higher)."""
     passes = 0
     while True:
         await asyncio.sleep(interval_s)
-        try:
-            signer.retry()
-            if passes % PRUNE_EVERY == 0:
-                tracker.prune(signer.closed)
-        except Exception:  # a bug or a closing store: log it, the next pass tries again
-            LOG.exception("delivery retry pass failed")
         passes += 1
+        settle(signer, tracker, prune=passes % PRUNE_EVERY == 0)

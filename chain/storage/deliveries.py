@@ -6,8 +6,9 @@ in the state tree (they are one node's memory of what it sent, not consensus sta
 - ``Dc || transfer id || recipient key || chunk root`` → ``canonical([touched, count, [s0, e0, s1, e1, ...]])``:
   the chunk runs ``[s, e)`` this node has sent (or is about to send) to that key, sorted and disjoint;
   ``touched`` orders the records for the tracker's least-recently-used bound;
-- ``Dp || tx_hash`` → the signed ``crossborder.delivered`` transaction, exactly as submitted, until the
-  node sees it committed (or it can no longer count).
+- ``Dp || tx_hash`` → ``canonical([height, signed tx])``: the signed ``crossborder.delivered`` transaction,
+  exactly as submitted, and the node's head height when it was signed (it can only commit above), until
+  the node sees it committed (or it can no longer count).
 
 Every :meth:`DeliveryStore.write` is one LevelDB batch with ``sync=True``: after kill -9 a record is
 either the one last written or an earlier one, never a mix. A record that does not decode (a bug, a
@@ -44,6 +45,14 @@ class Coverage:
     count: int
     runs: Runs
     touched: int
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A stored ``delivered`` transaction and the node's head height when it was signed."""
+
+    tx: SignedTx
+    height: int
 
 
 def _coverage_key(key: CoverageKey) -> bytes:
@@ -99,15 +108,18 @@ class DeliveryStore:
         self._delete(bad)
         return sorted(found, key=lambda record: record.touched)
 
-    def load_pending(self) -> list[SignedTx]:
+    def load_pending(self) -> list[Pending]:
         """Every pending ``delivered`` transaction, in tx-hash order; undecodable ones are deleted."""
         found, bad = [], []
         for key, value in self.kv.iterate(schema.PENDING_DELIVERY_PREFIX):
             try:
-                tx = SignedTx.decode(value)
+                height, raw = codec.decode(value)
+                if not isinstance(height, int) or height < 0 or not isinstance(raw, bytes):
+                    raise ValueError("a pending delivery is [height, signed tx]")
+                tx = SignedTx.decode(raw)
                 if schema.pending_delivery_key(tx.tx_hash) != key:
                     raise ValueError("the key is not the transaction's hash")
-                found.append(tx)
+                found.append(Pending(tx, height))
             except (ValueError, TypeError, SilkportError) as error:
                 LOG.warning("dropping an unreadable pending delivery %s: %s", key.hex()[:24], error)
                 bad.append(key)
@@ -122,7 +134,7 @@ class DeliveryStore:
             self.kv.write(batch, sync=True)
 
     def write(self, *, save: Iterable[Coverage] = (), forget: Iterable[CoverageKey] = (),
-              add: Iterable[SignedTx] = (), drop: Iterable[bytes] = ()) -> None:
+              add: Iterable[Pending] = (), drop: Iterable[bytes] = ()) -> None:
         """One synced batch: ``forget`` then ``save`` coverage records, ``drop`` then ``add`` pending txs."""
         batch = WriteBatch()
         for key in forget:
@@ -131,7 +143,7 @@ class DeliveryStore:
             batch.put(_coverage_key(record.key), encode_coverage(record))
         for tx_hash in drop:
             batch.delete(schema.pending_delivery_key(tx_hash))
-        for tx in add:
-            batch.put(schema.pending_delivery_key(tx.tx_hash), tx.encode())
+        for pending in add:
+            batch.put(schema.pending_delivery_key(pending.tx.tx_hash), codec.encode([pending.height, pending.tx.encode()]))
         if len(batch):
             self.kv.write(batch, sync=True)

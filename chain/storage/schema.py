@@ -231,7 +231,7 @@ def coverage_key(transfer_id: bytes, recipient_key: bytes, chunk_root: bytes) ->
 
 
 def pending_delivery_key(tx_hash: bytes) -> bytes:
-    """``Dp || tx_hash``: a signed ``crossborder.delivered`` not yet seen committed."""
+    """``Dp || tx_hash``: a signed ``crossborder.delivered`` not yet seen committed, with the height it was signed at."""
     return PENDING_DELIVERY_PREFIX + _hash(tx_hash, "tx hash")
 
 

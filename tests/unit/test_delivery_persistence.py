@@ -11,6 +11,7 @@ is counted once.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 from test_api_egress import DATA, SUMMARY, Valve
 
 from chain import codec, statekeys
-from chain.api import routes_data
+from chain.api import make_app, routes_data, start
 from chain.crossborder import transfer_queries
 from chain.crossborder.contract import MAX_DELIVERIES
 from chain.dataplane import fetch
@@ -193,6 +194,7 @@ def test_an_unreadable_record_is_dropped_at_load() -> None:
     batch.put(schema.coverage_key(bytes(32), KEY, ROOT), codec.encode([1, 5, [3, 2]]))  # a backwards run
     batch.put(schema.coverage_key(bytes(31) + b"\1", KEY, ROOT), b"\xc1")  # not msgpack
     batch.put(schema.pending_delivery_key(bytes(32)), b"junk")
+    batch.put(schema.pending_delivery_key(bytes(31) + b"\1"), codec.encode([-1, b"junk"]))
     kv.write(batch)
     tracker = restarted(kv)
     assert len(tracker) == 1 and tracker.coverage(T1, KEY, ROOT) == [(0, 2)]
@@ -222,6 +224,7 @@ class FakeChain:
         self.committed: set[bytes] = set()
         self.submitted: list[SignedTx] = []
         self.mempool: set[bytes] = set()
+        self.snapshot_base = 0
 
     def get(self, key: bytes) -> bytes | None:
         if key == statekeys.nonce_key(NODE_KEY.public_key):
@@ -243,7 +246,8 @@ class FakeChain:
 
     def signer(self, kv: MemoryKV, clock: int = 0) -> DeliverySigner:
         return DeliverySigner(NODE_KEY, tk.CHAIN_ID, self.get, self.submit, clock_ms=lambda: clock,
-                              store=DeliveryStore(kv), committed=self.committed.__contains__)
+                              store=DeliveryStore(kv), committed=self.committed.__contains__, height=lambda: 7,
+                              indexed_above=lambda: self.snapshot_base)
 
 
 def test_a_complete_delivery_is_stored_with_the_coverage_reset_in_one_batch_before_it_is_submitted() -> None:
@@ -264,8 +268,9 @@ def test_a_complete_delivery_is_stored_with_the_coverage_reset_in_one_batch_befo
     assert tracker.finish(run, 2, finished=True, signer=signer)
     assert kv.synced_writes == before + 1 and stored_at_submit == [1]
     assert list(kv.iterate(schema.COVERAGE_PREFIX)) == []
-    [tx] = DeliveryStore(kv).load_pending()
-    assert chain.submitted == [tx] and tx.body.args_dict()["recipient_key"] == KEY
+    [stored] = DeliveryStore(kv).load_pending()
+    assert chain.submitted == [stored.tx] and stored.tx.body.args_dict()["recipient_key"] == KEY
+    assert stored.height == 7  # the head when it was signed
 
 
 @pytest.mark.parametrize(("change", "left"), [
@@ -302,9 +307,20 @@ def test_a_pending_delivery_whose_nonce_was_passed_is_signed_anew() -> None:
     chain.restart()
     signer = chain.signer(kv, clock=120)
     assert signer.retry() == 1
-    [fresh] = DeliveryStore(kv).load_pending()
+    [stored] = DeliveryStore(kv).load_pending()
+    fresh = stored.tx
     assert fresh.tx_hash != old.tx_hash and fresh.body.nonce == 151
     assert fresh.body.args_dict() == old.body.args_dict() and chain.submitted == [old, fresh]
+
+
+def test_a_store_installed_from_a_snapshot_above_the_signing_never_signs_it_again() -> None:
+    kv, chain = MemoryKV(), FakeChain()
+    chain.signer(kv, clock=100)(Delivery(T1, ROOT, 10, KEY))  # signed at height 7
+    chain.nonce = 150  # a later nonce committed; the tx index below the snapshot is gone, so "not committed"
+    chain.snapshot_base = 40  # is unknowable: it may have committed at height 8, and a new tx would count twice
+    chain.restart()
+    signer = chain.signer(kv, clock=120)
+    assert signer.retry() == 0 and len(chain.submitted) == 1 and DeliveryStore(kv).load_pending() == []
 
 
 def test_pending_deliveries_are_bounded() -> None:
@@ -336,7 +352,8 @@ def install(valve: Valve, kv: MemoryKV) -> DeliverySigner:
     store = DeliveryStore(kv)
     node = valve.node
     plane.announce = DeliverySigner(NODE_KEY, node.chain_id, node.ledger.state_get, node.submit_tx, store=store,
-                                    committed=node.ledger.store.has_tx)
+                                    committed=node.ledger.store.has_tx, height=lambda: node.ledger.height,
+                                    indexed_above=lambda: node.ledger.snapshot_base)
     plane.deliveries = DeliveryTracker(store=store)
     return plane.announce
 
@@ -374,7 +391,8 @@ def test_a_delivery_stored_before_a_crash_is_committed_once_however_often_it_is_
     deadline = time.monotonic() + 5  # the route stores it after the client's last byte
     while not DeliveryStore(kv).load_pending() and time.monotonic() < deadline:
         time.sleep(0.02)
-    [pending] = DeliveryStore(kv).load_pending()
+    [stored] = DeliveryStore(kv).load_pending()
+    pending = stored.tx
     signer = install(valve, kv)  # restart before the block: the tx is still in this mempool, retried as is
     assert signer.retry() == 1 and signer.retry() == 1
     assert deliveries(valve, valve.released, 1) == 1
@@ -393,3 +411,27 @@ def test_the_route_writes_no_chunk_it_could_not_claim(durable: tuple[Valve, Memo
         fetch.fetch(valve.client, valve.released, out, tk.FOREIGN)
     assert (tmp_path / "got.bin.part").stat().st_size == 0  # not one chunk went out unclaimed
     assert deliveries(valve, valve.released, 0) == 0
+
+
+def test_a_node_starting_with_a_stored_delivery_submits_it_before_serving(tmp_path: Path) -> None:
+    valve = Valve(tmp_path / "node")
+    try:
+        node = valve.node
+        crashed = DeliverySigner(NODE_KEY, node.chain_id, node.ledger.state_get, node.submit_tx,
+                                 store=DeliveryStore(node.ledger.kv))
+        tx = crashed.sign(  # the node signed and stored it, then died before submitting it
+            Delivery(valve.released, SUMMARY.chunk_root, len(DATA), tk.FOREIGN.public_key))
+        assert tx is not None
+        kept = crashed.keep(tx)
+        assert kept is not None
+        DeliveryStore(node.ledger.kv).write(add=[kept])
+
+        async def start_and_stop() -> None:  # what node.py does: make_app on the node's own store, then serve
+            app = make_app(node, rate_limit=None, content_store=valve.store, delivery_key=NODE_KEY)
+            runner = await start(app, "127.0.0.1", 0)
+            await runner.cleanup()
+
+        asyncio.run(start_and_stop())
+        assert deliveries(valve, valve.released, 1) == 1 and node.ledger.store.has_tx(tx.tx_hash)
+    finally:
+        valve.close()
