@@ -35,8 +35,9 @@ from chain.api.ratelimit import RateLimit, TokenBuckets
 from chain.api.validator_auth import RequestAuthenticator
 from chain.config import ApiBudgets
 from chain.crypto import KeyPair
-from chain.dataplane.delivery import DeliverySigner
+from chain.dataplane.delivery import DeliverySigner, DeliveryTracker
 from chain.dataplane.store import ContentStore
+from chain.storage.deliveries import DeliveryStore
 
 ROUTE_MODULES = (routes_status, routes_txs, routes_batch, routes_blocks, routes_snapshot, routes_assets, routes_transfers, routes_proofs, explorer, events, openapi)
 DOCUMENTED_MODULES = (*ROUTE_MODULES, routes_data)
@@ -98,10 +99,20 @@ def make_app(
     for module in ROUTE_MODULES:
         module.register(app)
     if content_store is not None:
-        announce = None if delivery_key is None else DeliverySigner(
-            delivery_key, node.chain_id, node.ledger.state_get, node.submit_tx)
-        routes_data.register(app, routes_data.DataPlane(content_store, announce=announce))
+        routes_data.register(app, _data_plane(node, content_store, delivery_key))
     return app
+
+
+def _data_plane(node: NodeFacade, content_store: ContentStore, delivery_key: KeyPair | None) -> routes_data.DataPlane:
+    """The valve; with the validator key, deliveries are tracked and stored in the node's own LevelDB (ADR 0028)."""
+    if delivery_key is None:
+        return routes_data.DataPlane(content_store)
+    ledger = node.ledger
+    store = DeliveryStore(ledger.kv)
+    signer = DeliverySigner(delivery_key, node.chain_id, ledger.state_get, node.submit_tx, store=store,
+                            committed=ledger.store.has_tx, height=lambda: ledger.height,
+                            indexed_above=lambda: ledger.snapshot_base)
+    return routes_data.DataPlane(content_store, announce=signer, deliveries=DeliveryTracker(store=store))
 
 
 def _heavy_pool(workers: int) -> Callable[[web.Application], AsyncIterator[None]]:

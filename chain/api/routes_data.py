@@ -10,7 +10,9 @@
   bytes=...`` header instead, the chunks covering that range of the dataset, 206 with
   ``Content-Range`` (:mod:`chain.dataplane.ranges`; 416 when it cannot be served). When the responses
   to one recipient key have covered every chunk, the final frame included, the node signs and submits
-  ``crossborder.delivered`` (:mod:`chain.dataplane.delivery`, ADR 0022).
+  ``crossborder.delivered`` (:mod:`chain.dataplane.delivery`, ADR 0022); chunks are claimed in the node's
+  store before they are written and the signed transaction is stored before it is submitted, then retried
+  until committed (ADR 0028).
 
 The body is the dataset itself, streamed into :class:`chain.dataplane.store.ContentStore` piece by
 piece (never held whole; aiohttp's ``client_max_size`` applies only to buffered bodies). The request
@@ -23,12 +25,13 @@ leaves nothing stored and answers problem+json.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +44,14 @@ from chain.api.openapi import HASH, _json, _problems, _ref
 from chain.api.problems import PROBLEM_CONTENT_TYPE
 from chain.contracts import assets
 from chain.dataplane import access, chunks, ranges, requests, stream
-from chain.dataplane.delivery import Delivery, DeliveryTracker
+from chain.dataplane.delivery import (
+    AHEAD_BYTES,
+    DeliverySigner,
+    DeliveryTracker,
+    Run,
+    keep_delivering,
+    settle,
+)
 from chain.dataplane.store import ContentStore, ExpectedContent, check_asset_id
 from chain.errors import (
     NotFoundError,
@@ -95,9 +105,10 @@ class DataPlane:
     challenges: Challenges = field(default_factory=Challenges)
     upload_idle_s: float = 60.0
     """An upload that sends nothing for this long is dropped (a slow client cannot hold the store)."""
-    announce: Callable[[Delivery], str | None] | None = None
-    """Submits ``crossborder.delivered`` for a complete delivery (None: the node records no deliveries)."""
+    announce: DeliverySigner | None = None
+    """Signs, stores and submits ``crossborder.delivered`` for a complete delivery (None: none recorded)."""
     deliveries: DeliveryTracker = field(default_factory=DeliveryTracker)
+    """Chunks sent per recipient key; with a store, durable (ADR 0028)."""
 
 
 DATA = web.AppKey("silkport.data", DataPlane)
@@ -290,12 +301,14 @@ async def get_data(request: web.Request) -> web.StreamResponse:
     await response.write(sealer.opening)
     log = _StreamLog(transfer_id, first, last)
     complete = False
+    run = plane.deliveries.start(transfer_id, requester, grant.chunk_root, first, count, grant.size,
+                                 window=AHEAD_BYTES // grant.chunk_size)
     try:
-        complete = await _send_chunks(request, response, plane.store, grant.asset_id, manifest, proofs, sealer,
-                                      requester, log)
+        complete = await _send_chunks(request, response, plane, grant.asset_id, manifest, proofs, sealer,
+                                      requester, log, run)
     finally:  # also when the client goes away mid-stream; a cut still counts the chunks sent (a resume continues)
         LOG.info("%s", log.line(complete))
-        _delivered(plane, grant, requester, first, first + log.sent, count, complete and last == count - 1)
+        _delivered(plane, run, first + log.sent, complete and last == count - 1)
     if complete:
         await response.write_eof()
     elif request.transport is not None:  # end without the final frame: the client sees the cut
@@ -303,11 +316,12 @@ async def get_data(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def _delivered(plane: DataPlane, grant: access.Grant, requester: bytes, first: int, sent: int, count: int,
-               finished: bool) -> None:
-    complete = plane.deliveries.record(grant.transfer_id, requester, grant.chunk_root, first, sent, count, finished)
-    if complete and plane.announce is not None:
-        plane.announce(Delivery(grant.transfer_id, grant.chunk_root, grant.size, requester))
+def _delivered(plane: DataPlane, run: Run, end: int, finished: bool) -> None:
+    """Record the completed writes of ``run`` (ADR 0028); a complete delivery is signed, stored and submitted."""
+    try:
+        plane.deliveries.finish(run, end, finished, plane.announce)
+    except SilkportError as error:  # the store failed: the recipient's next resume records it again
+        LOG.warning("chunks %d..%d of transfer %s not recorded: %s", run.first, end - 1, run.key[0], error)
 
 
 @dataclass
@@ -334,17 +348,21 @@ class _StreamLog:
                 f"sent={self.sent} complete={'yes' if complete else 'no'} heights={heights or '-'}")
 
 
-async def _send_chunks(request: web.Request, response: web.StreamResponse, store: ContentStore, asset_id: str,
+async def _send_chunks(request: web.Request, response: web.StreamResponse, plane: DataPlane, asset_id: str,
                        manifest: chunks.ChunkSummary, proofs: chunks.ChunkProofs, sealer: stream.StreamSealer,
-                       requester: bytes, log: _StreamLog) -> bool:
+                       requester: bytes, log: _StreamLog, run: Run) -> bool:
     """Send chunks ``log.first .. log.last``; True when all went out, False when access ended first.
 
     Reading, opening at rest and sealing a chunk run in a worker thread (libsodium and hashlib release
     the GIL), one chunk ahead of the socket, so the event loop keeps committing blocks and serving
     other requests. Access is decided on the loop, against committed state, right before each chunk's
-    write starts; at most the chunk being written when a revoking block commits still goes out.
+    write starts; at most the chunk being written when a revoking block commits still goes out. Before a
+    chunk is written it is claimed in the node's store (:meth:`DeliveryTracker.ahead`, persist before send:
+    a node killed mid-stream still knows what the recipient may hold); a store that cannot take the
+    claim ends the stream.
     """
     loop = asyncio.get_running_loop()
+    store = plane.store
 
     def prepare(index: int) -> tuple[bytes, bytes]:
         chunk = store.read_chunk(asset_id, index, manifest, check_hash=False)
@@ -356,6 +374,7 @@ async def _send_chunks(request: web.Request, response: web.StreamResponse, store
         try:
             sealed = await pending
             _check(request, log.transfer_id, requester)  # committed state, before every chunk
+            plane.deliveries.ahead(run, index)
         except SilkportError as error:
             LOG.warning("data stream of transfer %s stopped before chunk %d: %s", log.transfer_id, index, error)
             return False
@@ -382,6 +401,20 @@ def register(app: web.Application, plane: DataPlane) -> None:
     app.router.add_get("/v1/assets/{asset_id}/data", data_status)
     app.router.add_get("/v1/transfers/{transfer_id}/challenge", get_challenge)
     app.router.add_get("/v1/transfers/{transfer_id}/data", get_data)
+    if plane.announce is not None and plane.announce.store is not None:
+        app.cleanup_ctx.append(_retry_deliveries)
+
+
+async def _retry_deliveries(app: web.Application) -> AsyncIterator[None]:
+    """Re-submit stored deliveries until they commit (ADR 0028), for the life of the app."""
+    plane = app[DATA]
+    assert plane.announce is not None
+    settle(plane.announce, plane.deliveries)  # before the API serves a request: stored deliveries go first
+    task = asyncio.create_task(keep_delivering(plane.announce, plane.deliveries))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 _ASSET_ID = {"name": "asset_id", "in": "path", "required": True, "schema": HASH}

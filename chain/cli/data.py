@@ -122,7 +122,8 @@ def acknowledge(client: Client, key: KeyPair, transfer_id: str, path: Path, time
     got = received(client, transfer_id, path)
     if wait_for_delivery(client, transfer_id, timeout) is None:
         fail(f"no delivery of transfer {transfer_id} committed within {timeout:g} s; run `silkport transfer ack "
-             f"{transfer_id} --file {path}` later (a delivery cut short must be fetched again from the start)")
+             f"{transfer_id} --file {path}` later (the serving node records a delivery once its responses "
+             "have covered every chunk)")
         return "waiting for the delivery", 1
     chain_id = str(client.status()["chain_id"])
     tx = acknowledge_tx(chain_id, key, transfer_id, got, default_nonce())

@@ -27,6 +27,10 @@ prefix     key                                              value
                                                             owns everything under this prefix
 ``I``      ``I || index name || "/" || key``                per-contract secondary indexes for queries
                                                             (index names match ``[a-z][a-z0-9_]{0,31}``)
+``D``      ``Dc || transfer id || recipient key || chunk``  the data valve's node-local delivery records, not
+           ``root`` / ``Dp || tx_hash``                     consensus state: chunks sent per recipient key,
+                                                            pending ``delivered`` transactions (ADR 0028,
+                                                            :mod:`chain.storage.deliveries`)
 =========  ===============================================  ==============================================
 
 Why transactions and receipts share one key: the pair is what a ``tx_root`` inclusion proof needs
@@ -58,6 +62,7 @@ VOTE_PREFIX = b"V"
 META_PREFIX = b"M"
 STATE_PREFIX = b"T"
 INDEX_PREFIX = b"I"
+DELIVERY_PREFIX = b"D"
 
 ALL_PREFIXES: tuple[bytes, ...] = (
     HEAD,
@@ -71,6 +76,7 @@ ALL_PREFIXES: tuple[bytes, ...] = (
     META_PREFIX,
     STATE_PREFIX,
     INDEX_PREFIX,
+    DELIVERY_PREFIX,
 )
 """Every family; each is one distinct byte (checked below at import)."""
 
@@ -210,6 +216,23 @@ def index_key(name: str, key: bytes) -> bytes:
     if not isinstance(key, bytes):
         raise ValidationError("an index key is bytes")
     return index_prefix(name) + key
+
+
+# --- the data valve's delivery records (node-local, ADR 0028) -----------------------------------------
+
+COVERAGE_PREFIX = DELIVERY_PREFIX + b"c"
+PENDING_DELIVERY_PREFIX = DELIVERY_PREFIX + b"p"
+
+
+def coverage_key(transfer_id: bytes, recipient_key: bytes, chunk_root: bytes) -> bytes:
+    """``Dc || transfer id || recipient key || chunk root`` (32 bytes each): chunks sent to that key."""
+    return (COVERAGE_PREFIX + _hash(transfer_id, "transfer id") + _hash(recipient_key, "recipient key")
+            + _hash(chunk_root, "chunk root"))
+
+
+def pending_delivery_key(tx_hash: bytes) -> bytes:
+    """``Dp || tx_hash``: a signed ``crossborder.delivered`` not yet seen committed, with the height it was signed at."""
+    return PENDING_DELIVERY_PREFIX + _hash(tx_hash, "tx hash")
 
 
 # --- helpers -------------------------------------------------------------------------------------------

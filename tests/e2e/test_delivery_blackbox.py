@@ -5,30 +5,49 @@ validator key → an acknowledgement with a wrong chunk root is refused → ``--
 → ``silkport transfer audit`` shows decision, evidence, release, delivery and acknowledgement with
 heights and tx ids → ``silkport prove asset`` + ``silkport verify`` offline; a tampered delivery entry
 fails; a denied transfer gets a refusal and zero bytes; after a kill -9 and restart of the Daxing node a
-re-fetch is a second delivery by the same validator key (issue 14 parts 5 and 7; ADR 0022).
+re-fetch is a second delivery by the same validator key (issue 14 parts 5 and 7; ADR 0022). Then a node
+killed in the middle of a delivery: the recipient's resume after the restart is recorded as one delivery
+with the asset's chunk root, and the acknowledgement commits (issue 14 part 6; ADR 0028).
+
+One devnet for the module: the second test enrols its own organisations and leaves the first's alone.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chain import codec
+from chain.client import ApiError, Client
 from chain.crossborder.contract import transfer_id_for
 from chain.crypto import KeyPair, load_key_file
-from chain.dataplane import chunks
+from chain.dataplane import chunks, fetch
+from chain.errors import ProofError
+from chain.genesis import load_genesis
 from chain.types import make_tx
 
-from .conftest import Devnet, http_json, wait_until
+from .conftest import Devnet, http_json, start_devnet, teardown_devnet, wait_until
 from .test_valve_blackbox import enrol_parties, silkport
 
 pytestmark = [pytest.mark.blackbox, pytest.mark.timeout(180)]
 CHUNK = 16 * 1024
+
+
+@pytest.fixture(scope="module")
+def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
+    directory = tmp_path_factory.mktemp("delivery") / "devnet"
+    try:
+        yield start_devnet(directory)
+    finally:
+        teardown_devnet(directory)
 
 
 def _refusal(devnet: Devnet, method: str, args: dict[str, Any], key: KeyPair) -> str:
@@ -174,3 +193,95 @@ def test_delivery_ack_audit_and_offline_provenance(devnet: Devnet, tmp_path: Pat
 
     shown = wait_until(status_on_node0, 30, "node 0 to show the second delivery")
     assert shown["deliveries"] == 2 and shown["acknowledged"] is True and shown["stored"] is True
+
+
+# --- a node killed in the middle of a delivery (ADR 0028) ----------------------------------------------------
+
+BIG_CHUNK = 256 * 1024
+BIG_CHUNKS = 64  # 16 MiB: far more than the socket buffers hold, so the kill lands mid-response
+SMALL_RCVBUF = 64 * 1024
+
+
+def _released_transfer(devnet: Devnet, tmp_path: Path, data: bytes) -> tuple[str, chunks.ChunkSummary]:
+    """A GENERAL asset of ``data`` stored on node 0, and a transfer of it to ``dr-partner`` (released at once:
+    general data without personal information needs no clearance)."""
+    quorum = [load_key_file(p) for p in sorted((devnet.directory / "authorities").glob("authority*.json"))][:2]
+    actor, keys = enrol_parties(devnet, tmp_path, quorum, "dr")
+    path = tmp_path / "ledger.csv"
+    path.write_bytes(data)
+    summary = chunks.summarize([data], BIG_CHUNK)
+    tx_hash, _ = actor.commit("registry", "register", {
+        "content_hash": summary.content_hash, "size": summary.size, "format": "csv", "title": path.name,
+        "owner": keys["exporter"].public_key, "chunk_root": summary.chunk_root, "chunk_size": BIG_CHUNK,
+        "classification": {"sector": "retail", "grade": "GENERAL", "origin": "CN"}},
+        [keys["registrar"], keys["exporter"]])
+    asset_id = codec.sha256(bytes.fromhex(tx_hash) + summary.content_hash).hex()
+    put = silkport("data", "put", asset_id, path, "--key", tmp_path / "exporter.key", "--node", devnet.api(0))
+    assert put.returncode == 0, put.stderr
+    tx_hash, _ = actor.commit("crossborder", "request", {
+        "asset_id": asset_id, "recipient": "dr-partner", "destination": "DE", "purpose": "other",
+        "lawful_basis": "CONTRACT", "subjects": 0, "sensitive_subjects": 0}, [keys["exporter"]])
+    transfer_id = transfer_id_for(bytes.fromhex(tx_hash))
+    code, record = http_json(f"{devnet.api(0)}/v1/transfers/{transfer_id}")
+    assert code == 200 and record["state"] == "RELEASED", record
+    return transfer_id, summary
+
+
+def _slow_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recipient's sockets get a small fixed receive buffer (no autotuning), so the node's response
+    waits on the socket instead of sitting whole in kernel buffers when the node is killed."""
+    connect = http.client.HTTPConnection.connect
+
+    def small_buffer(self: http.client.HTTPConnection) -> None:
+        connect(self)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_RCVBUF)
+
+    monkeypatch.setattr(http.client.HTTPConnection, "connect", small_buffer)
+
+
+def test_a_node_killed_mid_delivery_records_it_once_after_the_recipients_resume(
+        devnet: Devnet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = os.urandom(BIG_CHUNKS * BIG_CHUNK - 1000)
+    transfer_id, summary = _released_transfer(devnet, tmp_path, data)
+    genesis = devnet.directory / "genesis.json"
+    recipient = load_key_file(tmp_path / "recipient.key")
+    out = tmp_path / "received.csv"
+
+    # the pull starts; after 3 verified chunks the serving node is killed (SIGKILL) in the middle of its response
+    seen: list[int] = []
+
+    def kill_after_three_chunks(size: int) -> None:
+        seen.append(size)
+        if len(seen) == 4:  # the first call reports the resumed bytes (0)
+            assert devnet.cli("kill", 0).returncode == 0
+
+    with monkeypatch.context() as patch:
+        _slow_reader(patch)
+        with pytest.raises((ApiError, ProofError)):
+            fetch.fetch(Client(devnet.api(0)), transfer_id, out, recipient, kill_after_three_chunks,
+                        genesis=load_genesis(genesis))
+    journalled = json.loads((tmp_path / "received.csv.part.state").read_text())["next_chunk"]
+    assert 3 <= journalled < BIG_CHUNKS - 8 and not out.exists()  # the response was cut, far from its end
+
+    devnet.cli("start", 0)
+    devnet.wait_height(0, max(devnet.height(i) or 0 for i in (1, 2, 3)))
+    resumed = silkport("data", "fetch", transfer_id, "-o", out, "--key", tmp_path / "recipient.key",
+                       "--genesis", genesis, "--node", devnet.api(0), "--json", "--ack", "--timeout", "30")
+    assert resumed.returncode == 0, resumed.stderr
+    result = json.loads(resumed.stdout)
+    assert result["resumed_from_chunk"] == journalled and result["acknowledged"].startswith("committed")
+    assert out.read_bytes() == data
+
+    def acknowledged() -> dict[str, Any] | None:
+        code, found = http_json(f"{devnet.api(2)}/v1/transfers/{transfer_id}")
+        return found if code == 200 and found.get("state") == "ACKNOWLEDGED" else None
+
+    record = wait_until(acknowledged, 30, "the acknowledgement seen by node 2")
+    assert record["deliveries"] == 1 and record["delivered_root"] == summary.chunk_root.hex()
+    [delivery] = [s for s in record["history"] if s["action"] == "delivered"]
+    assert delivery["node"] == devnet.status(0)["node_id"] and delivery["bytes"] == len(data)  # type: ignore[index]
+    assert delivery["recipient_key"] == recipient.public_hex
+    audit = silkport("transfer", "audit", transfer_id, "--node", devnet.api(1), "--json")
+    assert audit.returncode == 0, audit.stderr
+    document = json.loads(audit.stdout)
+    assert len(document["deliveries"]) == 1 and document["acknowledgement"]["matches_delivery"] is True
