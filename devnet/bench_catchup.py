@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from devnet import layout, procs
+from devnet import bench_probe, layout, procs
 from devnet.bench_statesync import cli, height
 
 LAGGING = 3
@@ -39,22 +39,35 @@ def txs_between(manifest: layout.Manifest, low: int, high: int) -> int:
     return total
 
 
-def measure(directory: Path, down_s: float) -> dict[str, Any]:
-    manifest = layout.load_manifest(directory)
+def cpu(manifest: layout.Manifest, indices: list[int]) -> float:
+    """CPU seconds used so far by the listed nodes' processes."""
+    return sum(procs.cpu_seconds(manifest.node(i).pid or 0) or 0.0 for i in indices)
+
+
+def measure(directory: Path, down_s: float, profile: Path | None = None) -> dict[str, Any]:
     cli("kill", str(LAGGING), "--dir", str(directory))
     time.sleep(down_s)
     restarted = time.monotonic()
     cli("start", str(LAGGING), "--dir", str(directory), "--no-wait")
+    manifest = layout.load_manifest(directory)  # node 3's new pid
+    validators = [e.index for e in manifest.nodes if e.index != LAGGING]
+    profiles = None
+    if profile is not None:  # the lagging node's flame graph while it catches up (py-spy, root)
+        profiles = bench_probe.Profiles(profile, {LAGGING: manifest.node(LAGGING).pid or 0})
+        profiles.start()
     while (mine := height(manifest, LAGGING)) is None:
         time.sleep(POLL_S)
     answered = time.monotonic()
     first_head = height(manifest, 0) or 0
+    cpu_lagging, cpu_validators = cpu(manifest, [LAGGING]), cpu(manifest, validators)
     while True:
         time.sleep(POLL_S)
         head, now_mine = height(manifest, 0), height(manifest, LAGGING)
         if head is not None and now_mine is not None and now_mine >= head - 1:
             break
     done = time.monotonic()
+    flame = profiles.stop() if profiles is not None else {}
+    cpu_lagging, cpu_validators = cpu(manifest, [LAGGING]) - cpu_lagging, cpu(manifest, validators) - cpu_validators
     seconds = done - answered
     caught_blocks, chain_blocks = now_mine - mine, head - first_head
     caught_txs, chain_txs = txs_between(manifest, mine, now_mine), txs_between(manifest, first_head, head)
@@ -68,6 +81,13 @@ def measure(directory: Path, down_s: float) -> dict[str, Any]:
         "chain_txs_per_s": round(chain_txs / seconds),
         "ratio_blocks": round(caught_blocks / max(chain_blocks, 1), 1),
         "ratio_txs": round(caught_txs / max(chain_txs, 1), 1),
+        # the machine-independent part: CPU per transaction of catching up vs of committing it (per validator)
+        "catch_up_cpu_us_per_tx": round(cpu_lagging / max(caught_txs, 1) * 1e6, 1),
+        "validator_cpu_us_per_tx": round(cpu_validators / len(validators) / max(chain_txs, 1) * 1e6, 1),
+        "catch_up_cpu_share": round(cpu_lagging / seconds, 2),
+        "validators_cpu_share": round(cpu_validators / seconds, 2),
+        **({"profile": flame.get(LAGGING),
+            "self_time": bench_probe.self_time(Path(flame[LAGGING]).read_text())} if LAGGING in flame else {}),
     }
 
 
@@ -80,18 +100,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--txs", type=int, default=200_000, help="load size (must outlast the run)")
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds of load before the kill")
     parser.add_argument("--down", type=float, default=30.0, help="seconds node 3 stays down")
+    parser.add_argument("--profile", type=Path, help="write node 3's py-spy flame graph of the catch-up here")
     args = parser.parse_args(argv)
     directory = Path(args.dir or tempfile.mkdtemp(prefix="silkport-catchup-")) / "devnet"
     cli("up", "--dir", str(directory), "--nodes", "4", "--detach", "--test-mode", "--param", "max_block_txs=2000")
+    bench_log = (directory / "bench.log").open("wb")  # the load's own report, kept beside the devnet
     load = subprocess.Popen(
         [sys.executable, "-m", "devnet", "bench", "--dir", str(directory), "--workload", "noop", "--txs",
          str(args.txs), "--rate", str(args.rate), "--batch", str(args.batch), "--clients", str(args.clients),
          "--drain-timeout", "1", "--json"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=bench_log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
         time.sleep(args.warmup)
-        figures = measure(directory, args.down)
+        figures = measure(directory, args.down, args.profile)
         alive = load.poll() is None
         print(json.dumps({"offered_rate": args.rate or "saturation", "batch": args.batch, "down_s": args.down,
                           "load_running_throughout": alive, **figures}), flush=True)
@@ -103,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                 load.wait(30)
             except subprocess.TimeoutExpired:
                 load.kill()
+        bench_log.close()
         cli("down", "--dir", str(directory), "--timeout", "10", timeout=120)
 
 
