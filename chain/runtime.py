@@ -111,6 +111,7 @@ class NodeRuntime:
             empty_block_interval_ms=config.timeouts.empty_block_interval_ms,
             batch_delay_ms=config.timeouts.batch_delay_ms,
             block_txs=genesis.params.max_block_txs,
+            **self._epoch(genesis.params.checkpoint_interval),
         )
         persisted = [value for _key, value in self.votes.load_all()]
         head_certificate = self.ledger.store.certificate(self.ledger.height) if self.ledger.height else None
@@ -171,6 +172,17 @@ class NodeRuntime:
             log.error("event=validator_refused height=%d index=%d reason=%s", self.ledger.height, self.index, problem)
             self.ledger.close()
             raise ConfigError(problem, code="not_a_validator")
+
+    def _epoch(self, interval: int) -> dict[str, Any]:
+        """``previous_validators`` and ``epoch_start`` when the latest checkpoint at or below the head changed
+        the set (a replica restarted there checks the checkpoint's certificate against the old set)."""
+        checkpoint = self.ledger.height - self.ledger.height % interval
+        if checkpoint == 0:
+            return {}
+        before = self.ledger.validators_at(checkpoint - 1)
+        if before is None or before == self.ledger.validator_keys:
+            return {}
+        return {"previous_validators": before, "epoch_start": checkpoint + 1}
 
     def now(self) -> int:
         """This node's clock in ms: the wall clock plus the configured ``clock_offset_ms``."""
@@ -301,7 +313,8 @@ class NodeRuntime:
             reason = f"undecodable block: {exc.message}"
         if reason:
             log.warning("event=block_rejected height=%d reason=%s", handle.height, reason)
-        self.queue.put_nowait(ev.BlockExecuted(handle.block_hash, not reason, reason))
+        enacted = None if reason else self.ledger.enacted_validators(handle.block_hash)
+        self.queue.put_nowait(ev.BlockExecuted(handle.block_hash, not reason, reason, enacted))
 
     def _set_timer(self, name: str, delay_ms: int) -> None:
         old = self.timers.pop(name, None)
@@ -335,7 +348,7 @@ class NodeRuntime:
         self.metrics.block_build_seconds.observe(time.perf_counter() - started)
         log.debug("event=proposal_built height=%d txs=%d", block.height, len(block.txs))
         self._report_dropped()
-        self.queue.put_nowait(ev.ProposalReady(block))
+        self.queue.put_nowait(ev.ProposalReady(block, validators=self.ledger.enacted_validators(block.block_hash)))
 
     def _report_dropped(self) -> None:
         """Tell the core which pending requests left the mempool without committing (RequestsDropped)."""
@@ -353,7 +366,7 @@ class NodeRuntime:
         self.ledger.commit(block, certificate, sync=sync)
         self.metrics.block_commit_seconds.observe(time.perf_counter() - started)
         self.metrics.committed(block)
-        if self.ledger.validator_keys != self.replica.config.validators:
+        if self.ledger.validator_keys != self.net.validators:
             self._install_validators()
         hashes = [tx.tx_hash for tx in block.txs]
         for tx_hash in hashes:
@@ -379,7 +392,7 @@ class NodeRuntime:
             self.stop()
             return
         self.index = keys.index(self.keypair.public_key)
-        reconfigure(self.replica, keys, self.index)
+        reconfigure(self.replica, keys, self.index)  # no-op when the core installed them on commit (ADR 0027)
         self.net.set_validators(keys)
         log.info("event=validator_set_changed height=%d validators=%d index=%d", self.ledger.height, len(keys), self.index)
 
