@@ -221,6 +221,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             if not node.resync_allowed and state_syncing:
                 loop.call_later(RESYNC_PAUSE_S, setattr, node, "resync_allowed", True)
             await node.run()
+            if node.refusal is not None:
+                raise SilkportError(node.refusal, code="not_a_validator")
             if not node.resync_requested:
                 break
 

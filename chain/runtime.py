@@ -158,6 +158,8 @@ class NodeRuntime:
         """Set by ``node.py run --state-sync``: a catch-up at least ``state_sync_resync_blocks`` long stops
         this runtime instead, so the node installs a snapshot and starts again (ADR 0021)."""
         self.resync_requested = False
+        self.refusal: str | None = None
+        """Why the node stopped itself (removed from the validator set): ``node.py run`` exits non-zero."""
         self._resync_probe: asyncio.Task[None] | None = None
         self._resync_probed_ms = 0
 
@@ -389,6 +391,7 @@ class NodeRuntime:
         keys = self.ledger.validator_keys
         if self.keypair.public_key not in keys:
             log.error("event=removed_from_validator_set height=%d: stopping", self.ledger.height)
+            self.refusal = f"removed from the validator set at height {self.ledger.height}: this key votes no more"
             self.stop()
             return
         self.index = keys.index(self.keypair.public_key)
