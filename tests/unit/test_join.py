@@ -372,3 +372,40 @@ def test_announce_floods_are_rate_limited(grown: Port) -> None:
         assert statuses[:2] == [200, 200] and statuses[-1] == 429
 
     serve(grown, body, ApiBudgets(write=tight))
+
+
+def test_state_sync_agrees_on_a_snapshot_certified_by_a_later_set() -> None:
+    """A store at genesis (the 4 genesis keys) cannot check checkpoint 8, certified by the 5 of the set
+    enacted at 4: it learns that set from a verified trust chain, then the f + 1 manifests agree."""
+    from chain.crypto import Signer
+    from chain.statesync.snapshot import Manifest
+    from chain.statesync.source import SnapshotSource
+    from chain.statesync.sync import agree, agree_across_sets, offered_heights
+
+    port = Port(validators=[*VALIDATORS, NEW])
+    add(port)
+    port.blocks(9)  # checkpoint 4 enacts the 5; height 10, latest checkpoint 8
+    ledger = port.node.ledger
+    sources = {p: SnapshotSource(ledger, Signer(key), lambda p=p: p) for p, key in enumerate([*VALIDATORS, NEW])}
+    trust = json.dumps(chain_document(port, 8)).encode()
+
+    async def fetch(peer: int, path: str) -> bytes:
+        if path.startswith("/v1/sync/validators"):
+            return trust if peer != 0 else b"{}"  # peer 0 serves junk: the next one is asked
+        height = int(path.split("height=")[1]) if "height=" in path else 8
+        return sources[peer].manifest(height)
+
+    genesis = ledger.genesis
+    peers = [0, 1, 2, 4]
+    assert asyncio.run(offered_heights(fetch, peers)) == [8]
+    assert asyncio.run(agree(fetch, peers, genesis.chain_id, KEYS)) is None  # the old way: refused
+    manifest = asyncio.run(agree_across_sets(fetch, peers, genesis, KEYS))
+    assert isinstance(manifest, Manifest) and manifest.height == 8
+    assert manifest.header.block_hash == ledger.store.header(8).block_hash  # type: ignore[union-attr]
+
+    async def forged_trust(peer: int, path: str) -> bytes:
+        if path.startswith("/v1/sync/validators"):
+            return json.dumps({**chain_document(port, 8), "validator_changes": []}).encode()
+        return await fetch(peer, path)
+
+    assert asyncio.run(agree_across_sets(forged_trust, peers, genesis, KEYS)) is None
