@@ -1,10 +1,7 @@
-"""The validator set for operators and joining validators (ADR 0027, DESIGN.md §5 epochs).
+"""Routes for joining validators (ADR 0027, DESIGN.md §5 epochs); the set itself, with indices and the
+pending set, is ``GET /v1/validators`` (:mod:`chain.api.explorer`).
 
 =============================  ====================================================================
-``GET /v1/validators``         the set in effect after the head (index, key, name, organisation,
-                               jurisdiction), the pending set governance changed (effective at the
-                               next checkpoint, ``next_checkpoint``), the head height: an operator
-                               reads a new validator's ``--index`` here. Not proof, a hint.
 ``GET /v1/sync/validators``    ``?height=H``: the trust chain of header ``H`` — the certified header
                                and every validator-set change from genesis below it, each with its
                                certificate, history and state proofs (the ``certified`` and
@@ -31,9 +28,8 @@ from pydantic import Field
 
 from chain.api.heavy import capped, off_loop
 from chain.api.keys import NODE
-from chain.api.models import EmptyQuery, Strict, parse
+from chain.api.models import Strict, parse
 from chain.api.validator_auth import RequestAuthenticator
-from chain.contracts import queries
 from chain.errors import NotFoundError, RequestAuthError, ValidationError
 
 AUTHENTICATOR = web.AppKey("silkport.authenticator", RequestAuthenticator)
@@ -50,27 +46,6 @@ class TrustQuery(Strict):
 class AnnounceQuery(Strict):
     p2p: str = Field(pattern=P2P_PATTERN, max_length=260)
     api: str = Field(pattern=API_PATTERN, max_length=280)
-
-
-def validator_set(ledger: Any) -> dict[str, Any]:
-    """``GET /v1/validators``: the current and pending sets at the head (read on the loop: two keys)."""
-    height = ledger.height
-    get = ledger.state_get
-    current = queries.validators(get) or []
-    pending = queries.validators(get, pending=True)
-    interval = ledger.params.checkpoint_interval
-    return {
-        "height": height,
-        "checkpoint_interval": interval,
-        "next_checkpoint": (height // interval + 1) * interval,
-        "validators": [{"index": i, **v} for i, v in enumerate(current)],
-        "pending": None if pending is None else [{"index": i, **v} for i, v in enumerate(pending)],
-    }
-
-
-async def get_validators(request: web.Request) -> web.Response:
-    parse(EmptyQuery, dict(request.query))
-    return web.json_response(validator_set(request.app[NODE].ledger))
 
 
 async def get_trust_chain(request: web.Request) -> web.Response:
@@ -101,23 +76,11 @@ async def post_announce(request: web.Request) -> web.Response:
 
 
 def register(app: web.Application) -> None:
-    app.router.add_get("/v1/validators", get_validators)
     app.router.add_get("/v1/sync/validators", get_trust_chain)
     app.router.add_post(ANNOUNCE_PATH, post_announce)
 
 
-_VALIDATOR = {"type": "object", "properties": {
-    "index": {"type": "integer"}, "public_key": {"type": "string"}, "name": {"type": "string"},
-    "organisation": {"type": "string"}, "jurisdiction": {"type": "string"}}}
 OPENAPI_PATHS: dict[str, Any] = {
-    "/v1/validators": {"get": {
-        "summary": "The validator set after the head, and the pending set effective at the next checkpoint",
-        "responses": {"200": {"description": "height, checkpoint_interval, next_checkpoint, validators, pending",
-                              "content": {"application/json": {"schema": {"type": "object", "properties": {
-                                  "height": {"type": "integer"}, "next_checkpoint": {"type": "integer"},
-                                  "validators": {"type": "array", "items": _VALIDATOR},
-                                  "pending": {"type": ["array", "null"], "items": _VALIDATOR}}}}}}},
-    }},
     "/v1/sync/validators": {"get": {
         "summary": "Trust chain of a header: every validator-set change from genesis (ADR 0027)",
         "parameters": [{"name": "height", "in": "query", "required": True,

@@ -307,6 +307,19 @@ def test_get_validators_shows_the_current_and_pending_sets(grown: Port) -> None:
     serve(grown, body)
 
 
+def test_get_validators_shows_a_pending_change_and_when_it_takes_effect() -> None:
+    port = Port(validators=[*VALIDATORS, NEW])
+    add(port)
+
+    async def body(client: Client, local: AnnouncedNode) -> None:
+        answer = await (await client.get("/v1/validators")).json()
+        assert answer["height"] == 1 and answer["next_checkpoint"] == 4 and len(answer["validators"]) == 4
+        assert [v["index"] for v in answer["pending"]] == [0, 1, 2, 3, 4]
+        assert answer["pending"][4]["public_key"] == NEW.public_hex
+
+    serve(port, body)
+
+
 def test_get_sync_validators_serves_a_verifiable_chain_and_refuses_bad_heights(grown: Port) -> None:
     async def body(client: Client, local: AnnouncedNode) -> None:
         response = await client.get("/v1/sync/validators?height=6")
