@@ -422,3 +422,26 @@ def test_state_sync_agrees_on_a_snapshot_certified_by_a_later_set() -> None:
         return await fetch(peer, path)
 
     assert asyncio.run(agree_across_sets(forged_trust, peers, genesis, KEYS)) is None
+
+
+# --- python -m devnet join: its refusals ----------------------------------------------------------------
+
+
+def test_devnet_join_refuses_a_devnet_that_is_down_or_short_of_authority_keys(tmp_path: Path) -> None:
+    import argparse
+
+    from devnet import join as devnet_join
+    from devnet import layout
+
+    manifest = layout.create_layout(tmp_path / "d", 4)
+    manifest.save()
+    args = argparse.Namespace(dir=str(tmp_path / "d"), key=None, no_register=False, enact_timeout=1.0,
+                              ready_timeout=1.0, log_level="info")
+    with pytest.raises(ConfigError, match="is down"):
+        devnet_join.cmd_join(args)
+    assert not (tmp_path / "d" / "keys" / "node4.json").exists()  # nothing written
+    assert len(devnet_join._authorities(tmp_path / "d", manifest.genesis)) == 2
+    for k in (0, 1):
+        (tmp_path / "d" / "authorities" / f"authority{k}.json").unlink()
+    with pytest.raises(ConfigError, match="needs 2 genesis authority keys; .* holds 1"):
+        devnet_join._authorities(tmp_path / "d", manifest.genesis)
