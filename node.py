@@ -64,6 +64,12 @@ def parse_peer(text: str) -> tuple[int, PeerConfig]:
     return int(index), PeerConfig(api=url.rstrip("/"), p2p=p2p)
 
 
+def parse_api_url(text: str) -> str:
+    if not text.startswith(("http://", "https://")) or len(text) > 280 or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError(f"expected http(s)://HOST:PORT, got {text!r}")
+    return text
+
+
 def parse_listen(text: str) -> str:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) < 65536:
@@ -87,8 +93,17 @@ def cmd_init(args: argparse.Namespace) -> int:
     genesis = load_genesis(args.genesis)
     public_key = key_file_public_key(args.key)  # an encrypted key is checked and copied still encrypted
     keys = genesis.validator_keys
-    if not 0 <= args.index < len(keys) or keys[args.index] != public_key:
-        raise SilkportError(f"the key is not validator {args.index} of the genesis file")
+    if args.index < 0:
+        raise SilkportError(f"--index {args.index}: a validator index is 0 or more")
+    if args.join and not args.peer:
+        raise SilkportError("--join needs --peer for every validator it can reach: it starts by state sync from them")
+    if not args.join and (not 0 <= args.index < len(keys) or keys[args.index] != public_key):
+        where = f" (it is validator {keys.index(public_key)})" if public_key in keys else ""
+        raise SilkportError(
+            f"the key is not validator {args.index} of the genesis file{where}; a validator that governance added "
+            "after genesis (silkport gov validator-add) is initialised with --join and the --index of "
+            "GET /v1/validators (docs/operator-guide.md §4)"
+        )
     host, _, port = args.listen.rpartition(":")
     if Path(args.genesis).resolve() != (home / "genesis.json").resolve():
         shutil.copyfile(args.genesis, home / "genesis.json")
@@ -119,14 +134,51 @@ def cmd_init(args: argparse.Namespace) -> int:
         p2p_tls=not args.insecure_plaintext,
         peers=dict(args.peer or []),
         log_level=args.log_level,
+        join=args.join,
+        advertise=None if not (args.advertise_api or args.advertise_p2p) else PeerConfig(
+            api=(args.advertise_api or f"http://{host or '127.0.0.1'}:{port}").rstrip("/"),
+            p2p=args.advertise_p2p or args.p2p_listen,
+        ),
     )
     save_config(home, config)
     mode = "PLAINTEXT (insecure)" if args.insecure_plaintext else "TLS 1.3"
+    joining = ", joining by state sync" if args.join else ""
     print(
         f"initialised node {args.index} in {home} (chain {genesis.chain_id}, API on {args.listen}, "
-        f"peers on {args.p2p_listen}, {mode})"
+        f"peers on {args.p2p_listen}, {mode}{joining})"
     )
     return 0
+
+
+log = logging.getLogger("silkport.node")
+
+
+def first_start(home: Path, config: NodeConfig) -> bool:
+    """True while the node's store holds nothing above genesis (no data yet, or only the genesis block)."""
+    from chain.storage.leveldb import LevelDBKV
+    from chain.storage.schema import HEAD, decode_head
+
+    data = config.path(home, config.data_dir)
+    if not data.exists():
+        return True
+    kv = LevelDBKV(data)
+    try:
+        raw = kv.get(HEAD)
+        return raw is None or decode_head(raw)[0] == 0
+    finally:
+        kv.close()
+
+
+async def join_precheck(home: Path, config: NodeConfig) -> None:
+    """A joining validator's first start: ask the peers whether its key is validator ``index`` (ADR 0027)."""
+    from chain.crypto import read_passphrase_file
+    from chain.statesync.join import join_precheck as precheck
+
+    passphrase_file = config.key_passphrase_file
+    passphrase = read_passphrase_file(config.path(home, passphrase_file)) if passphrase_file else None
+    keypair = load_key_file(config.path(home, config.key_file), passphrase)
+    genesis = load_genesis(config.path(home, config.genesis_file))
+    await precheck(config, keypair.public_key, len(genesis.validator_keys))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -143,11 +195,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         stopped = asyncio.Event()
         synced_at = -RESYNC_PAUSE_S
+        state_syncing = args.state_sync or config.join
         while not stopped.is_set():
-            if args.state_sync:
-                installed = await state_sync(home, config)
+            if config.join and first_start(home, config):
+                await join_precheck(home, config)
+            if state_syncing:
+                installed = await state_sync(home, config, force=config.join)
                 if installed is None:  # skipped or failed: no new attempt for a while (no restart loop)
                     synced_at = loop.time()
+            if config.join and first_start(home, config):
+                log.error("event=join_refused reason=no_snapshot_installed")
+                raise SilkportError(
+                    "a joining validator starts from a snapshot, and none could be installed from the peers (see the "
+                    "event=state_sync_* lines): are the --peer addresses right, and has a checkpoint passed since "
+                    "governance added this key?", code="no_snapshot")
             node = NodeRuntime(home, config, byzantine_mode=args.byzantine)
             def shut_down(node: NodeRuntime = node) -> None:
                 stopped.set()
@@ -156,10 +217,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, shut_down)
             # far behind while running: stop, install a snapshot, start again (ADR 0021)
-            node.resync_allowed = args.state_sync and loop.time() - synced_at >= RESYNC_PAUSE_S
-            if not node.resync_allowed and args.state_sync:
+            node.resync_allowed = state_syncing and loop.time() - synced_at >= RESYNC_PAUSE_S
+            if not node.resync_allowed and state_syncing:
                 loop.call_later(RESYNC_PAUSE_S, setattr, node, "resync_allowed", True)
             await node.run()
+            if node.refusal is not None:
+                raise SilkportError(node.refusal, code="not_a_validator")
             if not node.resync_requested:
                 break
 
@@ -174,7 +237,15 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--home", required=True)
     init.add_argument("--genesis", required=True)
     init.add_argument("--key", required=True, help="validator key file (0600)")
-    init.add_argument("--index", type=int, required=True, help="this validator's index in the genesis set")
+    init.add_argument(
+        "--index", type=int, required=True,
+        help="this validator's index: in the genesis set, or with --join in the current set (GET /v1/validators)",
+    )
+    init.add_argument(
+        "--join", action="store_true",
+        help="a validator added by governance after genesis: the key need not be in the genesis set; the node "
+        "starts by state sync from its --peer nodes and votes once the certified state names it (ADR 0027)",
+    )
     init.add_argument("--listen", default="127.0.0.1:26657", type=parse_listen, help="HOST:PORT of the REST API")
     init.add_argument(
         "--p2p-listen", default="127.0.0.1:26656", type=parse_listen, help="HOST:PORT of the peer port (TLS 1.3)"
@@ -184,6 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--insecure-plaintext",
         action="store_true",
         help="peer links WITHOUT TLS (test devnets only; every node of the network must agree)",
+    )
+    init.add_argument("--advertise-api", type=parse_api_url, help="URL where the other validators reach this node's API (default: --listen)")
+    init.add_argument(
+        "--advertise-p2p", type=parse_listen, help="HOST:PORT where the other validators reach the peer port "
+        "(default: --p2p-listen); announced to lower-indexed peers that have no link with this node (ADR 0027)"
     )
     init.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     init.add_argument("--api-tls-cert", help="PEM certificate chain: serve the API over HTTPS (ADR 0011)")

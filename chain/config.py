@@ -104,6 +104,13 @@ class NodeConfig(BaseModel):
     """With ``node.py run --state-sync``: a running node whose catch-up is at least this many blocks (and
     ``state_sync_min_blocks``) long stops its runtime, installs the peers' snapshot and starts again,
     instead of replaying them (ADR 0021). Large by default: replay runs at hundreds of blocks/s."""
+    advertise: PeerConfig | None = None
+    """Where the other validators reach this node, announced to lower-indexed peers that have no link with it
+    (ADR 0027); default: ``listen_host:listen_port`` and ``p2p_listen`` (wrong for a wildcard listener)."""
+    join: bool = False
+    """Written by ``node.py init --join``: this validator was added by governance, its key is not in the
+    genesis set; the node starts by state sync and votes only once the certified state names its key as
+    validator ``index`` (ADR 0027)."""
     clock_offset_ms: int = 0
     """Added to the wall clock for every timestamp this node uses (proposals, drift checks, timers):
     simulated time for staging and tests (e.g. a year boundary). Every validator of a network must use

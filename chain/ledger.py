@@ -246,6 +246,21 @@ class Ledger:
         self._results[block.block_hash] = result
         return ""
 
+    def enacted_validators(self, block_hash: bytes) -> tuple[bytes, ...] | None:
+        """The validator keys an executed, uncommitted block puts in effect (a checkpoint block that moves a
+        pending set in), None if it changes nothing (ADR 0027: the consensus core installs them on commit)."""
+        result = self._results.get(block_hash)
+        raw = None if result is None else result.changes.get(statekeys.VALIDATORS)
+        return None if raw is None else tuple(Validator(*entry).public_key for entry in codec.decode(raw))
+
+    def validators_at(self, version: int) -> tuple[bytes, ...] | None:
+        """The validator keys in the state at ``version`` (None: that state is not held, e.g. below a snapshot)."""
+        try:
+            raw = self.tree.get(statekeys.VALIDATORS, version)
+        except SilkportError:
+            return None
+        return None if raw is None else tuple(Validator(*entry).public_key for entry in codec.decode(raw))
+
     # --- commit ----------------------------------------------------------------------------------
 
     def commit(self, block: Block, certificate: CommitCertificate, *, sync: bool = True) -> BlockResult:

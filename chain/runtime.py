@@ -27,17 +27,19 @@ from chain.api import make_app
 from chain.api.app import server_ssl_context
 from chain.api.jsonwire import ledger_block_json, ledger_tx_json
 from chain.api.validator_auth import sign_request
-from chain.config import NodeConfig
+from chain.config import NodeConfig, PeerConfig
 from chain.consensus import events as ev
 from chain.consensus.messages import BlockHandle
 from chain.consensus.state import reconfigure
+from chain.contracts import queries
 from chain.crypto import Signer, load_key_file, read_passphrase_file
 from chain.dataplane.store import ContentStore
-from chain.errors import MempoolFullError, SilkportError, ValidationError
+from chain.errors import ConfigError, MempoolFullError, SilkportError
 from chain.genesis import load_genesis
 from chain.ledger import Ledger, decode_raw_block
 from chain.metrics import NodeMetrics
 from chain.net import PeerNetwork, parse_address
+from chain.statesync.join import announce_loop, membership_problem
 from chain.statesync.source import SnapshotSource
 from chain.storage.blockstore import VoteLog
 from chain.storage.leveldb import LevelDBKV
@@ -89,8 +91,7 @@ class NodeRuntime:
         self.ledger = Ledger(self.kv, genesis)
         self.chain_id = genesis.chain_id
         self.index = config.index
-        if self.ledger.validator_keys[self.index] != self.keypair.public_key:
-            raise ValidationError(f"key file does not hold validator {self.index}'s key")
+        self._check_membership()
         self.votes = VoteLog(self.kv)
         self.snapshots = SnapshotSource(self.ledger, Signer(self.keypair), lambda: self.index)
         """Serves GET /v1/sync/snapshot (ADR 0021)."""
@@ -110,6 +111,7 @@ class NodeRuntime:
             empty_block_interval_ms=config.timeouts.empty_block_interval_ms,
             batch_delay_ms=config.timeouts.batch_delay_ms,
             block_txs=genesis.params.max_block_txs,
+            **self._epoch(genesis.params.checkpoint_interval),
         )
         persisted = [value for _key, value in self.votes.load_all()]
         head_certificate = self.ledger.store.certificate(self.ledger.height) if self.ledger.height else None
@@ -156,8 +158,33 @@ class NodeRuntime:
         """Set by ``node.py run --state-sync``: a catch-up at least ``state_sync_resync_blocks`` long stops
         this runtime instead, so the node installs a snapshot and starts again (ADR 0021)."""
         self.resync_requested = False
+        self.refusal: str | None = None
+        """Why the node stopped itself (removed from the validator set): ``node.py run`` exits non-zero."""
         self._resync_probe: asyncio.Task[None] | None = None
         self._resync_probed_ms = 0
+
+    def _check_membership(self) -> None:
+        """Vote only as validator ``index`` of the certified state at the head (ADR 0027): a key that governance
+        has not added yet, moved or removed stops the node here with the reason, before any vote."""
+        pending = queries.validators(self.ledger.state_get, pending=True)
+        pending_keys = None if pending is None else tuple(bytes.fromhex(v["public_key"]) for v in pending)
+        problem = membership_problem(self.ledger.validator_keys, self.index, self.keypair.public_key,
+                                     self.ledger.height, pending_keys)
+        if problem is not None:
+            log.error("event=validator_refused height=%d index=%d reason=%s", self.ledger.height, self.index, problem)
+            self.ledger.close()
+            raise ConfigError(problem, code="not_a_validator")
+
+    def _epoch(self, interval: int) -> dict[str, Any]:
+        """``previous_validators`` and ``epoch_start`` when the latest checkpoint at or below the head changed
+        the set (a replica restarted there checks the checkpoint's certificate against the old set)."""
+        checkpoint = self.ledger.height - self.ledger.height % interval
+        if checkpoint == 0:
+            return {}
+        before = self.ledger.validators_at(checkpoint - 1)
+        if before is None or before == self.ledger.validator_keys:
+            return {}
+        return {"previous_validators": before, "epoch_start": checkpoint + 1}
 
     def now(self) -> int:
         """This node's clock in ms: the wall clock plus the configured ``clock_offset_ms``."""
@@ -186,8 +213,10 @@ class NodeRuntime:
         await self.net.start()
         self.queue.put_nowait(ev.Start(self.now()))
         consumer = asyncio.create_task(self._consume())
+        announcer = asyncio.create_task(self._announce())
         await self._stopping.wait()
         consumer.cancel()
+        announcer.cancel()
         if self._resync_probe is not None:
             self._resync_probe.cancel()
         for handle in self.timers.values():
@@ -199,6 +228,34 @@ class NodeRuntime:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    # --- peer addresses (ADR 0027) -----------------------------------------------------------------
+
+    async def _announce(self) -> None:
+        """Announce this node to the lower-indexed peers it has no link with (they dial; a validator added
+        by governance is in nobody's config)."""
+        advertise = self.config.advertise or PeerConfig(
+            api=f"{'https' if self.config.api_tls_cert else 'http'}://{self.config.listen_host}:{self.config.listen_port}",
+            p2p=self.config.p2p_listen)
+
+        def sign(method: str, path_qs: str) -> dict[str, str]:
+            return sign_request(self.keypair, self.index, self.chain_id, method, path_qs, self.now(),
+                                secrets.token_bytes(16))
+
+        def lower_peers() -> dict[int, str]:
+            return {int(i): peer.api for i, peer in self.config.peers.items() if int(i) < self.index}
+
+        await announce_loop(sign, lower_peers, self.net.connected, advertise.p2p, advertise.api)
+
+    def peer_announced(self, index: int, p2p: str, api: str) -> dict[str, Any]:
+        """``POST /v1/peers/announce`` from validator ``index`` (signature checked by the route): remember
+        its addresses (in memory: it announces again after our restart) and dial it if it is ours to dial."""
+        address = PeerConfig(api=api, p2p=p2p)
+        if self.config.peers.get(index) != address:
+            log.info("event=peer_announced index=%d p2p=%s api=%s", index, p2p, api)
+            self.config = self.config.model_copy(update={"peers": {**self.config.peers, index: address}})
+            self.net.set_validators(self.ledger.validator_keys, {i: p.p2p for i, p in self.config.peers.items()})
+        return {"index": index, "p2p": p2p, "api": api, "dialling": index > self.index}
 
     async def _consume(self) -> None:
         handled = 0
@@ -258,7 +315,8 @@ class NodeRuntime:
             reason = f"undecodable block: {exc.message}"
         if reason:
             log.warning("event=block_rejected height=%d reason=%s", handle.height, reason)
-        self.queue.put_nowait(ev.BlockExecuted(handle.block_hash, not reason, reason))
+        enacted = None if reason else self.ledger.enacted_validators(handle.block_hash)
+        self.queue.put_nowait(ev.BlockExecuted(handle.block_hash, not reason, reason, enacted))
 
     def _set_timer(self, name: str, delay_ms: int) -> None:
         old = self.timers.pop(name, None)
@@ -292,7 +350,7 @@ class NodeRuntime:
         self.metrics.block_build_seconds.observe(time.perf_counter() - started)
         log.debug("event=proposal_built height=%d txs=%d", block.height, len(block.txs))
         self._report_dropped()
-        self.queue.put_nowait(ev.ProposalReady(block))
+        self.queue.put_nowait(ev.ProposalReady(block, validators=self.ledger.enacted_validators(block.block_hash)))
 
     def _report_dropped(self) -> None:
         """Tell the core which pending requests left the mempool without committing (RequestsDropped)."""
@@ -310,7 +368,7 @@ class NodeRuntime:
         self.ledger.commit(block, certificate, sync=sync)
         self.metrics.block_commit_seconds.observe(time.perf_counter() - started)
         self.metrics.committed(block)
-        if self.ledger.validator_keys != self.replica.config.validators:
+        if self.ledger.validator_keys != self.net.validators:
             self._install_validators()
         hashes = [tx.tx_hash for tx in block.txs]
         for tx_hash in hashes:
@@ -333,10 +391,11 @@ class NodeRuntime:
         keys = self.ledger.validator_keys
         if self.keypair.public_key not in keys:
             log.error("event=removed_from_validator_set height=%d: stopping", self.ledger.height)
+            self.refusal = f"removed from the validator set at height {self.ledger.height}: this key votes no more"
             self.stop()
             return
         self.index = keys.index(self.keypair.public_key)
-        reconfigure(self.replica, keys, self.index)
+        reconfigure(self.replica, keys, self.index)  # no-op when the core installed them on commit (ADR 0027)
         self.net.set_validators(keys)
         log.info("event=validator_set_changed height=%d validators=%d index=%d", self.ledger.height, len(keys), self.index)
 

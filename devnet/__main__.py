@@ -13,6 +13,7 @@ Commands (all take ``--dir D``, default ``./.devnet``)::
     net isolate N | rejoin N | cut I J | heal I J         real link cuts on a --netns devnet
     kill N                                                SIGKILL node N
     start N                                               restart node N (same home, same port)
+    join [--key K] [--no-register]                        add a validator by governance, start its node (ADR 0027)
     logs N [-f] [-n LINES]                                print or follow node N's log
     bench [--nodes N] [--txs K] [--rate R] [--clients C] [--workload W] [--batch B] [--profile] [--json]
           [--insecure-plaintext]                          the same without TLS (the cost of TLS)
@@ -44,6 +45,7 @@ from chain.byzantine import MODES as BYZANTINE_MODES
 from chain.errors import ConfigError, SilkportError
 from chain.genesis import Params
 from devnet import cast, layout, netns, procs
+from devnet import join as devnet_join
 from devnet.table import WIDE_COLUMNS, NodeRow, Sampler, caption_for, render
 from devnet.wipe import cmd_wipe
 from devnet.workloads import WORKLOADS
@@ -477,6 +479,7 @@ def parser() -> argparse.ArgumentParser:
     wipe.add_argument("--no-wait", action="store_true", help="do not wait for /v1/status")
     wipe.add_argument("--ready-timeout", type=float, default=procs.READY_TIMEOUT_S)
     wipe.set_defaults(run=cmd_wipe)
+    devnet_join.add_parser(command)
 
     logs = command("logs", "print or follow one node's log")
     logs.add_argument("node", type=int)

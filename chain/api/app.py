@@ -26,6 +26,7 @@ from chain.api import (
     routes_status,
     routes_transfers,
     routes_txs,
+    routes_validators,
 )
 from chain.api.facade import NodeFacade
 from chain.api.keys import HEAVY_POOL, LIMITS, NODE, TX_RATE, ApiLimits
@@ -39,7 +40,7 @@ from chain.dataplane.delivery import DeliverySigner, DeliveryTracker
 from chain.dataplane.store import ContentStore
 from chain.storage.deliveries import DeliveryStore
 
-ROUTE_MODULES = (routes_status, routes_txs, routes_batch, routes_blocks, routes_snapshot, routes_assets, routes_transfers, routes_proofs, explorer, events, openapi)
+ROUTE_MODULES = (routes_status, routes_txs, routes_batch, routes_blocks, routes_snapshot, routes_assets, routes_transfers, routes_proofs, routes_validators, explorer, events, openapi)
 DOCUMENTED_MODULES = (*ROUTE_MODULES, routes_data)
 """Modules whose routes the OpenAPI document describes (the data routes exist on nodes with a content store)."""
 DEFAULT_RATE_LIMIT = RateLimit()
@@ -78,13 +79,13 @@ def make_app(
             else None
         )
     middlewares: list[Callable[..., object]] = [problem_middleware]
+    authenticate = RequestAuthenticator(
+        node.chain_id, lambda: tuple(getattr(getattr(node, "ledger", None), "validator_keys", ())), clock_ms
+    )
     heavy_workers = 4
     if budgets is not None:
         write = write_budget(rate_limit.rate_per_s if rate_limit is not None else 5_000.0)
         app_limiter = Limiter(budgets, write, clock)
-        authenticate = RequestAuthenticator(
-            node.chain_id, lambda: tuple(getattr(getattr(node, "ledger", None), "validator_keys", ())), clock_ms
-        )
         middlewares.append(make_middleware(authenticate))
         sync_max_bytes = min(sync_max_bytes, budgets.max_response_bytes)
         heavy_workers = budgets.heavy.in_flight_global + budgets.validator_in_flight
@@ -92,6 +93,7 @@ def make_app(
     if budgets is not None:
         app[LIMITER] = app_limiter
     app[NODE] = node
+    app[routes_validators.AUTHENTICATOR] = authenticate
     app[LIMITS] = ApiLimits(max_body_bytes=max_body_bytes, sync_max_bytes=sync_max_bytes)
     app.cleanup_ctx.append(_heavy_pool(heavy_workers))
     app[TX_RATE] = TokenBuckets(rate_limit, clock) if rate_limit is not None else None

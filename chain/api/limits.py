@@ -27,6 +27,7 @@ HEAVY_ROUTES = frozenset(
     {
         "/v1/sync/blocks",
         "/v1/sync/snapshot",
+        "/v1/sync/validators",
         "/v1/assets/{asset_id}/proof",
         "/v1/anchors/{hash}/receipt",
         "/v1/assets/{asset_id}/history",

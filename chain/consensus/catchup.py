@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from chain.consensus.events import Action, Broadcast, CatchUpReceived, ExecuteBlock, RequestCatchUp, SetTimer
 from chain.consensus.messages import STATUS, BlockHandle, Message, Status, make_message
-from chain.consensus.state import ReplicaState, drop
+from chain.consensus.state import ReplicaState, drop, validators_for
 from chain.errors import ProofError
 from chain.types import CommitCertificate, Header
 
@@ -23,7 +23,7 @@ def certificate_problem(state: ReplicaState, header: Header, certificate: Commit
     if header.chain_id != state.config.chain_id or header.height != certificate.height:
         return "bad_certificate"
     try:
-        certificate.verify(state.config.chain_id, state.config.validators, header.block_hash)
+        certificate.verify(state.config.chain_id, validators_for(state, header.height), header.block_hash)
     except ProofError:
         return "bad_certificate"
     return None
@@ -95,6 +95,8 @@ def on_catchup_received(state: ReplicaState, event: CatchUpReceived, out: list[A
             drop(state, "catchup_bad_block")
             _demote(state, event.from_index)
             break
+        if header.validators_hash != state.validators_digest and header.height >= state.config.epoch_start:
+            break  # certified by a set a queued checkpoint enacts: fetched again once it is installed (ADR 0027)
         problem = certificate_problem(state, header, certificate)
         if problem is not None:
             drop(state, "catchup_" + problem)

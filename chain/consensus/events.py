@@ -54,6 +54,8 @@ class ProposalReady:
 
     block: Block
     block_bytes: bytes = b""
+    validators: tuple[bytes, ...] | None = None
+    """The validator set this (checkpoint) block enacts, None when it changes nothing (ADR 0027)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,9 @@ class BlockExecuted:
     block_hash: bytes
     valid: bool
     reason: str = ""
+    validators: tuple[bytes, ...] | None = None
+    """The validator set this (checkpoint) block enacts, None when it changes nothing: the core installs it
+    when it commits the block, before it starts the next height (ADR 0027)."""
 
 
 @dataclass(frozen=True, slots=True)

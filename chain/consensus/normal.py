@@ -34,7 +34,7 @@ from chain.consensus.messages import (
     Vote,
 )
 from chain.consensus.persist import sign_persist_send
-from chain.consensus.state import Instance, ReplicaState, drop
+from chain.consensus.state import Instance, ReplicaState, drop, reconfigure
 from chain.errors import DecodeError
 from chain.types import CommitCertificate
 
@@ -254,10 +254,30 @@ def commit_block(
     if height % state.config.checkpoint_interval == 0:
         checkpoint.send_checkpoint(state, height, handle.block_hash, out)
         checkpoint.stabilize_certified(state, height)
+    enact_validators(state, handle.block_hash)
     if state.active:
         out.append(SetTimer("view", state.view_timeout()))
         enter_height(state, out)
     state.replay_needed = True
+
+
+def enact_validators(state: ReplicaState, block_hash: bytes) -> None:
+    """The committed block enacted a new validator set (its execution said so): install it before the next
+    height starts, so the primary of ``view mod n``, the quorum and every signature check of that height
+    use the new set on every replica alike (DESIGN.md §5 epochs, ADR 0027). Certified blocks fetched
+    ahead were checked against the old set: they are fetched and checked again. A replica whose key left
+    the set keeps its configuration; its host stops it."""
+    validators = state.enacted.pop(block_hash, None)
+    state.enacted.clear()
+    if validators is None or validators == state.config.validators:
+        return
+    me = state.config.signer.public_key
+    if me not in validators:
+        return
+    reconfigure(state, validators, validators.index(me))
+    state.catchup_queue.clear()
+    state.catchup_sources.clear()
+    state.catchup_executing = b""
 
 
 def adopt_certified_view(state: ReplicaState, view: int) -> None:

@@ -92,6 +92,8 @@ def step(state: ReplicaState, event: Event) -> tuple[ReplicaState, list[Action]]
     elif isinstance(event, TimerFired):
         _on_timer(state, event, out)
     elif isinstance(event, BlockExecuted):
+        if event.valid and event.validators is not None:
+            note_enacted(state, event.block_hash, event.validators)
         if state.catchup_executing and event.block_hash == state.catchup_executing:
             state.catchup_executing = b""
             catchup.on_catchup_executed(state, event.block_hash, event.valid, out)
@@ -100,6 +102,8 @@ def step(state: ReplicaState, event: Event) -> tuple[ReplicaState, list[Action]]
         else:
             drop(state, "unexpected_execution")
     elif isinstance(event, ProposalReady):
+        if event.validators is not None:
+            note_enacted(state, event.block.block_hash, event.validators)
         normal.on_proposal_ready(state, event, out)
     elif isinstance(event, ProposalFailed):
         normal.on_proposal_failed(state, event, out)
@@ -119,6 +123,17 @@ def step(state: ReplicaState, event: Event) -> tuple[ReplicaState, list[Action]]
         drop(state, "unknown_event")
     _replay(state, out)
     return state, out
+
+
+MAX_ENACTED = 16
+"""Executed checkpoint blocks whose enacted validator set is remembered until one of them commits."""
+
+
+def note_enacted(state: ReplicaState, block_hash: bytes, validators: tuple[bytes, ...]) -> None:
+    """Remember the set an executed block enacts (installed when it commits: ``normal.enact_validators``)."""
+    if len(state.enacted) >= MAX_ENACTED:
+        state.enacted.pop(next(iter(state.enacted)))
+    state.enacted[block_hash] = tuple(validators)
 
 
 def _on_message(state: ReplicaState, data: bytes, out: list[Action]) -> None:

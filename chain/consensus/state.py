@@ -12,7 +12,7 @@ from chain.consensus.messages import BlockHandle, Message, PreparedCertificate, 
 from chain.consensus.quorum import max_faulty, quorum, weak_quorum
 from chain.crypto import Signer
 from chain.errors import ConfigError
-from chain.types import CommitCertificate, Header
+from chain.types import CommitCertificate, Header, validators_hash
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,10 @@ class ReplicaConfig:
     """Height of the genesis block, the only head that needs no CommitCertificate."""
     max_catchup_blocks: int = 256
     """Most blocks asked for in one RequestCatchUp."""
+    previous_validators: tuple[bytes, ...] = ()
+    """The set before the last change (empty: none known): it certified the heights below ``epoch_start``."""
+    epoch_start: int = 0
+    """The first height that ``validators`` certify (the block after the checkpoint that enacted them)."""
 
     def __post_init__(self) -> None:
         n = len(self.validators)
@@ -148,6 +152,11 @@ class ReplicaState:
     stable_checkpoint: int = 0
     checkpoints: dict[int, dict[int, bytes]] = field(default_factory=dict)
     own_checkpoint: bytes = b""
+    # --- validator-set changes (DESIGN.md §5 epochs; ADR 0027) ---
+    enacted: dict[bytes, tuple[bytes, ...]] = field(default_factory=dict)
+    """block_hash -> the validator set that executed (checkpoint) block enacts, installed on its commit."""
+    validators_digest: bytes = b""
+    """``validators_hash`` of ``config.validators``: the value a header certified by them names."""
     # --- view change (§4.4) ---
     view_changes: dict[int, tuple[Message, bytes]] = field(default_factory=dict)
     """sender -> (its latest valid VIEW-CHANGE, the envelope bytes)."""
@@ -214,7 +223,7 @@ class ReplicaState:
 
 def initial_state(config: ReplicaConfig, head_height: int, head_hash: bytes) -> ReplicaState:
     n = config.n
-    state = ReplicaState(config=config, n=n, f=max_faulty(n), q=quorum(n))
+    state = ReplicaState(config=config, n=n, f=max_faulty(n), q=quorum(n), validators_digest=validators_hash(config.validators))
     state.head_height = head_height
     state.head_hash = head_hash
     state.floor = config.genesis_height
@@ -223,15 +232,28 @@ def initial_state(config: ReplicaConfig, head_height: int, head_hash: bytes) -> 
     return state
 
 
-def reconfigure(state: ReplicaState, validators: tuple[bytes, ...], my_index: int) -> None:
+def reconfigure(state: ReplicaState, validators: tuple[bytes, ...], my_index: int, *, epoch_start: int | None = None) -> None:
     """Install a new validator set after the checkpoint block that enacted it (DESIGN.md §5 epochs).
 
-    Called by the host right after committing that block, so every message and certificate for the
-    next height is judged against the new set; quorum sizes follow ``n``.
+    Called on committing that block (:func:`chain.consensus.normal.commit_block`, before the next height
+    starts), so every message, certificate and primary choice (``view mod n``) for the next height is
+    judged against the new set; quorum sizes follow ``n``. Certificates of heights below ``epoch_start``
+    (default: the head + 1) stay checked against the set they were made by (``previous_validators``).
     """
-    state.config = replace(state.config, validators=validators, my_index=my_index)
+    if validators == state.config.validators:
+        return
+    start = state.head_height + 1 if epoch_start is None else epoch_start
+    state.config = replace(state.config, validators=validators, my_index=my_index,
+                           previous_validators=state.config.validators, epoch_start=start)
     state.n = len(validators)
     state.f, state.q = max_faulty(state.n), quorum(state.n)
+    state.validators_digest = validators_hash(validators)
+
+
+def validators_for(state: ReplicaState, height: int) -> tuple[bytes, ...]:
+    """The set that certifies ``height``: the current one, or the previous one below ``epoch_start``."""
+    config = state.config
+    return config.previous_validators if height < config.epoch_start and config.previous_validators else config.validators
 
 
 def drop(state: ReplicaState, reason: str) -> None:

@@ -200,6 +200,11 @@ class PeerNetwork:
                 await asyncio.wait_for(self._server.wait_closed(), 2)
             self._server = None
 
+    @property
+    def validators(self) -> tuple[bytes, ...]:
+        """The validator set the links are pinned to."""
+        return self._validators
+
     def set_validators(self, validators: Sequence[bytes], peer_addresses: Mapping[int, str] | None = None) -> None:
         """Switch to a new validator set (the pin): links whose key left the set or moved are closed."""
         self._validators = tuple(validators)

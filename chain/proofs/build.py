@@ -167,6 +167,17 @@ class ProofBuilder:
             "validator_changes": changes,
         }
 
+    def validator_chain(self, final: int) -> dict[str, Any]:
+        """``GET /v1/sync/validators`` (ADR 0027): the trust chain of header ``final`` — ``certified`` and
+        ``validator_changes`` — for a joining node that verifies a snapshot certified by a later set.
+        A store installed from a snapshot lacks the states below its base, so it cannot list the changes."""
+        if not 1 <= final <= self.ledger.height:
+            raise ValidationError(f"need 1 <= height <= {self.ledger.height}", code="bad_range")
+        if self.ledger.snapshot_base:
+            raise NotFoundError(f"this node was installed from a snapshot at {self.ledger.snapshot_base} and holds "
+                                "no validator-set history below it: ask another node", code="no_trust_chain")
+        return {"format": FORMAT, "chain_id": self.ledger.chain_id, **self._trusted(final)}
+
     def _leaf_hashes(self, height: int) -> MerkleTree:
         tree = self._block_leaves.get(height)
         if tree is None:

@@ -160,6 +160,22 @@ class Verifier:
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError) as exc:
             raise Fail(f"malformed document ({type(exc).__name__}: {exc})") from exc
 
+    def validator_set_at(self, document: dict[str, Any]) -> tuple[Header, tuple[bytes, ...]]:
+        """A trust chain (``GET /v1/sync/validators``, ADR 0027): its certified header and the validator set
+        that certified it, traced from this genesis through every change; raises :class:`Fail` otherwise."""
+        try:
+            obj(document, "document", ("format", "chain_id", "certified", "validator_changes"))
+            if document["format"] != FORMAT or document["chain_id"] != self.chain_id:
+                raise Fail(f"not a {FORMAT} trust chain of chain {self.chain_id!r}")
+            header, _certificate, epochs = self._trusted_head(document)
+            return header, epochs[-1].keys
+        except ProofError:
+            raise
+        except SilkportError as exc:
+            raise Fail(exc.message) from exc
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError) as exc:
+            raise Fail(f"malformed trust chain ({type(exc).__name__}: {exc})") from exc
+
     def _verify(self, document: dict[str, Any]) -> Verified:
         kind = document.get("kind")
         if kind not in KINDS:

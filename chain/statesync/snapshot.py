@@ -181,7 +181,7 @@ def verify_manifest(manifest: Manifest, chain_id: str, validator_keys: tuple[byt
         raise SnapshotError(f"snapshot is for chain {header.chain_id!r}, not {chain_id!r}")
     if header.validators_hash != validators_hash(validator_keys):
         raise SnapshotError(
-            f"snapshot header {header.height} names another validator set than this node's: replay blocks instead"
+            f"snapshot header {header.height} names another validator set than this node's (a trust chain may name it, ADR 0027)"
         )
     if manifest.certificate.height != header.height:
         raise SnapshotError("snapshot certificate is for another height than its header")

@@ -183,9 +183,42 @@ def signed_fetch(session: aiohttp.ClientSession, config: NodeConfig, keypair: Ke
     return fetch
 
 
-async def state_sync(home: Path, config: NodeConfig) -> int | None:
-    """Install the agreed checkpoint snapshot if the node is far enough behind; returns its height,
-    or None when the node should replay blocks instead (logged with the reason)."""
+async def offered_heights(fetch: Fetch, peers: list[int]) -> list[int]:
+    """Heights of the peers' latest manifests, highest first, read without verification: only hints of
+    where to ask for a trust chain (ADR 0027)."""
+    async def one(peer: int) -> int | None:
+        try:
+            return Manifest.decode(await fetch(peer, PATH)).height
+        except (OSError, TimeoutError, aiohttp.ClientError, SilkportError, ValueError, TypeError):
+            return None
+
+    return sorted({h for h in await asyncio.gather(*(one(p) for p in peers)) if h is not None}, reverse=True)
+
+
+async def agree_across_sets(fetch: Fetch, peers: list[int], genesis: GenesisDoc, keys: tuple[bytes, ...]) -> Manifest | None:
+    """:func:`agree` with this node's set; failing that (the peers' checkpoints are certified by a set it
+    has not seen, e.g. a validator that governance added, ADR 0027), with the set a verified trust chain
+    names for the peers' newest checkpoint."""
+    manifest = await agree(fetch, peers, genesis.chain_id, keys)
+    if manifest is not None:
+        return manifest
+    from chain.statesync.join import trusted_validators
+
+    for height in (await offered_heights(fetch, peers))[:ROUNDS]:
+        trusted = await trusted_validators(fetch, peers, genesis, height)
+        if trusted is None or trusted[1] == keys:
+            continue
+        log.info("event=state_sync_trust_chain height=%d validators=%d", height, len(trusted[1]))
+        manifest = await agree(fetch, peers, genesis.chain_id, trusted[1])
+        if manifest is not None:
+            return manifest
+    return None
+
+
+async def state_sync(home: Path, config: NodeConfig, *, force: bool = False) -> int | None:
+    """Install the agreed checkpoint snapshot if the node is far enough behind (``force``: at any distance
+    when the store is at genesis — a joining validator, ADR 0027); returns its height, or None when the node should replay blocks
+    instead (logged with the reason)."""
     genesis: GenesisDoc = load_genesis(config.path(home, config.genesis_file))
     passphrase_file = config.key_passphrase_file
     passphrase = read_passphrase_file(config.path(home, passphrase_file)) if passphrase_file else None
@@ -200,11 +233,11 @@ async def state_sync(home: Path, config: NodeConfig) -> int | None:
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             fetch = signed_fetch(session, config, keypair, genesis.chain_id)
-            manifest = await agree(fetch, peers, genesis.chain_id, keys)
+            manifest = await agree_across_sets(fetch, peers, genesis, keys)
             if manifest is None:
                 log.warning("event=state_sync_skipped reason=no_snapshot_agreed_by_f+1_validators head=%d", local)
                 return None
-            if manifest.height - local < config.state_sync_min_blocks:
+            if manifest.height <= local or (not (force and local == 0) and manifest.height - local < config.state_sync_min_blocks):
                 log.info("event=state_sync_skipped reason=close_enough head=%d checkpoint=%d min_blocks=%d",
                          local, manifest.height, config.state_sync_min_blocks)
                 return None

@@ -9,8 +9,10 @@ route                          answer
 ``GET /``                      ``static/index.html`` (asset links carry a content-hash ``?v=``)
 ``GET /explorer/{name}``       one file of ``static/`` (an allow-list read at import); immutable for a
                                year when ``?v=`` is its hash, else revalidated by ``ETag``
-``GET /v1/validators``         the validator set in effect (name, organisation, jurisdiction, key),
-                               the view and primary, and the genesis set the receipt check pins
+``GET /v1/validators``         the validator set in effect (index, name, organisation, jurisdiction,
+                               key), the view and primary, the genesis set the receipt check pins, and
+                               the pending set with ``next_checkpoint`` (where an operator reads a
+                               joining validator's ``--index``, ADR 0027)
 =============================  ==================================================================
 
 Every file goes out with a strict Content-Security-Policy (only same-origin scripts, styles and
@@ -30,6 +32,7 @@ from aiohttp import web
 from chain import codec
 from chain.api.keys import NODE
 from chain.api.models import EmptyQuery, Strict, parse
+from chain.contracts import queries
 from chain.errors import NotFoundError
 from chain.types import validators_hash
 
@@ -112,6 +115,8 @@ def validators_document(node: Any) -> dict[str, Any]:
     genesis = ledger.genesis
     genesis_keys = genesis.validator_keys
     header0 = ledger.store.header(0)
+    interval = ledger.params.checkpoint_interval
+    pending = queries.validators(ledger.state_get, pending=True)
     return {
         "chain_id": ledger.chain_id,
         "height": ledger.height,
@@ -123,6 +128,9 @@ def validators_document(node: Any) -> dict[str, Any]:
              "jurisdiction": v.jurisdiction}
             for i, v in enumerate(current)
         ],
+        "pending": None if pending is None else [{"index": i, **v} for i, v in enumerate(pending)],
+        "checkpoint_interval": interval,
+        "next_checkpoint": (ledger.height // interval + 1) * interval,
         "genesis": {
             "block_hash": None if header0 is None else header0.hash_hex,
             "validators_hash": validators_hash(genesis_keys).hex(),
@@ -180,6 +188,9 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "chain_id": {"type": "string"}, "height": {"type": "integer"}, "view": {"type": "integer"},
             "primary": {"type": "integer"}, "validators_hash": {"type": "string"},
             "validators": {"type": "array", "items": _VALIDATOR},
+            "pending": {"type": ["array", "null"], "items": _VALIDATOR,
+                        "description": "the set governance changed, in effect from next_checkpoint + 1"},
+            "checkpoint_interval": {"type": "integer"}, "next_checkpoint": {"type": "integer"},
             "genesis": {"type": "object", "properties": {
                 "block_hash": {"type": ["string", "null"]}, "validators_hash": {"type": "string"},
                 "validators": {"type": "array", "items": _VALIDATOR}}},
