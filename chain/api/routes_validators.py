@@ -29,6 +29,7 @@ from pydantic import Field
 from chain.api.heavy import capped, off_loop
 from chain.api.keys import NODE
 from chain.api.models import Strict, parse
+from chain.api.openapi import _problems
 from chain.api.validator_auth import RequestAuthenticator
 from chain.errors import NotFoundError, RequestAuthError, ValidationError
 
@@ -86,13 +87,15 @@ OPENAPI_PATHS: dict[str, Any] = {
         "parameters": [{"name": "height", "in": "query", "required": True,
                         "schema": {"type": "integer", "minimum": 1}}],
         "responses": {"200": {"description": "the certified and validator_changes sections of silkport-proof/1",
-                              "content": {"application/json": {"schema": {"type": "object"}}}}},
+                              "content": {"application/json": {"schema": {"type": "object"}}}},
+                      **_problems(400, 404)},
     }},
     ANNOUNCE_PATH: {"post": {
         "summary": "A validator announces its peer and API addresses (signed request, ADR 0027)",
         "parameters": [{"name": "p2p", "in": "query", "required": True, "schema": {"type": "string"}},
                        {"name": "api", "in": "query", "required": True, "schema": {"type": "string"}}],
         "responses": {"200": {"description": "accepted: {index, p2p, dialling}",
-                              "content": {"application/json": {"schema": {"type": "object"}}}}},
+                              "content": {"application/json": {"schema": {"type": "object"}}}},
+                      **_problems(400, 401, 404)},
     }},
 }
