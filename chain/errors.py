@@ -111,6 +111,13 @@ class MempoolFullError(SilkportError):
     code = "mempool_full"
 
 
+class CatchingUpError(MempoolFullError):
+    """The node is several certified blocks behind and admits nothing until it has caught up (ADR 0026);
+    retry later or at another node (503, like a full mempool)."""
+
+    code = "catching_up"
+
+
 class NotPermittedError(SilkportError):
     """The signers are nobody to the method: no role, membership or quorum its declaration accepts
     (ADR 0012); ``code`` names the failed check (``missing_role``, ``unknown_member``, ``no_quorum``)."""

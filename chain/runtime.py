@@ -34,12 +34,13 @@ from chain.consensus.state import reconfigure
 from chain.contracts import queries
 from chain.crypto import Signer, load_key_file, read_passphrase_file
 from chain.dataplane.store import ContentStore
-from chain.errors import ConfigError, MempoolFullError, SilkportError
+from chain.errors import CatchingUpError, ConfigError, MempoolFullError, SilkportError
 from chain.genesis import load_genesis
 from chain.ledger import Ledger, decode_raw_block
 from chain.metrics import NodeMetrics
 from chain.net import PeerNetwork, parse_address
 from chain.statesync.join import announce_loop, membership_problem
+from chain.statesync.resync import peer_heights, vouched_height
 from chain.statesync.source import SnapshotSource
 from chain.storage.blockstore import VoteLog
 from chain.storage.leveldb import LevelDBKV
@@ -51,30 +52,23 @@ CHANNEL_TXS = 1
 CATCHUP_MAX_BYTES = 8 * 1024 * 1024
 ADMITTED_FRAMES = 50_000
 RELAY_ON_CONNECT_TXS = 10_000
+RELAY_ON_CONNECT_BYTES = 64 * 1024 * 1024
 API_QUEUE_LIMIT = 20_000
+"""Events waiting for the consensus core above which the API refuses new transactions with 503 +
+Retry-After (ADR 0011: a full queue refuses, it never grows without bound)."""
 API_IDLE_TIMEOUT_S = 15.0
 """A connection that has not completed a request within this time is closed (aiohttp's keep-alive
 timer also covers a request's unfinished headers): slowloris connections do not pile up (ADR 0011)."""
-"""Events waiting for the consensus core above which the API refuses new transactions with 503 +
-Retry-After (ADR 0011: a full queue refuses, it never grows without bound)."""
-RELAY_ON_CONNECT_BYTES = 64 * 1024 * 1024
 CONSUME_BATCH = 64
+"""Events stepped before the consumer yields to the other tasks (catch-up fetches, peer I/O)."""
 RESYNC_PROBE_MS = 5_000
 """While catching up with ``--state-sync``, the peers' heights are asked at most this often (ADR 0021)."""
-"""Events stepped before the consumer yields to the other tasks (catch-up fetches, peer I/O)."""
+ADMISSION_PAUSE_LAG = 4
+"""Certified blocks behind at which a catching-up node stops admitting transactions (ADR 0026)."""
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def vouched_height(peer_heights: list[int], validators: int) -> int | None:
-    """The height at least one correct peer has reached: the ``f + 1``-th highest of the peers' answers
-    (None with ``f`` answers or fewer), so ``f`` lying peers cannot raise it."""
-    faulty = (validators - 1) // 3
-    if len(peer_heights) <= faulty:
-        return None
-    return sorted(peer_heights, reverse=True)[faulty]
 
 
 class NodeRuntime:
@@ -428,23 +422,11 @@ class NodeRuntime:
     async def _resync_if_far_behind(self) -> None:
         """Stop for a state sync when f+1 peers (so at least one correct one) are ``state_sync_resync_blocks``
         ahead: a single lying peer cannot make this node restart."""
-        heights: list[int] = []
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as session:
-            for peer, address in self.config.peers.items():
-                if int(peer) == self.index:
-                    continue
-                try:
-                    async with session.get(address.api + "/v1/status") as response:
-                        if response.status == 200:
-                            heights.append(int((await response.json())["height"]))
-                except (TimeoutError, aiohttp.ClientError, ValueError, TypeError, KeyError):
-                    continue
+        heights = await peer_heights(self.config.peers, self.index)
         log.debug("event=resync_probe head=%d peer_heights=%s", self.ledger.height, heights)
         vouched = vouched_height(heights, len(self.ledger.validator_keys))
-        if vouched is None:
-            return
         threshold = max(self.config.state_sync_resync_blocks, self.config.state_sync_min_blocks)
-        if vouched - self.ledger.height >= threshold and not self._stopping.is_set():
+        if vouched is not None and vouched - self.ledger.height >= threshold and not self._stopping.is_set():
             log.info("event=state_sync_requested head=%d peers_at=%d resync_blocks=%d: restarting through state sync",
                      self.ledger.height, vouched, threshold)
             self.resync_requested = True
@@ -508,6 +490,9 @@ class NodeRuntime:
         if channel == CHANNEL_CONSENSUS:
             self.queue.put_nowait(ev.MessageReceived(payload, from_index))
         elif channel == CHANNEL_TXS:
+            if self._admission_paused():  # the primary has it from the submitting node (ADR 0026)
+                self.metrics.txs_rejected.labels(reason="catching_up").inc()
+                return
             digest = hashlib.sha256(payload).digest()
             if digest in self.admitted_frames:
                 self.metrics.txs_rejected.labels(reason="duplicate_frame").inc()
@@ -555,7 +540,15 @@ class NodeRuntime:
             "uptime_s": (self.now() - self.started_ms) // 1000,
         }
 
+    def _admission_paused(self) -> bool:
+        """Far behind a certified head, admission would check nonces against stale state and take the
+        CPU catch-up needs (CometBFT's mempool also waits for block sync): refused until caught up."""
+        lag = int(getattr(self.replica, "catchup_target", 0)) - self.ledger.height
+        return lag >= ADMISSION_PAUSE_LAG
+
     def submit_tx(self, tx: SignedTx) -> str:
+        if self._admission_paused():
+            raise CatchingUpError(f"this node is catching up (head {self.ledger.height}): submit to another node")
         if self.queue.qsize() >= API_QUEUE_LIMIT:
             raise MempoolFullError(
                 f"the node is {self.queue.qsize()} consensus events behind; retry later", code="queue_full"

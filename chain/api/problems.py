@@ -21,7 +21,8 @@ NotPermittedError                                     403     the signers are no
                                                               (ADR 0012); ``code`` names the role
 DuplicateTxError                                      409     already pending or committed
 QuotaError                                            429     a sender over its quota; ``Retry-After``
-MempoolFullError                                      503     retry later (``Retry-After: 1``)
+MempoolFullError, CatchingUpError                     503     retry later (``Retry-After: 1``); ``catching_up``:
+                                                              the node is behind (ADR 0026), try another
 StorageError with code ``disk_full``                  507     the content store has no room (ADR 0018)
 rate limit (per address or global, ADR 0011)          429     ``Retry-After`` seconds
 too many requests in flight (ADR 0011)                503     ``Retry-After`` seconds

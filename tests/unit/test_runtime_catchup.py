@@ -8,7 +8,8 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
-from chain.runtime import NodeRuntime, vouched_height
+from chain.runtime import NodeRuntime
+from chain.statesync.resync import vouched_height
 
 
 def bare_runtime(height: int) -> tuple[Any, list[tuple[int, int, tuple[int, ...]]], dict[int, asyncio.Event]]:
@@ -72,3 +73,38 @@ def test_a_resync_needs_f_plus_one_peers_that_far_ahead() -> None:
     assert vouched_height([10_000], 4) is None  # f answers or fewer: nothing is vouched for
     assert vouched_height([], 4) is None
     assert vouched_height([7, 9_000, 8_000, 9_500, 10], 7) == 8_000  # f = 2 of 7
+
+
+def admitting_runtime(height: int, catchup_target: int) -> tuple[Any, list[str], list[bytes]]:
+    """A runtime whose ledger admits anything (recorded) and whose replica knows of ``catchup_target``."""
+    runtime: Any = object.__new__(NodeRuntime)
+    admitted: list[bytes] = []
+    rejected: list[str] = []
+    runtime.ledger = SimpleNamespace(height=height)
+    runtime.replica = SimpleNamespace(catchup_target=catchup_target)
+    runtime.queue = SimpleNamespace(qsize=lambda: 0)
+    runtime.metrics = SimpleNamespace(txs_rejected=SimpleNamespace(
+        labels=lambda reason: SimpleNamespace(inc=lambda: rejected.append(reason))))
+    runtime._admit = lambda tx, size, forward: admitted.append(tx.tx_hash)
+    return runtime, rejected, admitted
+
+
+def test_a_node_far_behind_admits_nothing_until_it_has_caught_up() -> None:
+    """ADR 0026: ADMISSION_PAUSE_LAG certified blocks behind, the API answers 503 catching_up and relayed
+    transaction frames are dropped before decoding; a node a block or two behind admits as before."""
+    import pytest
+
+    from chain.crypto import KeyPair
+    from chain.errors import CatchingUpError
+    from chain.runtime import ADMISSION_PAUSE_LAG, CHANNEL_TXS
+    from chain.types import make_tx
+
+    tx = make_tx("silkport-test", "anchoring", "anchor", {"label": "x"}, [KeyPair.generate()], 1)
+    runtime, rejected, admitted = admitting_runtime(height=100, catchup_target=100 + ADMISSION_PAUSE_LAG)
+    with pytest.raises(CatchingUpError) as refused:
+        runtime.submit_tx(tx)
+    assert refused.value.code == "catching_up" and "catching up" in refused.value.message
+    runtime._on_frame(1, CHANNEL_TXS, b"\xff not even a transaction")
+    assert rejected == ["catching_up"] and admitted == []
+    runtime.ledger.height = 100 + ADMISSION_PAUSE_LAG - 1  # nearly there: admits again
+    assert runtime.submit_tx(tx) == tx.tx_id and admitted == [tx.tx_hash]
