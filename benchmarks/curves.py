@@ -35,7 +35,7 @@ FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
 VALIDATORS = (1, 4, 7, 10)
 STATE_SIZES = (10_000, 100_000, 1_000_000)
 # Transactions per validators run, sized for ~20-30 s at the rates measured on the shared 2-core machine.
-VALIDATOR_TXS = {1: 25_000, 4: 20_000, 7: 10_000, 10: 6_000}
+VALIDATOR_TXS = {1: 35_000, 4: 20_000, 7: 10_000, 10: 6_000}
 RUN_TIMEOUT_S = 600
 
 # The issue's targets (issue 15).
@@ -84,8 +84,12 @@ def medians(runs: dict[str, list[dict[str, Any]]], fields: Sequence[str]) -> dic
             for point, records in runs.items()}
 
 
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
 def measure_alternated(points: Sequence[Any], runs: int, measure: Callable[[Any, int], dict[str, Any]],
-                       log: Callable[[str], None] = print) -> dict[str, list[dict[str, Any]]]:
+                       log: Callable[[str], None] = _say) -> dict[str, list[dict[str, Any]]]:
     """Run ``measure(point, run)`` in :func:`alternated` order; the records per point (keys are str)."""
     results: dict[str, list[dict[str, Any]]] = {str(p): [] for p in points}
     for run, point in alternated(points, runs):
@@ -141,13 +145,19 @@ def write_curve(out: Path, name: str, document: dict[str, Any], plot: bool = Tru
     return written
 
 
-def parse_build_log(text: str) -> list[dict[str, float]]:
+def parse_build_log(text: str, pauses: dict[int, float] | None = None) -> list[dict[str, float]]:
     """The progress lines of ``benchmarks.assets_state`` (``  N assets, height H, T s``) as windows:
-    assets and height at each line, with the seconds per block since the previous line."""
+    assets and height at each line, with the seconds per block since the previous line.
+
+    ``pauses`` maps the asset count of a line to the seconds the build was stopped (SIGSTOP, to keep
+    another measurement off a busy machine) between that line and the one before; they are subtracted."""
     windows: list[dict[str, float]] = []
     previous = (0, 0, 0.0)  # genesis at height 0; block h carries assets of the h-th batch
+    paused = 0.0
     for match in re.finditer(r"^\s*([\d,]+) assets, height (\d+),\s+([\d.]+) s", text, re.MULTILINE):
-        assets, height, elapsed = int(match[1].replace(",", "")), int(match[2]), float(match[3])
+        assets, height = int(match[1].replace(",", "")), int(match[2])
+        paused += (pauses or {}).get(assets, 0.0)
+        elapsed = float(match[3]) - paused
         blocks = max(1, height - previous[1])
         windows.append({"assets": assets, "height": height, "elapsed_s": elapsed,
                         "s_per_block": round((elapsed - previous[2]) / blocks, 3),
@@ -182,15 +192,16 @@ def _bench(extra: list[str], results: Path) -> dict[str, Any]:
 
 VALIDATOR_FIELDS = ("committed_tx_per_s", "ceiling_ratio", "signature_ceiling.tx_per_s", "latency_ms.p50",
                     "latency_ms.p99", "cpu_ms_per_tx", "cpu_ms_per_tx_per_node", "signature_cpu_share",
-                    "txs_per_block", "committed", "duration_s")
+                    "txs_per_block", "committed", "rejected_share", "duration_s")
 
 
 def curve_validators(runs: int, work: Path, nodes: Sequence[int], txs: dict[int, int]) -> dict[str, Any]:
     def measure(n: int, run: int) -> dict[str, Any]:
         report = _bench(["--nodes", str(n), "--workload", "noop", "--batch", "100", "--clients", "2",
                          "--txs", str(txs[n])], work / f"validators-{n}-run{run}")
-        if report["committed"] != report["submitted"]:
-            raise SystemExit(f"curves: n={n}: {report['committed']} of {report['submitted']} committed")
+        if report["uncommitted"]:  # accepted but never committed: a broken node, not a slow one
+            raise SystemExit(f"curves: n={n}: {report['uncommitted']} accepted transactions not committed")
+        report["rejected_share"] = round(report["rejected"] / report["submitted"], 3)  # 503 queue_full at n = 1
         if report["cpu_ms_per_tx"] is not None:
             report["cpu_ms_per_tx_per_node"] = round(report["cpu_ms_per_tx"] / n, 3)
         return report
@@ -214,10 +225,16 @@ def curve_state(runs: int, work: Path, sizes: Sequence[int], requests: int) -> d
         out = _run([sys.executable, "-m", "benchmarks.assets_state", "--assets", str(assets), "--dir", str(directory),
                     "--requests", str(requests)], stderr_to=log, timeout=3600)
         record: dict[str, Any] = json.loads(out)
-        windows = parse_build_log(log.read_text()) if log.exists() else []
+        pauses_file = work / f"assets-{assets}.pauses.json"  # {"<assets at the line after>": seconds}
+        pauses = {int(k): float(v) for k, v in json.loads(pauses_file.read_text()).items()} if (
+            pauses_file.exists()) else {}
+        windows = parse_build_log(log.read_text(), pauses) if log.exists() else []
         logs[str(assets)] = windows
         if windows:  # the commit time at this size: the build's last window of blocks
             record["s_per_block"], record["us_per_asset"] = windows[-1]["s_per_block"], windows[-1]["us_per_asset"]
+            record["build_s"] = round(windows[-1]["elapsed_s"], 1)  # pauses excluded
+        if pauses:
+            record["build_paused_s"] = round(sum(pauses.values()), 1)
         return record
 
     raw = measure_alternated(list(sizes), runs, measure)
@@ -280,7 +297,8 @@ def table_for(document: dict[str, Any]) -> str:
         return markdown_table("validators", document["summary"], [
             ("committed tx/s", "committed_tx_per_s"), ("ceiling tx/s", "signature_ceiling.tx_per_s"),
             ("ratio to ceiling", "ceiling_ratio"), ("p50 ms", "latency_ms.p50"), ("p99 ms", "latency_ms.p99"),
-            ("CPU ms/tx (all nodes)", "cpu_ms_per_tx"), ("CPU ms/tx per node", "cpu_ms_per_tx_per_node")])
+            ("CPU ms/tx (all nodes)", "cpu_ms_per_tx"), ("CPU ms/tx per node", "cpu_ms_per_tx_per_node"),
+            ("refused (503 queue_full)", "rejected_share")])
     if document["curve"] == "state":
         return markdown_table("assets", document["summary"], [
             ("GET p50 ms", "p50_ms"), ("GET p99 ms", "p99_ms"), ("RSS MB", "rss_mb"), ("of it anon MB", "rss_anon_mb"),

@@ -62,6 +62,9 @@ def test_build_log_windows_give_seconds_per_block() -> None:
     assert windows[1]["us_per_asset"] == 200.0
     assert windows[2]["s_per_block"] == 1.5 and windows[2]["us_per_asset"] == 150.0
     assert curves.parse_build_log("nothing here") == []
+    paused = curves.parse_build_log(log, pauses={200_000: 15.0})
+    assert paused[1]["s_per_block"] == 1.0 and paused[1]["elapsed_s"] == 15.0
+    assert paused[2]["s_per_block"] == 1.5  # later windows keep their own time
 
 
 def fake_validators() -> dict[str, object]:
