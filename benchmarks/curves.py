@@ -22,6 +22,7 @@ import argparse
 import json
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -267,7 +268,7 @@ def curve_anchoring(runs: int, work: Path, window: int, max_hashes: int, minutes
                                  "--clients", "2"], work / f"anchors-{len(windows)}-{run}")
                 hashes = report["committed"] * size
                 samples.append({"index_before": indexed, "hashes": hashes,
-                                "hashes_per_s": round(report["committed_tx_per_s"] * size, 1),
+                                "hashes_per_s": round(hashes / max(report["duration_s"], 1e-9), 1),
                                 "duration_s": report["duration_s"], "cpu_ms_per_tx": report["cpu_ms_per_tx"],
                                 "latency_ms": report["latency_ms"]})
                 indexed += hashes
@@ -284,10 +285,14 @@ def curve_anchoring(runs: int, work: Path, window: int, max_hashes: int, minutes
 
 
 def anchoring_table(document: dict[str, Any]) -> str:
-    lines = ["| anchored index (hashes) | hashes/s median (range) | runs |", "|---|---|---|"]
+    """Per window: hashes/s and the node CPU per hash per node (CPU ms per batch ÷ batch ÷ nodes)."""
+    per_hash = 1000 / (document["batch_hashes"] * document["nodes"])
+    lines = ["| anchored index (hashes) | hashes/s median (range) | runs | node CPU µs per hash per node |",
+             "|---|---|---|---|"]
     for w in document["windows"]:
         runs = " · ".join(f"{s['hashes_per_s']:,.0f}" for s in w["runs"])
-        lines.append(f"| {w['index_start']:,}–{w['index_end']:,} | {cell(w['hashes_per_s'])} | {runs} |")
+        cpu = spread(s["cpu_ms_per_tx"] * per_hash if s.get("cpu_ms_per_tx") else None for s in w["runs"])
+        lines.append(f"| {w['index_start']:,}–{w['index_end']:,} | {cell(w['hashes_per_s'])} | {runs} | {cell(cpu)} |")
     return "\n".join(lines)
 
 
@@ -307,6 +312,10 @@ def table_for(document: dict[str, Any]) -> str:
     return anchoring_table(document)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.curves", description=__doc__.split("\n")[0])
     parser.add_argument("curve", choices=["validators", "state", "anchoring", "plot"])
@@ -323,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=15.0, help="anchoring: stop starting windows after this")
     parser.add_argument("--no-plot", action="store_true", help="write the JSON only")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)  # run the clean-up (devnet down, temp dir) on `kill` too
     if args.runs < 1:
         parser.error(f"--runs must be at least 1, not {args.runs}")
     out = Path(args.out)

@@ -99,6 +99,7 @@ def test_plots_are_svg_files(tmp_path: Path) -> None:
     anchoring = {"curve": "anchoring", "nodes": 4, "batch_hashes": 10_000, "windows": [
         {"index_start": 0, "index_end": 600_000, "hashes_per_s": curves.spread([100_000, 120_000]),
          "runs": [{"index_before": 0, "hashes_per_s": 100_000}, {"index_before": 300_000, "hashes_per_s": 120_000}]}]}
+    assert curves.table_for(anchoring).splitlines()[2] == "| 0–600,000 | **110,000** (100,000–120,000) | 100,000 · 120,000 | – |"
     for name, document in (("validators", fake_validators()), ("state", state), ("anchoring", anchoring)):
         json_path, svg = curves.write_curve(tmp_path, name, document)
         assert svg == tmp_path / f"curve-{name}.svg"
