@@ -70,7 +70,7 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@touch $(BENCH_STAMP)
 
-# The scaling curves of issue 15 part 5 (~45 min in all; docs/performance.md): JSON + SVG in docs/figures.
+# The scaling curves of issue 15 part 5 (about an hour on 2 shared cores; docs/performance.md): JSON + SVG in docs/figures.
 bench-curves: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.curves validators
 	$(BIN)/python -m benchmarks.curves state
