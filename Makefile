@@ -16,6 +16,8 @@ PYVER := $(filter 3.%,$(firstword $(if $(PYTHON),$(shell $(PYTHON) -c 'import sy
 VENV := $(if $(filter $(DEFAULT_VERSION),$(PYVER)),.venv,.venv-$(PYVER))
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(PYVER)
+# The `bench` extra (matplotlib, for the curves' SVGs) on top of the dev install.
+BENCH_STAMP := $(VENV)/.installed-bench-$(PYVER)
 
 # The version the existing virtualenv actually runs: when it differs, drop the stamp so it is rebuilt.
 VENV_VERSION := $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
@@ -25,7 +27,7 @@ $(shell rm -f '$(STAMP)')
 endif
 endif
 
-.PHONY: venv test test-pythons lint devnet bench-core bench bench-smoke clean
+.PHONY: venv test test-pythons lint devnet bench-core bench bench-smoke bench-curves clean
 
 venv: $(STAMP)
 
@@ -63,6 +65,16 @@ bench: $(STAMP)
 # ~30 s devnet bench printed next to docs/figures/bench-baseline.json; never fails on speed (ADR 0023).
 bench-smoke: $(STAMP)
 	$(BIN)/python -m devnet.bench_smoke
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
+
+# The scaling curves of issue 15 part 5 (about an hour on 2 shared cores; docs/performance.md): JSON + SVG in docs/figures.
+bench-curves: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.curves validators
+	$(BIN)/python -m benchmarks.curves state
+	$(BIN)/python -m benchmarks.curves anchoring
 
 clean:
 	rm -rf .venv .venv-3.* .pytest_cache .mypy_cache .ruff_cache .hypothesis
