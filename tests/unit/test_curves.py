@@ -90,7 +90,6 @@ def test_json_document_is_written_without_plotting(tmp_path: Path) -> None:
 
 
 def test_plots_are_svg_files(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib", reason="plots need the `bench` extra (pip install -e '.[bench]')")
     state_raw = {str(n): [{"p50_ms": 1.0, "p99_ms": 2.0 + run, "rss_mb": 100.0, "rss_anon_mb": 80.0,
                            "rss_file_mb": 20.0, "s_per_block": 3.0} for run in range(2)] for n in (10_000, 100_000)}
     state = {"curve": "state", "runs": 2, "points": [10_000, 100_000], "raw": state_raw,
