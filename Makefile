@@ -43,7 +43,7 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	@.ci/chaos-deps
-	$(BIN)/python -m pytest -n 2 -q --durations=30 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist worksteal -q --durations=30 $(PYTEST_ARGS)
 
 # Runs the suite once per installed interpreter in PYTHONS and prints a summary; fails if any run fails.
 test-pythons:

@@ -324,7 +324,8 @@ def test_a_full_consensus_queue_refuses_submissions_with_503() -> None:
 
     admitted: list[str] = []
     queue: asyncio.Queue[Any] = asyncio.Queue()
-    fake = SimpleNamespace(queue=queue, _admit=lambda tx, size, forward: admitted.append(tx.tx_id))
+    fake = SimpleNamespace(queue=queue, _admit=lambda tx, size, forward: admitted.append(tx.tx_id),
+                           _admission_paused=lambda: False)
     tx = make_tx(CHAIN, "noop", "ping", {"note": "x"}, [KeyPair.generate()], 1)
     for _ in range(API_QUEUE_LIMIT - 1):
         queue.put_nowait(None)
