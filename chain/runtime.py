@@ -40,7 +40,7 @@ from chain.ledger import Ledger, decode_raw_block
 from chain.metrics import NodeMetrics
 from chain.net import PeerNetwork, parse_address
 from chain.statesync.join import announce_loop, membership_problem
-from chain.statesync.resync import peer_heights, vouched_height
+from chain.statesync.peers import peer_heights, vouched_height
 from chain.statesync.source import SnapshotSource
 from chain.storage.blockstore import VoteLog
 from chain.storage.leveldb import LevelDBKV
@@ -422,7 +422,7 @@ class NodeRuntime:
     async def _resync_if_far_behind(self) -> None:
         """Stop for a state sync when f+1 peers (so at least one correct one) are ``state_sync_resync_blocks``
         ahead: a single lying peer cannot make this node restart."""
-        heights = await peer_heights(self.config.peers, self.index)
+        heights = await peer_heights([p.api for i, p in self.config.peers.items() if int(i) != self.index])
         log.debug("event=resync_probe head=%d peer_heights=%s", self.ledger.height, heights)
         vouched = vouched_height(heights, len(self.ledger.validator_keys))
         threshold = max(self.config.state_sync_resync_blocks, self.config.state_sync_min_blocks)

@@ -19,7 +19,8 @@ header verifies its certificate and the validator chain once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,6 +133,20 @@ def _state(what: str, root: bytes, key: bytes, value: bytes, proof_hex: Any, pat
         raise Fail(f"{what}: {exc.message}") from exc
 
 
+@contextlib.contextmanager
+def _failing(what: str) -> Iterator[None]:
+    """Every failure inside becomes :class:`Fail` (a proof error passes as is): a verifier given any
+    bytes answers with a reason, never a traceback."""
+    try:
+        yield
+    except ProofError:
+        raise
+    except SilkportError as exc:
+        raise Fail(exc.message) from exc
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError) as exc:
+        raise Fail(f"malformed {what} ({type(exc).__name__}: {exc})") from exc
+
+
 class Verifier:
     """Verifies ``silkport-proof/1`` documents against one genesis document (with caches)."""
 
@@ -151,30 +166,18 @@ class Verifier:
 
     def verify(self, document: dict[str, Any]) -> Verified:
         """Check everything; return what was proved or raise :class:`Fail` at the first failed check."""
-        try:
+        with _failing("document"):
             return self._verify(document)
-        except ProofError:
-            raise
-        except SilkportError as exc:
-            raise Fail(exc.message) from exc
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError) as exc:
-            raise Fail(f"malformed document ({type(exc).__name__}: {exc})") from exc
 
     def validator_set_at(self, document: dict[str, Any]) -> tuple[Header, tuple[bytes, ...]]:
         """A trust chain (``GET /v1/sync/validators``, ADR 0027): its certified header and the validator set
         that certified it, traced from this genesis through every change; raises :class:`Fail` otherwise."""
-        try:
+        with _failing("trust chain"):
             obj(document, "document", ("format", "chain_id", "certified", "validator_changes"))
             if document["format"] != FORMAT or document["chain_id"] != self.chain_id:
                 raise Fail(f"not a {FORMAT} trust chain of chain {self.chain_id!r}")
             header, _certificate, epochs = self._trusted_head(document)
             return header, epochs[-1].keys
-        except ProofError:
-            raise
-        except SilkportError as exc:
-            raise Fail(exc.message) from exc
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError) as exc:
-            raise Fail(f"malformed trust chain ({type(exc).__name__}: {exc})") from exc
 
     def _verify(self, document: dict[str, Any]) -> Verified:
         kind = document.get("kind")

@@ -25,6 +25,7 @@ from chain.consensus.quorum import max_faulty
 from chain.errors import ConfigError, ProofError, SilkportError
 from chain.genesis import GenesisDoc
 from chain.proofs.verify import Verifier
+from chain.statesync.peers import peers_json
 from chain.types import Header
 
 log = logging.getLogger("silkport.join")
@@ -71,19 +72,6 @@ def peers_membership_problem(answers: list[dict[str, Any]], index: int, public_k
     return None
 
 
-async def peer_answers(session: aiohttp.ClientSession, apis: list[str]) -> list[dict[str, Any]]:
-    """``GET /v1/validators`` of each peer API that answers."""
-    answers = []
-    for api in apis:
-        try:
-            async with session.get(api + "/v1/validators") as response:
-                if response.status == 200:
-                    answers.append(await response.json())
-        except (OSError, TimeoutError, aiohttp.ClientError, ValueError) as exc:
-            log.info("event=join_peer_unreachable api=%s error=%s", api, exc)
-    return answers
-
-
 async def trusted_validators(
     fetch: Callable[[int, str], Awaitable[bytes]], peers: list[int], genesis: GenesisDoc, height: int
 ) -> tuple[Header, tuple[bytes, ...]] | None:
@@ -109,8 +97,7 @@ async def join_precheck(config: Any, public_key: bytes, trusted_validators: int)
     """Before a joining node's first state sync: refuse at once, with the reason, when ``f + 1`` peers
     report that its key is not validator ``config.index`` (not added yet, another index, removed)."""
     apis = [peer.api for i, peer in sorted(config.peers.items()) if i != config.index]
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-        answers = await peer_answers(session, apis)
+    answers = await peers_json(apis, "/v1/validators", timeout_s=5)
     problem = peers_membership_problem(answers, config.index, public_key, trusted_validators)
     if problem is not None:
         log.error("event=join_refused source=peers reason=%s", problem)

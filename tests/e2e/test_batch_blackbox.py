@@ -16,18 +16,14 @@ from chain.api.routes_batch import MAX_BATCH_TXS
 from chain.client import encode_batch
 from chain.types import SignedTx
 
-from .conftest import Devnet, http_json, noop_tx, start_devnet, teardown_devnet
+from .conftest import Devnet, http_json, noop_tx, running_devnet
 
 pytestmark = [pytest.mark.blackbox, pytest.mark.timeout(240)]
 
 
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
-    directory = tmp_path_factory.mktemp("batch") / "devnet"
-    try:
-        yield start_devnet(directory, 4, "--test-mode")
-    finally:
-        teardown_devnet(directory)
+    yield from running_devnet(tmp_path_factory.mktemp("batch"), 4, "--test-mode")
 
 
 def post_batch(devnet: Devnet, index: int, body: bytes) -> tuple[int, dict]:

@@ -34,7 +34,7 @@ from chain.errors import ProofError
 from chain.genesis import load_genesis
 from chain.types import make_tx
 
-from .conftest import Devnet, http_json, start_devnet, teardown_devnet, wait_until
+from .conftest import Devnet, http_json, running_devnet, wait_until
 from .test_valve_blackbox import enrol_parties, silkport
 
 pytestmark = [pytest.mark.blackbox, pytest.mark.timeout(180)]
@@ -43,11 +43,7 @@ CHUNK = 16 * 1024
 
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
-    directory = tmp_path_factory.mktemp("delivery") / "devnet"
-    try:
-        yield start_devnet(directory)
-    finally:
-        teardown_devnet(directory)
+    yield from running_devnet(tmp_path_factory.mktemp("delivery"))
 
 
 def _refusal(devnet: Devnet, method: str, args: dict[str, Any], key: KeyPair) -> str:

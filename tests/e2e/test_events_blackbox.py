@@ -8,13 +8,12 @@ import json
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from .conftest import Devnet, noop_tx, start_devnet, teardown_devnet
+from .conftest import Devnet, noop_tx, running_devnet
 
 pytestmark = [pytest.mark.blackbox, pytest.mark.timeout(240)]
 PER_ADDRESS = 4
@@ -58,11 +57,7 @@ class Stream:
 
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
-    directory: Path = tmp_path_factory.mktemp("events") / "devnet"
-    try:
-        yield start_devnet(directory, 4, "--test-mode")
-    finally:
-        teardown_devnet(directory)
+    yield from running_devnet(tmp_path_factory.mktemp("events"), 4, "--test-mode")
 
 
 def test_limits_and_bad_requests_on_a_real_node(devnet: Devnet) -> None:

@@ -29,7 +29,7 @@ from chain.net.certs import VALIDATOR_EXTENSION_OID, build_certificate, make_con
 from chain.net.wire import KEEPALIVE
 from devnet import layout, procs
 
-from .conftest import Devnet, devnet_cli, start_devnet, teardown_devnet, wait_until
+from .conftest import Devnet, devnet_cli, running_devnet, teardown_devnet, wait_until
 
 pytestmark = [pytest.mark.blackbox, pytest.mark.timeout(240)]
 
@@ -105,11 +105,7 @@ def forged_contexts(chain_id: str, stolen_der: bytes) -> ssl.SSLContext:
 @pytest.fixture(scope="module")
 def tls_devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
     """One 4-node TLS devnet shared by the attacks (each test leaves it as it found it)."""
-    directory = tmp_path_factory.mktemp("peer-security") / "devnet"
-    try:
-        yield start_devnet(directory)
-    finally:
-        teardown_devnet(directory)
+    yield from running_devnet(tmp_path_factory.mktemp("peer-security"))
 
 
 def full_mesh(devnet: Devnet) -> bool:

@@ -14,17 +14,14 @@ reopens the store (no repair) after every kill and checks that a tracker loads a
 from __future__ import annotations
 
 import random
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
+
+from killing import kill_after_progress
 
 from chain.dataplane.delivery import DeliveryTracker
 from chain.storage.deliveries import DeliveryStore
 from chain.storage.leveldb import LevelDBKV
 
-REPO = Path(__file__).resolve().parents[2]
 COUNT = 64
 WINDOW = 8
 KILLS = 5
@@ -76,15 +73,6 @@ def test_kill_nine_while_recording_coverage_keeps_a_prefix_of_the_claims(tmp_pat
     LevelDBKV(path).close()
     started = 0
     for _ in range(KILLS):
-        child = subprocess.Popen([sys.executable, "-c", SENDER, str(path), str(started)], cwd=REPO,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert child.stdout is not None
-        ready = child.stdout.readline().split()
-        assert ready and ready[0] == "ready", child.stderr.read() if child.stderr else ""
-        first = child.stdout.readline()  # at least one claim per round
-        time.sleep(rng.uniform(0.0, 0.5))
-        child.send_signal(signal.SIGKILL)
-        rest, _ = child.communicate(timeout=30)
-        assert child.returncode == -signal.SIGKILL
-        started = check_store(path, (first + rest).splitlines())
+        _, steps = kill_after_progress(SENDER, [str(path), str(started)], rng, 0.5)
+        started = check_store(path, steps)
     assert started >= 2

@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
+
+from killing import kill_after_progress
 
 from chain.storage.leveldb import LevelDBKV
 
-REPO = Path(__file__).resolve().parents[2]
 KEYS_PER_BATCH = 50
 VALUE_SIZE = 1024  # 50 KiB+ per batch: each batch spans several 32 KiB LevelDB log blocks
 KILLS = 5
@@ -81,25 +78,9 @@ def test_kill_nine_leaves_whole_batches(tmp_path: Path) -> None:
     LevelDBKV(path).close()
     head = 0
     for _ in range(KILLS):
-        child = subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(path)],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert child.stdout is not None
-        ready = child.stdout.readline().split()
-        assert ready == ["ready", str(head)], (
-            f"writer did not start: {ready} {child.stderr.read() if child.stderr else ''}"
-        )
-        first = child.stdout.readline()  # at least one batch per round, so every round makes progress
-        assert first.strip().isdigit()
-        time.sleep(rng.uniform(0.0, 0.4))
-        child.send_signal(signal.SIGKILL)
-        rest, _ = child.communicate(timeout=30)
-        assert child.returncode == -signal.SIGKILL
-        acknowledged = [int(line) for line in (first + rest).split()]
+        ready, steps = kill_after_progress(WRITER, [str(path)], rng, 0.4)
+        assert ready == ["ready", str(head)] and steps[0].strip().isdigit(), (ready, steps[:1])
+        acknowledged = [int(line) for line in steps]
         head = check_store(path, acknowledged[-1])
     assert head >= KILLS
 
@@ -164,24 +145,8 @@ def test_kill_nine_during_block_commits(tmp_path: Path) -> None:
     path = tmp_path / "blocks"
     head = -1
     for _ in range(COMMIT_KILLS):
-        child = subprocess.Popen(
-            [sys.executable, "-c", COMMITTER, str(path)],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert child.stdout is not None
-        ready = child.stdout.readline().split()
-        assert ready == ["ready", str(head)], (
-            f"committer did not start: {ready} {child.stderr.read() if child.stderr else ''}"
-        )
-        first = child.stdout.readline()
-        assert first.strip().isdigit()
-        time.sleep(rng.uniform(0.0, 0.2))
-        child.send_signal(signal.SIGKILL)
-        rest, _ = child.communicate(timeout=30)
-        assert child.returncode == -signal.SIGKILL
-        acknowledged = [int(line) for line in (first + rest).split()]
+        ready, steps = kill_after_progress(COMMITTER, [str(path)], rng, 0.2)
+        assert ready == ["ready", str(head)] and steps[0].strip().isdigit(), (ready, steps[:1])
+        acknowledged = [int(line) for line in steps]
         head = check_block_store(path, acknowledged[-1])
     assert head >= COMMIT_KILLS

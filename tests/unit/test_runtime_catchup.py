@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from chain.runtime import NodeRuntime
-from chain.statesync.resync import vouched_height
+from chain.statesync.peers import vouched_height
 
 
 def bare_runtime(height: int) -> tuple[Any, list[tuple[int, int, tuple[int, ...]]], dict[int, asyncio.Event]]:
